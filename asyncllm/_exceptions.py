@@ -1,0 +1,269 @@
+"""The whole asyncllm error tree, in one place.
+
+Every error the library raises on purpose derives from :class:`AsyncLLMError`. Foreign
+exceptions (httpx, anyio, OS errors) are mapped into this tree where they cross into the
+library, and the original is always kept as ``__cause__``. Cancellation is never wrapped.
+
+::
+
+    AsyncLLMError
+    ├── ConfigError                 bad argument / missing setting; message names the fix
+    │   └── MissingDependencyError  an optional extra is not installed; names the pip command
+    ├── ModuleExecutionError        a module's forward failed; names the module, keeps the cause
+    ├── FlowError                   a flow item failed; names the flow and the item
+    ├── HookError                   a 'raise'-mode hook failed in some phase
+    ├── LifecycleError              start/update/stop failed (deploy, train, eval tasks)
+    │   └── EngineStartError        an engine process did not become ready; carries the log tail
+    ├── StreamError                 misuse of a Stream (consumed twice, not entered, ...)
+    └── APIError                    an HTTP peer answered badly or not at all
+        ├── APIConnectionError      could not connect / connection dropped
+        ├── APITimeoutError         connect, first-chunk, idle-chunk or total deadline
+        ├── ProtocolError           malformed frame / body from the peer
+        ├── APIStatusError          non-2xx answer; carries status, request id, retry-after
+        │   ├── BadRequestError         400 / 422
+        │   ├── AuthenticationError     401
+        │   ├── PermissionDeniedError   403
+        │   ├── NotFoundError           404
+        │   ├── ConflictError           409
+        │   ├── RateLimitError          429
+        │   │   └── QuotaExceededError  429/402 whose body says the balance/quota is gone
+        │   ├── InternalServerError     500
+        │   └── ProviderOverloadedError 502 / 503 / 504 / 529
+        └── IncompleteOutputError   finish_reason length / content_filter; keeps partial output
+            └── ContentFilteredError
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncLLMError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigError",
+    "ConflictError",
+    "ContentFilteredError",
+    "EngineStartError",
+    "FlowError",
+    "HookError",
+    "IncompleteOutputError",
+    "InternalServerError",
+    "LifecycleError",
+    "MissingDependencyError",
+    "ModuleExecutionError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "ProviderOverloadedError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "StreamError",
+    "status_error_class",
+]
+
+
+class AsyncLLMError(Exception):
+    """Root of every error asyncllm raises on purpose."""
+
+
+class ConfigError(AsyncLLMError, ValueError):
+    """A bad argument or a missing setting. The message says what to change."""
+
+
+class MissingDependencyError(ConfigError, ImportError):
+    """An optional dependency is missing; the message names the install command."""
+
+    def __init__(self, package: str, extra: str, purpose: str = "") -> None:
+        self.package = package
+        self.extra = extra
+        why = f" (needed for {purpose})" if purpose else ""
+        super().__init__(
+            f"{package!r} is not installed{why}; install it with: pip install 'asyncllm[{extra}]'"
+        )
+
+
+class ModuleExecutionError(AsyncLLMError):
+    """A module's ``forward`` raised. ``module`` names it; ``__cause__`` is the original error."""
+
+    def __init__(self, message: str, *, module: str = "") -> None:
+        super().__init__(message)
+        self.module = module
+
+
+class FlowError(AsyncLLMError):
+    """An item of a flow raised; ``__cause__`` is the original error."""
+
+    def __init__(self, message: str, *, flow: str = "", item: str = "") -> None:
+        super().__init__(message)
+        self.flow = flow
+        self.item = item
+
+
+class HookError(AsyncLLMError):
+    """A hook in ``'raise'`` error mode failed during ``phase``."""
+
+    def __init__(self, message: str, *, phase: str = "") -> None:
+        super().__init__(message)
+        self.phase = phase
+
+
+class LifecycleError(AsyncLLMError):
+    """A lifecycle step (train, deploy, eval, stop) failed."""
+
+
+class EngineStartError(LifecycleError):
+    """An engine or server process did not become ready. ``log_tail`` holds its last output."""
+
+    def __init__(self, message: str, *, log_tail: str = "", log_path: str | None = None) -> None:
+        full = message
+        if log_tail:
+            full = f"{message}\n--- last lines of {log_path or 'the log'} ---\n{log_tail}"
+        super().__init__(full)
+        self.log_tail = log_tail
+        self.log_path = log_path
+
+
+class StreamError(AsyncLLMError):
+    """A Stream was used wrongly (iterated twice, closed, ...)."""
+
+
+class APIError(AsyncLLMError):
+    """An HTTP peer (provider, engine, served module) failed us.
+
+    Carries what is known about the request; never the API key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        request_id: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.request_id = request_id
+        self.url = url
+
+
+class APIConnectionError(APIError):
+    """Could not connect, or the connection broke before an answer was complete."""
+
+
+class APITimeoutError(APIError):
+    """A deadline passed. ``kind`` is 'connect', 'first_chunk', 'idle', 'total' or 'read'."""
+
+    def __init__(self, message: str, *, kind: str = "total", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.kind = kind
+
+
+class ProtocolError(APIError):
+    """The peer sent something that does not follow its wire format."""
+
+
+class APIStatusError(APIError):
+    """The peer answered with a non-2xx status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        body: Any = None,
+        retry_after: float | None = None,
+        error_type: str | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.status_code = status_code
+        self.body = body
+        self.retry_after = retry_after
+        self.error_type = error_type
+
+
+class BadRequestError(APIStatusError):
+    """400/422: the request was invalid."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown model or path."""
+
+
+class ConflictError(APIStatusError):
+    """409."""
+
+
+class RateLimitError(APIStatusError):
+    """429: slow down; ``retry_after`` holds the server's hint when it sent one."""
+
+
+class QuotaExceededError(RateLimitError):
+    """The account's balance or quota is used up; retrying will not help."""
+
+
+class InternalServerError(APIStatusError):
+    """500."""
+
+
+class ProviderOverloadedError(APIStatusError):
+    """502/503/504/529: the provider is overloaded or down."""
+
+
+class IncompleteOutputError(APIError):
+    """The model stopped early (``finish_reason`` 'length' or 'content_filter').
+
+    ``partial`` holds what was produced before it stopped.
+    """
+
+    def __init__(self, message: str, *, finish_reason: str, partial: Any = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.finish_reason = finish_reason
+        self.partial = partial
+
+
+class ContentFilteredError(IncompleteOutputError):
+    """The provider's content filter stopped the output."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: QuotaExceededError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: BadRequestError,
+    429: RateLimitError,
+    500: InternalServerError,
+    502: ProviderOverloadedError,
+    503: ProviderOverloadedError,
+    504: ProviderOverloadedError,
+    529: ProviderOverloadedError,
+}
+
+
+def status_error_class(status_code: int) -> type[APIStatusError]:
+    """The error class for an HTTP status (falls back to :class:`APIStatusError`)."""
+    cls = _BY_STATUS.get(status_code)
+    if cls is not None:
+        return cls
+    if status_code >= 500:
+        return InternalServerError
+    return APIStatusError
