@@ -1,0 +1,120 @@
+"""Per-request session state, kept in a contextvar (never in a process-wide dict).
+
+A :class:`Session` holds what LazyLLM kept in its ``globals``: global parameters per module id,
+chat history per module id, files per module id, token usage per module id, the trace sink and
+free-form extras. anyio copies the context into child tasks, so every branch of a flow sees
+the session of the call that started it, while two concurrent requests (two tasks that each
+opened their own session) never see each other's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Session", "current_session", "new_session", "record_usage", "session"]
+
+Usage = dict[str, int]
+
+
+@dataclass(eq=False)
+class Session:
+    """Everything one request carries through the module tree."""
+
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    global_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    chat_history: dict[str, list[Any]] = field(default_factory=dict)
+    files: dict[str, list[str]] = field(default_factory=dict)
+    usage: dict[str, Usage] = field(default_factory=dict)
+    # Every usage record in arrival order, never popped: totals stay readable after calls return.
+    usage_log: list[tuple[str, Usage]] = field(default_factory=list)
+    trace: list[Any] = field(default_factory=list)
+    trace_sink: Callable[[str, Any], None] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def total_usage(self) -> Usage:
+        """Sum of every usage record of this session (``-1`` counts stay ``-1``)."""
+        total = {"prompt_tokens": 0, "completion_tokens": 0}
+        for _, usage in self.usage_log:
+            for key in total:
+                value = usage.get(key, 0)
+                total[key] = -1 if value == -1 or total[key] == -1 else total[key] + value
+        return total
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-safe part that travels to a served module (see serving/wire)."""
+        return {
+            "id": self.id,
+            "global_parameters": self.global_parameters,
+            "chat_history": self.chat_history,
+            "files": self.files,
+        }
+
+    def update_from_wire(self, data: Mapping[str, Any]) -> None:
+        for key in ("global_parameters", "chat_history", "files"):
+            value = data.get(key)
+            if isinstance(value, dict):
+                getattr(self, key).update(value)
+        if isinstance(data.get("id"), str):
+            self.id = data["id"]
+
+
+_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar("asyncllm_session", default=None)
+
+
+def current_session() -> Session:
+    """The session of the running request, created (and bound to this context) on first use."""
+    sess = _session.get()
+    if sess is None:
+        sess = Session()
+        _session.set(sess)
+    return sess
+
+
+def peek_session() -> Session | None:
+    """The current session if one exists, without creating it."""
+    return _session.get()
+
+
+@contextlib.contextmanager
+def session(sess: Session | None = None, **fields: Any) -> Iterator[Session]:
+    """Run a block in its own session: ``with al.session() as s: s.chat_history[m.id] = [...]``."""
+    sess = sess or Session(**fields)
+    token = _session.set(sess)
+    try:
+        yield sess
+    finally:
+        _session.reset(token)
+
+
+def new_session(**fields: Any) -> Session:
+    """Bind a fresh session to the current context (for a request handler) and return it."""
+    sess = Session(**fields)
+    _session.set(sess)
+    return sess
+
+
+def record_usage(module_id: str, usage: Mapping[str, int], parent_id: str | None = None) -> None:
+    """Store a module's token usage and add it to its parent's (``used_by``) entry.
+
+    A ``-1`` count means 'unknown'; once a parent sees one, its total stays unknown.
+    """
+    sess = current_session()
+    own = {"prompt_tokens": int(usage.get("prompt_tokens", -1)),
+           "completion_tokens": int(usage.get("completion_tokens", -1))}
+    sess.usage[module_id] = own
+    sess.usage_log.append((module_id, own))
+    if parent_id is None:
+        return
+    existing = sess.usage.get(parent_id)
+    if existing is None:
+        sess.usage[parent_id] = dict(own)
+    elif existing["prompt_tokens"] == -1 or own["prompt_tokens"] == -1:
+        sess.usage[parent_id] = {"prompt_tokens": -1, "completion_tokens": -1}
+    else:
+        for key in existing:
+            existing[key] += own.get(key, 0)

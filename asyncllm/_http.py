@@ -1,0 +1,655 @@
+"""The HTTP layer every online client and URL client goes through.
+
+* **Pools.** One pooled transport per (origin, event loop), created lazily and closed by
+  :func:`aclose_all`. On asyncio it is aiohttp-backed (several times less CPU per request than
+  httpx's own transport), on trio it is ``httpx.AsyncHTTPTransport``. The API stays httpx:
+  we build ``httpx.Request`` objects and hand them straight to the transport; the
+  ``AsyncClient`` layer costs CPU and adds nothing we use on this path.
+* **Timeouts.** ``connect`` (inside the transport), ``first_chunk`` (request sent → first
+  body bytes / first SSE event), ``idle`` (between chunks) and ``total`` (the whole call,
+  retries and stream consumption included). Each raises ``APITimeoutError(kind=...)``. They
+  are anyio cancel scopes, so a stalled peer cannot hold a call past its deadline.
+* **Retries.** tenacity (only here): connect errors, 408/409/429/5xx, ``x-should-retry``,
+  ``Retry-After`` / ``retry-after-ms`` (refused when above the cap), else jittered
+  exponential backoff; a stream is never retried once its first event has been delivered.
+* **Errors.** Every failure leaves as the asyncllm error tree; secrets from the request
+  headers and ``key=`` query parameters are scrubbed from messages and bodies.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+import sniffio
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from asyncllm._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    ProtocolError,
+    QuotaExceededError,
+    status_error_class,
+)
+from asyncllm.streaming.sse import SSEDecoder, SSEEvent
+
+__all__ = [
+    "HTTPSettings",
+    "SSEStream",
+    "aclose_all",
+    "get_transport",
+    "request_json",
+    "request_raw",
+    "stream_sse",
+]
+
+_SECRET_HEADERS = ("authorization", "x-api-key", "api-key")
+_RETRY_STATUS = frozenset({408, 409, 429})
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPSettings:
+    """Limits, deadlines and retry policy for one call (seconds; None = no limit)."""
+
+    connect_timeout: float = 5.0
+    first_chunk_timeout: float = 120.0
+    idle_timeout: float = 120.0
+    total_timeout: float | None = 600.0
+    max_attempts: int = 3
+    max_connections: int = 256
+    max_keepalive: int = 64
+    keepalive_expiry: float = 15.0
+    retry_after_cap: float = 60.0
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+
+
+DEFAULT_SETTINGS = HTTPSettings()
+
+# ---------------------------------------------------------------------------- pools
+
+# loop (asyncio) or trio token → origin → transport. Weak keys: a finished loop takes its
+# pools with it instead of leaking them for the life of the process.
+_POOLS: weakref.WeakKeyDictionary[object, dict[str, httpx.AsyncBaseTransport]] = weakref.WeakKeyDictionary()
+# Parsing a URL is a noticeable part of a request's CPU; URLs repeat, so keep a few parsed.
+_URLS: dict[str, tuple[httpx.URL, str]] = {}
+_URL_CACHE_MAX = 512
+
+
+def _parse_url(url: str) -> tuple[httpx.URL, str]:
+    hit = _URLS.get(url)
+    if hit is None:
+        u = httpx.URL(url)
+        if u.scheme not in ("http", "https") or not u.host:
+            raise ValueError(f"not an http(s) URL: {_redact_url(url)!r}")
+        hit = (u, f"{u.scheme}://{u.host}:{u.port or (443 if u.scheme == 'https' else 80)}")
+        if len(_URLS) >= _URL_CACHE_MAX:
+            _URLS.clear()
+        _URLS[url] = hit
+    return hit
+
+
+def _loop_key() -> tuple[object, str]:
+    lib = sniffio.current_async_library()
+    if lib == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token(), lib
+    if lib == "asyncio":
+        try:
+            from asyncllm._transport_aiohttp import running_loop
+        except ImportError:  # aiohttp not installed: still key on the loop
+            import asyncio  # only to name the loop; nothing runs through asyncio here
+
+            return asyncio.get_running_loop(), "asyncio-httpx"
+        return running_loop(), lib
+    raise RuntimeError(f"asyncllm's HTTP layer needs asyncio or trio, not {lib!r}")
+
+
+def _new_transport(kind: str, settings: HTTPSettings) -> httpx.AsyncBaseTransport:
+    limits = httpx.Limits(
+        max_connections=settings.max_connections,
+        max_keepalive_connections=settings.max_keepalive,
+        keepalive_expiry=settings.keepalive_expiry,
+    )
+    if kind == "asyncio":
+        from asyncllm._transport_aiohttp import AiohttpTransport
+
+        return AiohttpTransport(limits)
+    return httpx.AsyncHTTPTransport(limits=limits, http1=True, http2=False, retries=0)
+
+
+def get_transport(base_url: str, settings: HTTPSettings | None = None) -> httpx.AsyncBaseTransport:
+    """The pooled transport for ``base_url``'s origin in the running event loop.
+
+    The pool's limits come from the first caller's ``settings``.
+    """
+    return _transport_for(_parse_url(base_url)[1], settings or DEFAULT_SETTINGS)
+
+
+def _transport_for(origin: str, settings: HTTPSettings) -> httpx.AsyncBaseTransport:
+    key, kind = _loop_key()
+    pools = _POOLS.get(key)
+    if pools is None:
+        pools = _POOLS[key] = {}
+    transport = pools.get(origin)
+    if transport is None:
+        transport = pools[origin] = _new_transport(kind, settings)
+    return transport
+
+
+async def aclose_all() -> None:
+    """Close every pool of the running event loop (pools of other loops are theirs to close)."""
+    key, _ = _loop_key()
+    pools = _POOLS.pop(key, None) or {}
+    with anyio.CancelScope(shield=True):
+        for transport in pools.values():
+            await transport.aclose()
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def _redact_url(url: str) -> str:
+    if "key=" not in url.lower():
+        return url
+    u = httpx.URL(url)
+    params = [(k, "***" if "key" in k.lower() else v) for k, v in u.params.multi_items()]
+    return str(u.copy_with(params=params))
+
+
+@dataclass(slots=True)
+class _Call:
+    """What one logical call knows, for building errors and scrubbing secrets."""
+
+    url: str
+    provider: str | None
+    model: str | None
+    secrets: tuple[str, ...]
+
+    def scrub(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "***")
+        return text
+
+    def kw(self, request_id: str | None = None) -> dict[str, Any]:
+        return {"provider": self.provider, "model": self.model, "request_id": request_id, "url": self.url}
+
+    def where(self) -> str:
+        return self.provider or httpx.URL(self.url).host
+
+
+def _secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _SECRET_HEADERS and value:
+            out.append(value)
+            scheme, _, token = value.partition(" ")
+            if token and scheme.lower() in ("bearer", "basic", "token"):
+                out.append(token)
+    return tuple(sorted(out, key=len, reverse=True))  # longest first, so 'Bearer x' goes before 'x'
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds the server asked us to wait: ``retry-after-ms``, then ``Retry-After`` (seconds or date)."""
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if ra is None:
+        return None
+    try:
+        return max(0.0, float(ra))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None, str | None, str | None]:
+    """(message, type, code, request_id) from the common provider error shapes."""
+    if not isinstance(body, dict):
+        return None, None, None, None
+    err = body.get("error")
+    rid = body.get("request_id")
+    if isinstance(err, dict):  # OpenAI {"error":{...}}, Anthropic {"type":"error","error":{...}}
+        msg, typ, code = err.get("message"), err.get("type"), err.get("code")
+    elif isinstance(err, str):
+        msg, typ, code = body.get("message") or err, err, body.get("code")
+    else:  # DashScope {"code","message","request_id"}; MiniMax base_resp
+        base = body.get("base_resp")
+        if isinstance(base, dict) and not body.get("message"):
+            msg, typ, code = base.get("status_msg"), None, base.get("status_code")
+        else:
+            msg, typ, code = body.get("message") or body.get("msg"), body.get("type"), body.get("code")
+    def s(v: Any) -> str | None:
+        return None if v is None else str(v)
+    return s(msg), s(typ), s(code), s(rid)
+
+
+_QUOTA_MARKERS = ("insufficient_quota", "insufficient balance", "arrearage", "balance", "quota_exhausted",
+                  "credit_balance_exhausted", "spend_limit_exceeded", "usage_limit_exceeded")
+
+
+def _status_error(call: _Call, response: httpx.Response, raw: bytes) -> APIStatusError:
+    status = response.status_code
+    text = call.scrub(raw.decode("utf-8", "replace"))
+    try:
+        body: Any = orjson.loads(text) if text else None
+    except orjson.JSONDecodeError:
+        body = text
+    msg, typ, code, body_rid = _error_fields(body)
+    headers = response.headers
+    rid = headers.get("x-request-id") or headers.get("request-id") or body_rid
+    cls = status_error_class(status)
+    if status in (402, 429):
+        blob = " ".join(x for x in (typ, code, msg) if x).lower()
+        if any(m in blob for m in _QUOTA_MARKERS):
+            cls = QuotaExceededError  # 402 maps there already; 429 only when the body says so
+    detail = msg or (text[:300] if text else response.reason_phrase)
+    message = f"{status} from {call.where()}"
+    if call.model:
+        message += f" (model {call.model!r})"
+    message += f": {detail}"
+    if rid:
+        message += f" [request id {rid}]"
+    return cls(message, status_code=status, body=body, retry_after=_retry_after(headers),
+               error_type=typ or code, **call.kw(rid))
+
+
+def _timeout(call: _Call, kind: str, seconds: float | None) -> APITimeoutError:
+    after = f" after {seconds:g}s" if seconds is not None else ""
+    hint = {"connect": "connect_timeout", "first_chunk": "first_chunk_timeout",
+            "idle": "idle_timeout", "total": "total_timeout"}[kind]
+    return APITimeoutError(f"{kind} timeout{after} talking to {call.where()} ({call.url}); "
+                           f"raise HTTPSettings.{hint} if the peer is just slow", kind=kind, **call.kw())
+
+
+def _transport_error(call: _Call, exc: httpx.TransportError | OSError, s: HTTPSettings) -> APIError:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return _timeout(call, "connect", s.connect_timeout)
+    connecting = isinstance(exc, httpx.ConnectError | OSError)
+    what = "could not connect to" if connecting else "connection broke with"
+    detail = call.scrub(str(exc)) or type(exc).__name__
+    return APIConnectionError(f"{what} {call.where()} ({call.url}): {detail}", **call.kw())
+
+
+# ---------------------------------------------------------------------------- deadlines
+
+
+class _Deadlines:
+    """The total deadline of a call, and which deadline a cancel scope was given."""
+
+    __slots__ = ("first", "s", "total")
+
+    def __init__(self, s: HTTPSettings) -> None:
+        self.s = s
+        self.total = anyio.current_time() + s.total_timeout if s.total_timeout is not None else float("inf")
+        self.first = self.total
+
+    def start_attempt(self) -> None:
+        """The first-chunk clock starts when a request is sent, once per attempt."""
+        self.first = anyio.current_time() + self.s.first_chunk_timeout
+
+    def scope(self, phase: str) -> tuple[anyio.CancelScope, str]:
+        mine = self.first if phase == "first_chunk" else anyio.current_time() + self.s.idle_timeout
+        if mine < self.total:
+            return anyio.CancelScope(deadline=mine), phase
+        return anyio.CancelScope(deadline=self.total), "total"
+
+    def error(self, call: _Call, kind: str) -> APITimeoutError:
+        s = self.s
+        secs = {"first_chunk": s.first_chunk_timeout, "idle": s.idle_timeout, "total": s.total_timeout}[kind]
+        return _timeout(call, kind, secs)
+
+
+async def _close(response: httpx.Response) -> None:
+    # Closing must finish even while the caller is being cancelled: that is what releases
+    # the socket (and tells the server to stop generating).
+    with anyio.move_on_after(5, shield=True):
+        await response.aclose()
+
+
+# ---------------------------------------------------------------------------- retry policy
+
+
+def _should_retry(s: HTTPSettings) -> Callable[[BaseException], bool]:
+    def pred(exc: BaseException) -> bool:
+        if isinstance(exc, APIStatusError):
+            if isinstance(exc, QuotaExceededError):
+                return False  # retrying cannot refill a balance
+            if exc.retry_after is not None and exc.retry_after > s.retry_after_cap:
+                return False  # the server wants a long pause: surface it instead of sleeping
+            hint = vars(exc).get("_should_retry")  # the server's x-should-retry, when it sent one
+            if hint is not None:
+                return bool(hint)
+            return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+        if isinstance(exc, APITimeoutError):
+            return exc.kind == "connect"  # a slow model is not helped by asking again
+        return isinstance(exc, APIConnectionError)
+    return pred
+
+
+def _delay(s: HTTPSettings, exc: BaseException | None, attempt: int) -> float:
+    """Wait before the next attempt: the server's hint if sane, else jittered ``base·2^(n-1)``."""
+    hint = getattr(exc, "retry_after", None)
+    if hint is not None and 0 <= hint <= s.retry_after_cap:
+        return float(hint)
+    delay = min(s.backoff_base * 2 ** (attempt - 1), s.backoff_max)
+    return float(delay * (1 - 0.25 * random.random()))
+
+
+async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: Callable[[], Any]) -> Any:
+    """Run ``attempt`` under the retry policy and the total deadline.
+
+    The first attempt runs bare (the common case pays no tenacity overhead); if it fails
+    retryably, tenacity drives attempts 2..max_attempts.
+    """
+    pred = _should_retry(s)
+    with anyio.CancelScope(deadline=dl.total) as total:
+        try:
+            return await attempt()
+        except APIError as exc:
+            if s.max_attempts <= 1 or not pred(exc):
+                raise
+            first: APIError = exc
+        await anyio.sleep(_delay(s, first, 1))
+        retrying = AsyncRetrying(
+            sleep=anyio.sleep,  # tenacity's default is asyncio.sleep; anyio's works on trio too
+            stop=stop_after_attempt(s.max_attempts - 1),
+            wait=lambda st: _delay(s, st.outcome.exception() if st.outcome else None, st.attempt_number + 1),
+            retry=retry_if_exception(pred),
+            reraise=True,
+        )
+        async for att in retrying:
+            with att:
+                return await attempt()
+    if total.cancelled_caught:
+        raise dl.error(call, "total")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+def _build(method: str, url: str, s: HTTPSettings, headers: Mapping[str, str] | None, *,
+           json: Any = None, content: bytes | None = None, data: Any = None,
+           files: Any = None) -> tuple[httpx.Request, str]:
+    u, origin = _parse_url(url)
+    hdrs = dict(headers) if headers else {}
+    if json is not None:
+        content = orjson.dumps(json)
+        hdrs.setdefault("content-type", "application/json")
+    req = httpx.Request(method, u, headers=hdrs, content=content, data=data, files=files,
+                        extensions={"timeout": {"connect": s.connect_timeout, "read": None,
+                                                "write": None, "pool": None}})
+    return req, origin
+
+
+async def _send(transport: httpx.AsyncBaseTransport, request: httpx.Request, call: _Call,
+                dl: _Deadlines) -> httpx.Response:
+    """Send and wait for the status line, under the first-chunk (or total) deadline."""
+    dl.start_attempt()
+    scope, kind = dl.scope("first_chunk")
+    response: httpx.Response | None = None
+    try:
+        with scope:
+            response = await transport.handle_async_request(request)
+    except (httpx.TransportError, OSError) as exc:
+        raise _transport_error(call, exc, dl.s) from exc
+    if response is None:
+        raise dl.error(call, kind)
+    return response
+
+
+async def _read_body(response: httpx.Response, call: _Call, dl: _Deadlines, phase: str,
+                     limit: int | None = None) -> bytes:
+    """The whole (raw) body, every chunk under the idle deadline; the response is closed after."""
+    chunks: list[bytes] = []
+    size = 0
+    stream = response.stream
+    try:
+        it = stream.__aiter__()  # type: ignore[union-attr]
+        while True:
+            scope, kind = dl.scope(phase)
+            with scope:
+                try:
+                    chunk = await it.__anext__()
+                except StopAsyncIteration:
+                    break
+            if scope.cancelled_caught:
+                raise dl.error(call, kind)
+            phase = "idle"
+            chunks.append(chunk)
+            size += len(chunk)
+            if limit is not None and size >= limit:
+                break
+    except httpx.TransportError as exc:
+        raise _transport_error(call, exc, dl.s) from exc
+    finally:
+        await _close(response)
+    raw = b"".join(chunks)
+    enc = response.headers.get("content-encoding")
+    if enc and enc != "identity":
+        raw = _decode(response, raw)
+    return raw
+
+
+def _decode(response: httpx.Response, raw: bytes) -> bytes:
+    # Rare (we do not ask for compression): let httpx's decoders handle gzip/deflate/br.
+    r = httpx.Response(response.status_code, headers=response.headers, content=raw)
+    return r.content
+
+
+def _call(url: str, headers: Mapping[str, str] | None, provider: str | None, model: str | None) -> _Call:
+    return _Call(_redact_url(url), provider, model, _secrets(headers) if headers else ())
+
+
+async def request_json(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    settings: HTTPSettings | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> tuple[Any, httpx.Headers]:
+    """Send a JSON request and return ``(parsed body, response headers)``; retries, typed errors."""
+    s = settings or DEFAULT_SETTINGS
+    request, origin = _build(method, url, s, headers, json=json)
+    transport = _transport_for(origin, s)
+    call = _call(url, headers, provider, model)
+    dl = _Deadlines(s)
+
+    async def attempt() -> tuple[Any, httpx.Headers]:
+        response = await _send(transport, request, call, dl)
+        if response.status_code >= 400:
+            raise await _status_failure(call, response, dl)
+        raw = await _read_body(response, call, dl, "idle")
+        try:
+            return (orjson.loads(raw) if raw else None), response.headers
+        except orjson.JSONDecodeError as exc:
+            snippet = call.scrub(raw[:120].decode("utf-8", "replace"))
+            raise ProtocolError(f"{call.where()} sent a body that is not JSON: {snippet!r}",
+                                **call.kw(response.headers.get("x-request-id"))) from exc
+
+    result: tuple[Any, httpx.Headers] = await _with_retries(s, call, dl, attempt)
+    return result
+
+
+async def _status_failure(call: _Call, response: httpx.Response, dl: _Deadlines) -> APIStatusError:
+    """Read (a bounded prefix of) an error body and build the typed error for it."""
+    err = _status_error(call, response, await _read_body(response, call, dl, "idle", _ERROR_BODY_LIMIT))
+    hint = response.headers.get("x-should-retry")
+    if hint in ("true", "false"):
+        vars(err)["_should_retry"] = hint == "true"
+    return err
+
+
+async def request_raw(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    content: bytes | None = None,
+    data: Mapping[str, Any] | None = None,
+    files: Any = None,
+    headers: Mapping[str, str] | None = None,
+    settings: HTTPSettings | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> httpx.Response:
+    """Any request (multipart ``files=``/``data=`` included); returns a read, closed response.
+
+    Non-2xx statuses raise the typed error as in :func:`request_json`.
+    """
+    s = settings or DEFAULT_SETTINGS
+    request, origin = _build(method, url, s, headers, json=json, content=content, data=data, files=files)
+    await request.aread()  # multipart bodies are generated lazily; retries need the bytes
+    transport = _transport_for(origin, s)
+    call = _call(url, headers, provider, model)
+    dl = _Deadlines(s)
+
+    async def attempt() -> httpx.Response:
+        response = await _send(transport, request, call, dl)
+        if response.status_code >= 400:
+            raise await _status_failure(call, response, dl)
+        raw = await _read_body(response, call, dl, "idle")
+        out = httpx.Response(response.status_code, headers=response.headers, content=raw, request=request)
+        out.headers.pop("content-encoding", None)  # _read_body already decoded it
+        return out
+
+    result: httpx.Response = await _with_retries(s, call, dl, attempt)
+    return result
+
+
+# ---------------------------------------------------------------------------- SSE streams
+
+
+class SSEStream:
+    """The events of one streamed response. Iterate it; leaving ``stream_sse`` closes it.
+
+    Reads are raced against the idle and total deadlines, so a stalled peer surfaces as
+    ``APITimeoutError`` instead of hanging. ``response`` gives the status and headers.
+    """
+
+    __slots__ = ("_call", "_decoder", "_dl", "_eof", "_it", "_pending", "response")
+
+    def __init__(self, response: httpx.Response, call: _Call, dl: _Deadlines) -> None:
+        self.response = response
+        self._call = call
+        self._dl = dl
+        self._decoder = SSEDecoder()
+        self._it: AsyncIterator[bytes] = response.stream.__aiter__()  # type: ignore[union-attr]
+        self._pending: list[SSEEvent] = []
+        self._eof = False
+
+    @property
+    def request_id(self) -> str | None:
+        h = self.response.headers
+        rid: str | None = h.get("x-request-id") or h.get("request-id")
+        return rid
+
+    def __aiter__(self) -> SSEStream:
+        return self
+
+    async def __anext__(self) -> SSEEvent:
+        while not self._pending:
+            if self._eof:
+                raise StopAsyncIteration
+            await self._fill("idle")
+        return self._pending.pop(0)
+
+    async def _fill(self, phase: str) -> None:
+        """Read one chunk (under the deadline for ``phase``) and decode it."""
+        scope, kind = self._dl.scope(phase)
+        try:
+            with scope:
+                try:
+                    chunk = await self._it.__anext__()
+                except StopAsyncIteration:
+                    self._eof = True
+                    self._pending.extend(self._decoder.flush())
+                    return
+        except httpx.TransportError as exc:
+            raise _transport_error(self._call, exc, self._dl.s) from exc
+        except ProtocolError:
+            raise
+        if scope.cancelled_caught:
+            raise self._dl.error(self._call, kind)
+        try:
+            self._pending.extend(self._decoder.feed(chunk))
+        except ProtocolError as exc:
+            exc.provider, exc.model, exc.url = self._call.provider, self._call.model, self._call.url
+            raise
+
+    async def aclose(self) -> None:
+        await _close(self.response)
+
+
+@asynccontextmanager
+async def stream_sse(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    settings: HTTPSettings | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    on_open: Callable[[httpx.Response], None] | None = None,
+) -> AsyncIterator[SSEStream]:
+    """Open an SSE stream: ``async with stream_sse(...) as events: async for ev in events: ...``.
+
+    Entering waits for the first event (so connect/status/first-chunk failures are retried
+    there); once it is delivered the call is committed and later failures surface as errors.
+    ``on_open`` sees each successful response (status and headers) before its events.
+    """
+    s = settings or DEFAULT_SETTINGS
+    hdrs = {"accept": "text/event-stream", **headers} if headers else {"accept": "text/event-stream"}
+    request, origin = _build(method, url, s, hdrs, json=json)
+    transport = _transport_for(origin, s)
+    call = _call(url, headers, provider, model)
+    dl = _Deadlines(s)
+
+    async def attempt() -> SSEStream:
+        response = await _send(transport, request, call, dl)
+        if response.status_code >= 400:
+            raise await _status_failure(call, response, dl)
+        stream = SSEStream(response, call, dl)
+        try:
+            if on_open is not None:
+                on_open(response)
+            # The first-chunk deadline (set at send) covers everything up to the first event:
+            # a keep-alive comment is not a first token.
+            while not stream._pending and not stream._eof:
+                await stream._fill("first_chunk")
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
+
+    events: SSEStream = await _with_retries(s, call, dl, attempt)
+    try:
+        yield events
+    finally:
+        await events.aclose()

@@ -1,0 +1,126 @@
+"""An httpx transport backed by aiohttp, for asyncio only.
+
+httpx's own transport costs several times the client CPU of aiohttp per request on asyncio
+(see ``benchmarks/http_transport.py``), so on asyncio ``_http`` sends its ``httpx.Request``
+objects through this class instead. It is the one place in the library that touches asyncio
+directly: aiohttp only runs there. httpx-aiohttp 0.2.0 works with httpx 0.28 too, but it maps
+every ``ClientConnectionError`` (a server dropping a stream mid-body included) to
+``httpx.ConnectTimeout``; we need connect failures, connect timeouts and mid-body drops kept
+apart, so this small transport maps them itself.
+
+Timeouts other than ``connect`` are enforced by the caller with anyio cancel scopes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import httpx
+
+__all__ = ["AiohttpTransport", "running_loop"]
+
+
+def running_loop() -> object:
+    """The running asyncio loop: the pool registry's key on asyncio."""
+    return asyncio.get_running_loop()
+
+
+def _map_error(exc: BaseException) -> httpx.TransportError:
+    """aiohttp → httpx error, keeping the distinctions ``_http`` turns into its own tree."""
+    msg = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(msg)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(msg)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(msg)
+    if isinstance(exc, aiohttp.ClientResponseError):  # bad status line / headers
+        return httpx.RemoteProtocolError(msg)
+    return httpx.ReadError(msg)
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """The body of one aiohttp response, as httpx wants it."""
+
+    __slots__ = ("_done", "_resp")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self._done = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._resp.content
+        try:
+            while True:
+                # readany() hands over whatever has arrived: SSE chunks are not held back.
+                chunk = await content.readany()
+                if not chunk:
+                    break
+                yield chunk
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _map_error(exc) from exc
+        self._done = True
+
+    async def aclose(self) -> None:
+        # A fully read body returns its connection to the pool; anything else (cancelled,
+        # abandoned, failed) closes the socket, so the server sees the disconnect at once.
+        if self._done:
+            self._resp.release()
+        else:
+            self._resp.close()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One pooled ``aiohttp.ClientSession`` behind the httpx transport interface."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,
+            limit_per_host=0,
+            keepalive_timeout=self._limits.keepalive_expiry or 0,
+        )
+        # No cookie jar: API clients must not carry state between calls. Decompression is
+        # left to httpx, which reads Content-Encoding from the headers we pass on.
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session
+        if session is None:
+            session = self._session = self._open()
+        timeout: dict[str, Any] = request.extensions.get("timeout") or {}
+        body = request.content or None
+        try:
+            resp = await session.request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=body,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout.get("connect")),
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _map_error(exc) from exc
+        return httpx.Response(
+            status_code=resp.status,
+            headers=resp.raw_headers,
+            stream=_ResponseStream(resp),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()

@@ -1,0 +1,357 @@
+"""A real HTTP "dummy" inference engine, speaking the OpenAI wire format.
+
+It is what ``deploy.dummy`` starts: a subprocess that behaves like an engine (its
+own port, ``/health``, chat/completions/embeddings endpoints, SSE streaming) but
+answers deterministically without a model, the way LazyLLM's dummy deploy does::
+
+    reply for <X>, and parameters is {'do_sample': False, 'temperature': 0.1}
+
+where ``X`` is the last user message (chat) or the prompt (completions). Tests of
+``TrainableModule`` and of the engine lifecycle (start, readiness, streaming, stop)
+therefore run in a second instead of needing llama.cpp and a model.
+
+Run it standalone::
+
+    python -m asyncllm.deploy._dummy_server --host 127.0.0.1 --port 0 --port-file /tmp/p
+
+With ``--port 0`` the OS picks a free port; once the socket is bound the script
+prints ``ASYNCLLM_READY port=<port>`` on stdout and, with ``--port-file``, writes the
+port there. ``GET /health`` is the readiness probe (200 once serving).
+
+The file is self-contained on purpose (it imports nothing from asyncllm): engines
+always run as subprocesses and must not pull the library's import graph in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import re
+import signal
+import socket
+import struct
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anyio
+import orjson
+import sniffio
+from hypercorn.config import Config
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+# The exact parameter text LazyLLM's dummy deploy appends (seed doc: lazyllm_module_docs.txt).
+DUMMY_PARAMETERS = "{'do_sample': False, 'temperature': 0.1}"
+READY_PREFIX = "ASYNCLLM_READY"
+
+
+def dummy_reply(text: str) -> str:
+    """The dummy engine's answer for one input text."""
+    return f"reply for {text}, and parameters is {DUMMY_PARAMETERS}"
+
+
+def pseudo_embedding(text: str, dim: int) -> list[float]:
+    """A deterministic unit vector derived from ``text`` (same text -> same vector).
+
+    Built from blake2b blocks so it needs no numpy and is stable across runs and
+    platforms; different texts give (near-)orthogonal vectors, which is enough for
+    tests of retrieval plumbing.
+    """
+    values: list[float] = []
+    counter = 0
+    while len(values) < dim:
+        block = hashlib.blake2b(f"{counter}:{text}".encode(), digest_size=64).digest()
+        # 16 little-endian uint32 per block, mapped to [-1, 1).
+        values.extend(v / 2**31 - 1.0 for v in struct.unpack("<16I", block))
+        counter += 1
+    del values[dim:]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
+
+
+def _count_tokens(text: str) -> int:
+    # Whitespace words stand in for tokens: deterministic and good enough for usage tests.
+    return len(text.split())
+
+
+def _pieces(text: str) -> list[str]:
+    # Several stream chunks (one per word incl. its trailing space) so clients must reassemble.
+    return re.findall(r"\S+\s*", text) or [text]
+
+
+def _content_text(content: Any) -> str:
+    """Text of an OpenAI message ``content``: a string or a list of typed parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return str(content)
+
+
+def _last_user_text(messages: Sequence[Any]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _content_text(message.get("content"))
+    # No user turn: fall back to the last message of any role rather than failing.
+    return _content_text(messages[-1].get("content")) if messages and isinstance(messages[-1], dict) else ""
+
+
+def _json(data: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
+
+
+def _error(message: str, status_code: int = 400) -> Response:
+    return _json({"error": {"message": message, "type": "invalid_request_error", "code": status_code}}, status_code)
+
+
+def _sse(data: Any) -> bytes:
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+class DummyEngine:
+    """The ASGI app plus the few settings it answers with."""
+
+    def __init__(self, model_name: str, embed_dim: int, chunk_delay: float) -> None:
+        self.model_name = model_name
+        self.embed_dim = embed_dim
+        # Optional pause between stream chunks, for tests of cancellation and timeouts.
+        self.chunk_delay = chunk_delay
+        self.app = Starlette(
+            routes=[
+                Route("/health", self.health, methods=["GET"]),
+                Route("/v1/models", self.models, methods=["GET"]),
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/completions", self.completions, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+            ]
+        )
+
+    async def health(self, request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def models(self, request: Request) -> Response:
+        return _json(
+            {
+                "object": "list",
+                "data": [{"id": self.model_name, "object": "model", "created": 0, "owned_by": "asyncllm"}],
+            }
+        )
+
+    async def _body(self, request: Request) -> dict[str, Any] | Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error("request body is not valid JSON")
+        if not isinstance(body, dict):
+            return _error("request body must be a JSON object")
+        return body
+
+    async def chat(self, request: Request) -> Response:
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _error("'messages' must be a non-empty list")
+        prompt = _last_user_text(messages)
+        reply = dummy_reply(prompt)
+        usage = {
+            "prompt_tokens": _count_tokens(prompt),
+            "completion_tokens": _count_tokens(reply),
+            "total_tokens": _count_tokens(prompt) + _count_tokens(reply),
+        }
+        rid = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        model = str(body.get("model") or self.model_name)
+        if body.get("stream"):
+            return StreamingResponse(
+                self._chat_stream(rid, created, model, reply, usage), media_type="text/event-stream"
+            )
+        return _json(
+            {
+                "id": rid,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": reply},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+        )
+
+    async def _chat_stream(
+        self, rid: str, created: int, model: str, reply: str, usage: dict[str, int]
+    ) -> AsyncIterator[bytes]:
+        base = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
+        yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+        for piece in _pieces(reply):
+            if self.chunk_delay:
+                await anyio.sleep(self.chunk_delay)
+            yield _sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        # Usage rides on the final chunk (as vLLM/llama.cpp do with include_usage).
+        yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage})
+        yield b"data: [DONE]\n\n"
+
+    async def completions(self, request: Request) -> Response:
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        prompt = body.get("prompt", "")
+        prompts = [str(p) for p in prompt] if isinstance(prompt, list) else [str(prompt)]
+        replies = [dummy_reply(p) for p in prompts]
+        prompt_tokens = sum(_count_tokens(p) for p in prompts)
+        completion_tokens = sum(_count_tokens(r) for r in replies)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        rid = f"cmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        model = str(body.get("model") or self.model_name)
+        if body.get("stream"):
+            return StreamingResponse(
+                self._completion_stream(rid, created, model, replies, usage), media_type="text/event-stream"
+            )
+        return _json(
+            {
+                "id": rid,
+                "object": "text_completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {"index": i, "text": r, "finish_reason": "stop", "logprobs": None} for i, r in enumerate(replies)
+                ],
+                "usage": usage,
+            }
+        )
+
+    async def _completion_stream(
+        self, rid: str, created: int, model: str, replies: list[str], usage: dict[str, int]
+    ) -> AsyncIterator[bytes]:
+        base = {"id": rid, "object": "text_completion", "created": created, "model": model}
+        for index, reply in enumerate(replies):
+            for piece in _pieces(reply):
+                if self.chunk_delay:
+                    await anyio.sleep(self.chunk_delay)
+                yield _sse({**base, "choices": [{"index": index, "text": piece, "finish_reason": None}]})
+            yield _sse({**base, "choices": [{"index": index, "text": "", "finish_reason": "stop"}]})
+        yield _sse({**base, "choices": [], "usage": usage})
+        yield b"data: [DONE]\n\n"
+
+    async def embeddings(self, request: Request) -> Response:
+        body = await self._body(request)
+        if isinstance(body, Response):
+            return body
+        raw = body.get("input")
+        if isinstance(raw, str):
+            texts = [raw]
+        elif isinstance(raw, list) and all(isinstance(t, str) for t in raw) and raw:
+            texts = list(raw)
+        else:
+            return _error("'input' must be a string or a non-empty list of strings")
+        tokens = sum(_count_tokens(t) for t in texts)
+        return _json(
+            {
+                "object": "list",
+                "model": str(body.get("model") or self.model_name),
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": pseudo_embedding(t, self.embed_dim)}
+                    for i, t in enumerate(texts)
+                ],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+
+# --- serving (kept identical in spirit across engine scripts; each must stand alone) ---
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind and listen *before* serving, so the real port is known (port 0) and early
+    connections wait in the backlog instead of being refused."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock
+
+
+def announce_port(port: int, port_file: str | None) -> None:
+    """Tell the parent which port we got: a stdout line and, if asked, a file.
+
+    The file is written to a temporary name and renamed, so a reader never sees a
+    half-written number.
+    """
+    if port_file:
+        tmp = f"{port_file}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.write(f"{port}\n")
+        os.replace(tmp, port_file)
+    print(f"{READY_PREFIX} port={port}", flush=True)
+
+
+async def serve_app(app: Any, sock: socket.socket) -> None:
+    """Serve ``app`` on an already-bound socket with hypercorn, on asyncio or trio,
+    until SIGINT/SIGTERM."""
+    config = Config()
+    # Hand the fd over (detach) so only hypercorn owns and closes it.
+    config.bind = [f"fd://{sock.detach()}"]
+    config.accesslog = None
+    config.errorlog = "-"
+    config.graceful_timeout = 2.0
+
+    async def shutdown_trigger() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                return
+
+    if sniffio.current_async_library() == "trio":
+        from hypercorn.trio import serve as trio_serve
+
+        await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
+    else:
+        from hypercorn.asyncio import serve as asyncio_serve
+
+        await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 lets the OS choose; see --port-file")
+    parser.add_argument("--port-file", default=None, help="write the bound port into this file")
+    parser.add_argument("--model-name", default="dummy")
+    parser.add_argument("--embed-dim", type=int, default=384)
+    parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between stream chunks")
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    engine = DummyEngine(args.model_name, args.embed_dim, args.chunk_delay)
+    sock = bind_socket(args.host, args.port)
+    announce_port(sock.getsockname()[1], args.port_file)
+    anyio.run(serve_app, engine.app, sock, backend=args.backend)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,24 @@
+"""Flows: compose modules and callables. Each flow is itself a module."""
+
+from .base import FlowBase
+from .control import IFS, Loop, Switch, ifs, loop, switch
+from .parallel import Diverter, Parallel, Warp, diverter, parallel, warp
+from .pipeline import Pipeline, pipeline
+
+__all__ = [
+    "IFS",
+    "Diverter",
+    "FlowBase",
+    "Loop",
+    "Parallel",
+    "Pipeline",
+    "Switch",
+    "Warp",
+    "diverter",
+    "ifs",
+    "loop",
+    "parallel",
+    "pipeline",
+    "switch",
+    "warp",
+]

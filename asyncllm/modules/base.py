@@ -1,0 +1,491 @@
+"""``ModuleBase``: the async callable unit everything else is built from.
+
+A module defines ``async def forward(...)`` (or an async generator ``forward`` to stream) and is
+called with ``await m(x)``. Assigning a module, an :class:`~asyncllm.option.Option` or a
+``*_args`` dict holding Options to an attribute registers it, which is what ``submodules``,
+``options`` and the lifecycle (``start``/``update``/``eval``/``stop``) walk.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from .._context import current_session
+from .._exceptions import AsyncLLMError, ConfigError, ModuleExecutionError
+from .._types import kwargs as kwargs_type
+from ..option import Option
+from ..streaming.channel import Chunk, current_sink, emit
+from ..streaming.stream import Stream
+from .hooks import HookHandle, HookRunner
+
+__all__ = ["ModuleBase"]
+
+
+def _annotation_allows_option(ann: Any) -> bool:
+    if ann is Option or ann == "Option":
+        return True
+    if isinstance(ann, str):
+        return "Option" in ann
+    return isinstance(ann, (tuple, list)) and Option in ann
+
+
+def _check_option_args(cls: type, args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+    """An Option may only be passed to a parameter annotated to take one (as in the seed)."""
+    if not any(isinstance(v, Option) for v in (*args, *kw.values())):
+        return
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # type: ignore[misc]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    by_name = {p.name: p for p in params}
+    checks = [(positional[i] if i < len(positional) else None, v) for i, v in enumerate(args)]
+    checks += [(by_name.get(k), v) for k, v in kw.items()]
+    for param, value in checks:
+        if isinstance(value, Option) and (param is None or not _annotation_allows_option(param.annotation)):
+            name = param.name if param else "this argument"
+            raise ConfigError(
+                f"{cls.__name__}: {name} cannot take an Option; annotate the parameter as `Option` "
+                "or pass the Option to a builder such as finetune_method()/deploy_method()"
+            )
+
+
+class ModuleBase:
+    """Base class of every module. Subclasses implement ``async def forward``."""
+
+    builder_keys: ClassVar[tuple[str, ...]] = ()
+    mode_list: ClassVar[tuple[str, ...]] = ("train", "server", "eval")
+
+    _submodule_map: dict[str, ModuleBase]
+    _options: list[Option]
+    _hooks: list[Any]
+
+    def __new__(cls, *args: Any, **kw: Any) -> Self:
+        _check_option_args(cls, args, kw)
+        self = object.__new__(cls)
+        # Set up registration state before __init__, so subclasses that assign modules before
+        # (or without) calling super().__init__() still work.
+        d = self.__dict__
+        d["_submodule_map"] = {}
+        d["_options"] = []
+        d["_hooks"] = []
+        d["_module_id"] = uuid.uuid4().hex
+        d["_module_name"] = None
+        d["_return_trace"] = False
+        d["_used_by_moduleid"] = None
+        d["_evalset"] = None
+        d["_eval_load_f"] = None
+        d["_eval_collect_f"] = None
+        d["_eval_concurrency"] = 16
+        d["eval_result"] = None
+        d["_deployed"] = False
+        d["_attached"] = False
+        return self
+
+    def __init__(self, *, return_trace: bool = False, id: str | None = None, name: str | None = None) -> None:
+        self._return_trace = return_trace
+        if id is not None:
+            self._module_id = id
+        if name is not None:
+            self._module_name = name
+
+    # -- registration ------------------------------------------------------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        smap = self.__dict__["_submodule_map"]
+        if isinstance(value, ModuleBase):
+            smap[name] = value
+        else:
+            smap.pop(name, None)
+            if isinstance(value, Option):
+                self._options.append(value)
+            elif name.endswith("_args") and isinstance(value, dict):
+                self._options.extend(v for v in value.values() if isinstance(v, Option))
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self.__dict__["_submodule_map"].pop(name, None)
+        object.__delattr__(self, name)
+
+    def __getattr__(self, key: str) -> Any:
+        # Only reached for missing attributes: the fluent builders of ``builder_keys``.
+        keys = type(self).builder_keys
+        if key in keys:
+            return self._make_builder(key)
+        if key.startswith("_") and key.endswith("_args"):
+            base = key[1:-5]
+            if base in keys or f"{base}_method" in keys:
+                return {}
+        if key.startswith("_") and (key[1:] in keys or f"{key[1:]}_method" in keys):
+            return None
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
+
+    def _make_builder(self, key: str) -> Callable[..., Any]:
+        target = key[: -len("_method")] if key.endswith("_method") else key
+
+        def setter(value: Any = None, *, _return_value: Any = self, **kw: Any) -> Any:
+            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], dict):
+                value, extra = value
+                kw = {**extra, **kw}
+            if kw:
+                setattr(self, f"_{target}_args", kw)
+            setattr(self, f"_{target}", value)
+            hook = getattr(type(self), f"_{target}_setter_hook", None)
+            if hook is not None:
+                hook(self)
+            return _return_value
+
+        setter.__name__ = key
+        return setter
+
+    @property
+    def submodules(self) -> list[ModuleBase]:
+        seen: set[int] = set()
+        out: list[ModuleBase] = []
+        for m in self._submodule_map.values():
+            if id(m) not in seen:
+                seen.add(id(m))
+                out.append(m)
+        return out
+
+    def named_submodules(self) -> Iterable[tuple[str, ModuleBase]]:
+        return self._submodule_map.items()
+
+    @property
+    def options(self) -> list[Option]:
+        """This module's Options and, recursively, its submodules' (each Option once)."""
+        seen: set[int] = set()
+        out: list[Option] = []
+
+        def add(opts: Iterable[Option]) -> None:
+            for o in opts:
+                if id(o) not in seen:
+                    seen.add(id(o))
+                    out.append(o)
+
+        add(self._options)
+        for m in self.submodules:
+            add(m.options)
+        return out
+
+    def for_each(self, filter: Callable[[ModuleBase], bool], action: Callable[[ModuleBase], Any]) -> None:
+        """Depth-first over every submodule below this one (not this one)."""
+        for m in self.submodules:
+            if filter(m):
+                action(m)
+            m.for_each(filter, action)
+
+    # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return str(self._module_id)
+
+    @property
+    def name(self) -> str | None:
+        return self._module_name  # type: ignore[no-any-return]
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self.__dict__["_module_name"] = value
+
+    @property
+    def display_name(self) -> str:
+        """The name chunks and errors are tagged with: ``name`` or the class name."""
+        return self._module_name or type(self).__name__
+
+    def used_by(self, module_id: str) -> Self:
+        """Aggregate this module's token usage into the module with ``module_id``."""
+        self._used_by_moduleid = module_id
+        return self
+
+    def _set_mid(self, mid: str | None = None) -> Self:
+        self._module_id = mid or uuid.uuid4().hex
+        return self
+
+    def _repr_fields(self) -> dict[str, Any]:
+        return {"name": self._module_name}
+
+    def _repr_line(self) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in self._repr_fields().items() if v not in (None, ""))
+        return f"<Module type={type(self).__name__}{' ' + fields if fields else ''}>"
+
+    def __repr__(self) -> str:
+        lines = [self._repr_line()]
+        subs = self.submodules
+        for i, m in enumerate(subs):
+            last = i == len(subs) - 1
+            child = repr(m).splitlines()
+            lines.append(("└─ " if last else "├─ ") + child[0])
+            lines.extend(("   " if last else "│  ") + c for c in child[1:])
+        return "\n".join(lines)
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def register_hook(self, hook: Any) -> HookHandle:
+        """Add a hook (instance, class or function); returns a handle with ``remove()``."""
+        if not (callable(hook) or hasattr(hook, "pre")):
+            raise ConfigError(f"a hook must be a Hook instance, a Hook class or a callable, got {hook!r}")
+        if hook not in self._hooks:
+            self._hooks.append(hook)
+        return HookHandle(self, hook)
+
+    def unregister_hook(self, hook: Any) -> None:
+        if hook in self._hooks:
+            self._hooks.remove(hook)
+
+    def clear_hooks(self) -> None:
+        self._hooks.clear()
+
+    # -- calling -----------------------------------------------------------------------------
+
+    async def forward(self, *args: Any, **kw: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement `async def forward(...)`")
+
+    async def __call__(self, *args: Any, **kw: Any) -> Any:
+        sess = current_session()
+        mid = self._module_id
+        if sess.global_parameters and (params := sess.global_parameters.get(mid)):
+            kw.update(params)
+        if sess.files and (files := sess.files.get(mid)) is not None:
+            kw["lazyllm_files"] = files
+        if sess.chat_history and (history := sess.chat_history.get(mid)) is not None:
+            kw["llm_chat_history"] = history
+        if args and isinstance(args[0], kwargs_type):
+            kw = {**args[0], **kw}
+            args = args[1:]
+        if self._hooks:
+            result = await self._call_with_hooks(args, kw)
+        else:
+            try:
+                result = await self._run_forward(args, kw)
+            except Exception as exc:
+                raise self._wrap_error(exc) from self._wrap_cause(exc)
+        if self._return_trace:
+            sess.trace.append(result)
+            if sess.trace_sink is not None:
+                sess.trace_sink(self.display_name, result)
+        sess.usage.pop(mid, None)
+        return result
+
+    async def _call_with_hooks(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        runner = HookRunner(self._hooks, self)
+        try:
+            await runner.pre(*args, **kw)
+            result = await self._run_forward(args, kw)
+            await runner.post(result)
+            return result
+        except Exception as exc:
+            await runner.on_error(exc)
+            raise self._wrap_error(exc) from self._wrap_cause(exc)
+        finally:
+            await runner.finalize()
+
+    async def _run_forward(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        out = self.forward(*args, **kw)
+        if inspect.isawaitable(out):
+            return await out
+        if isinstance(out, AsyncIterator):
+            return await self._collect(out)
+        return out
+
+    async def _collect(self, agen: AsyncIterator[Any]) -> Any:
+        """Drain a streaming forward: send each piece to the open stream, return the whole."""
+        pieces: list[Any] = []
+        name = self.display_name
+        sink = current_sink()
+        try:
+            async for piece in agen:
+                pieces.append(piece)
+                if sink is not None:
+                    await emit(piece, module=name, tag=getattr(piece, "tag", "text"))
+        finally:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return self._join_pieces(pieces)
+
+    @staticmethod
+    def _join_pieces(pieces: list[Any]) -> Any:
+        texts = [p for p in pieces if isinstance(p, str) and getattr(p, "tag", "text") == "text"]
+        if len(texts) == len(pieces):
+            return "".join(texts)
+        if all(isinstance(p, str) for p in pieces):
+            return "".join(texts)  # reasoning and events are streamed, not part of the answer
+        return pieces
+
+    def _wrap_error(self, exc: Exception) -> Exception:
+        if isinstance(exc, AsyncLLMError):
+            # Already typed (and, for nested modules, already naming the innermost module).
+            exc.add_note(f"  in module {self.display_name} ({type(self).__name__})")
+            return exc
+        return ModuleExecutionError(
+            f"{type(self).__name__}{f'[{self._module_name}]' if self._module_name else ''} failed: "
+            f"{type(exc).__name__}: {exc}",
+            module=self.display_name,
+        )
+
+    @staticmethod
+    def _wrap_cause(exc: Exception) -> BaseException | None:
+        return exc.__cause__ if isinstance(exc, AsyncLLMError) else exc
+
+    async def emit(self, delta: Any, *, tag: str = "text") -> None:
+        """Send a chunk to the caller's open stream (no-op when nobody streams)."""
+        await emit(delta, module=self.display_name, tag=tag)
+
+    @asynccontextmanager
+    async def stream_output(self, spec: bool | dict[str, Any] | None = None) -> AsyncIterator[None]:
+        """Emit ``spec['prefix']`` before and ``spec['suffix']`` after the block (not on error)."""
+        if isinstance(spec, dict) and spec.get("prefix"):
+            await self.emit(spec["prefix"])
+        yield
+        if isinstance(spec, dict) and spec.get("suffix"):
+            await self.emit(spec["suffix"])
+
+    def stream(self, *args: Any, buffer: int = 64, **kw: Any) -> Stream:
+        """Call the module and stream what it (and everything under it) produces."""
+        pull = None
+        if inspect.isasyncgenfunction(type(self).forward) and not self._hooks:
+            pull = functools.partial(self._pull_stream, args, kw)
+        return Stream(lambda: self(*args, **kw), buffer=buffer, name=self.display_name, pull=pull)
+
+    async def _pull_stream(
+        self, args: tuple[Any, ...], kw: dict[str, Any], stream: Stream
+    ) -> AsyncGenerator[Chunk, None]:
+        """A leaf streaming module read in the caller's own task (see streaming/stream.py)."""
+        sess = current_session()
+        mid = self._module_id
+        kw = dict(kw)
+        if (params := sess.global_parameters.get(mid)):
+            kw.update(params)
+        if (files := sess.files.get(mid)) is not None:
+            kw["lazyllm_files"] = files
+        if (history := sess.chat_history.get(mid)) is not None:
+            kw["llm_chat_history"] = history
+        if args and isinstance(args[0], kwargs_type):
+            kw = {**args[0], **kw}
+            args = args[1:]
+        pieces: list[Any] = []
+        name = self.display_name
+        agen = self.forward(*args, **kw)
+        try:
+            async for piece in agen:  # type: ignore[attr-defined]
+                pieces.append(piece)
+                yield Chunk(piece, module=name, tag=getattr(piece, "tag", "text"))
+        except Exception as exc:
+            raise self._wrap_error(exc) from self._wrap_cause(exc)
+        finally:
+            await agen.aclose()  # type: ignore[attr-defined]
+        result = self._join_pieces(pieces)
+        if self._return_trace:
+            sess.trace.append(result)
+        sess.usage.pop(mid, None)
+        stream.set_result(result)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _get_train_tasks(self) -> Any:
+        return None
+
+    def _get_deploy_tasks(self) -> Any:
+        return None
+
+    def _get_post_process_tasks(self) -> Any:
+        return None
+
+    def _get_eval_tasks(self) -> Any:
+        if self._evalset is None:
+            return None
+        return self._run_evalset
+
+    async def _stop_impl(self) -> None:
+        """Release what this module itself holds (not its submodules). Override to add."""
+
+    async def _wait_impl(self) -> None:
+        """Wait for what this module itself runs to end. Override to add."""
+
+    async def _update(self, *, mode: str | Iterable[str] | None = None, recursive: bool = True) -> Self:
+        from .lifecycle import run_update
+
+        await run_update(self, mode, recursive)
+        return self
+
+    async def update(self, *, recursive: bool = True) -> Self:
+        """Train, deploy, then evaluate this module and (recursively) its submodules."""
+        return await self._update(mode=("train", "server", "eval"), recursive=recursive)
+
+    async def update_server(self, *, recursive: bool = True) -> Self:
+        return await self._update(mode=("server",), recursive=recursive)
+
+    async def start(self) -> Self:
+        """Deploy this module and its submodules (once, until ``stop()``)."""
+        return await self._update(mode=("server",), recursive=True)
+
+    async def eval(self, *, recursive: bool = True) -> Self:
+        return await self._update(mode=("eval",), recursive=recursive)
+
+    async def restart(self) -> Self:
+        await self.stop()
+        return await self.start()
+
+    async def stop(self) -> Self:
+        from .lifecycle import run_stop
+
+        await run_stop(self)
+        return self
+
+    async def wait(self) -> Self:
+        from .lifecycle import run_wait
+
+        await run_wait(self)
+        return self
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def evalset(
+        self,
+        data: Any,
+        load_f: Callable[[Any], Any] | None = None,
+        collect_f: Callable[[list[Any]], Any] | None = None,
+        *,
+        concurrency: int = 16,
+    ) -> Self:
+        """Set the evaluation data: a list, or a file path read with ``load_f(file)``."""
+        if isinstance(data, str) and load_f is None:
+            import os
+
+            if os.path.exists(data):
+                raise ConfigError(f"evalset({data!r}) is a file path: pass load_f to parse it")
+        if concurrency < 1:
+            raise ConfigError(f"evalset concurrency must be >= 1, got {concurrency}")
+        self._evalset = data
+        self._eval_load_f = load_f
+        self._eval_collect_f = collect_f
+        self._eval_concurrency = concurrency
+        return self
+
+    async def _run_evalset(self) -> Any:
+        from .evaluation import run_evalset
+
+        self.eval_result = await run_evalset(self)
+        return self.eval_result
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        cls = type(self)
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            new.__dict__[k] = copy.deepcopy(v, memo)
+        return new

@@ -1,0 +1,70 @@
+"""The per-call chunk channel: how any module, however deep in a flow, streams to the caller.
+
+``m.stream(x)`` binds a bounded channel to the call's context; every module under it that
+produces chunks (an async-generator ``forward``, or an explicit ``await self.emit(text)``)
+sends them into that channel, tagged with its name. With no stream open, emitting is free
+and does nothing. The bound gives back-pressure: a fast producer waits for a slow reader.
+This replaces LazyLLM's file-system queue: nothing leaves the process.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+from typing import Any
+
+from anyio.abc import ObjectSendStream
+
+__all__ = ["Chunk", "Sink", "current_sink", "emit"]
+
+
+class Chunk(str):
+    """A streamed piece of text; ``module`` names who produced it, ``tag`` what it is
+    (``'text'``, ``'think'`` for reasoning, ``'tool_call'``, ``'event'``). ``data`` keeps a
+    non-text payload when there is one. It *is* a ``str``, so ``print(chunk, end='')`` works."""
+
+    module: str
+    tag: str
+    data: Any
+
+    def __new__(cls, text: Any, module: str = "", tag: str = "text", data: Any = None) -> Chunk:
+        obj = super().__new__(cls, text if isinstance(text, str) else "")
+        obj.module = module
+        obj.tag = tag
+        obj.data = text if data is None and not isinstance(text, str) else data
+        return obj
+
+    def __repr__(self) -> str:
+        return f"Chunk({str.__repr__(self)}, module={self.module!r}, tag={self.tag!r})"
+
+    def __reduce__(self) -> Any:
+        return (Chunk, (str(self), self.module, self.tag, self.data))
+
+
+@dataclass(slots=True)
+class Sink:
+    send: ObjectSendStream[Chunk]
+
+
+_sink: contextvars.ContextVar[Sink | None] = contextvars.ContextVar("asyncllm_sink", default=None)
+
+
+def current_sink() -> Sink | None:
+    return _sink.get()
+
+
+def bind_sink(sink: Sink | None) -> contextvars.Token[Sink | None]:
+    return _sink.set(sink)
+
+
+def reset_sink(token: contextvars.Token[Sink | None]) -> None:
+    _sink.reset(token)
+
+
+async def emit(delta: Any, *, module: str = "", tag: str = "text") -> None:
+    """Send one chunk to the open stream, if any. Waits when the reader is behind."""
+    sink = _sink.get()
+    if sink is None or (isinstance(delta, str) and not delta):
+        return
+    chunk = delta if isinstance(delta, Chunk) and not module else Chunk(delta, module=module, tag=tag)
+    await sink.send.send(chunk)

@@ -1,0 +1,133 @@
+"""Server-Sent Events: an incremental decoder over byte chunks, and an encoder.
+
+The decoder follows the WHATWG ``text/event-stream`` rules that LLM providers rely on:
+lines end in ``\\n``, ``\\r\\n`` or ``\\r`` (even when split across chunks), several ``data:``
+lines join with ``\\n``, ``:``-lines are comments (keep-alives), ``event:`` names the event,
+and a blank line dispatches it. One event may not exceed ``max_event_bytes`` (1 MiB by
+default): a peer that never sends a blank line must not grow our memory without bound.
+
+``[DONE]`` (OpenAI's end marker) is a normal ``data`` payload here; :attr:`SSEEvent.is_done`
+lets callers test for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import orjson
+
+from asyncllm._exceptions import ProtocolError
+
+__all__ = ["MAX_EVENT_BYTES", "SSEDecoder", "SSEEvent", "encode_sse"]
+
+MAX_EVENT_BYTES = 1 << 20
+
+
+class SSEEvent(NamedTuple):
+    """One dispatched event. ``event`` is None when the peer sent no ``event:`` line."""
+
+    event: str | None
+    data: str
+    id: str | None = None
+
+    @property
+    def is_done(self) -> bool:
+        """True for OpenAI's ``data: [DONE]`` end marker."""
+        return self.data == "[DONE]"
+
+    def json(self) -> Any:
+        """The data parsed as JSON; a malformed payload raises :class:`ProtocolError`."""
+        try:
+            return orjson.loads(self.data)
+        except orjson.JSONDecodeError as exc:
+            name, snippet = self.event or "message", self.data[:80]
+            raise ProtocolError(f"malformed JSON in SSE event {name!r}: {snippet!r}") from exc
+
+
+class SSEDecoder:
+    """Feed byte chunks, get complete :class:`SSEEvent` items back."""
+
+    __slots__ = ("_buf", "_data", "_event", "_id", "_max", "_size")
+
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._max = max_event_bytes
+        self._buf = b""  # an incomplete trailing line (already CR-normalised, except a final \r)
+        self._data: list[bytes] = []
+        self._event: bytes | None = None
+        self._id: bytes | None = None
+        self._size = 0  # bytes held for the event being built
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Decode ``chunk``; returns the events it completed (often none or one)."""
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            # A trailing \r may be the first half of \r\n: hold it back until the next chunk.
+            hold = buf.endswith(b"\r")
+            if hold:
+                buf = buf[:-1]
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if hold:
+                buf += b"\r"
+        lines = buf.split(b"\n")
+        self._buf = lines.pop()
+        out: list[SSEEvent] = []
+        for line in lines:
+            if not line:
+                if self._data:
+                    out.append(self._dispatch())
+                else:
+                    self._event = self._id = None
+                continue
+            self._field(line)
+        if self._size + len(self._buf) > self._max:
+            raise ProtocolError(f"SSE event larger than {self._max} bytes; the peer sent no event boundary")
+        return out
+
+    def flush(self) -> list[SSEEvent]:
+        """End of stream. Per the spec an event without its closing blank line is dropped."""
+        self._buf = b""
+        self._data.clear()
+        self._event = self._id = None
+        self._size = 0
+        return []
+
+    def _field(self, line: bytes) -> None:
+        if line[0] == 0x3A:  # ':' comment / keep-alive
+            return
+        name, sep, value = line.partition(b":")
+        if sep and value[:1] == b" ":
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+            self._size += len(value) + 1
+            if self._size > self._max:
+                raise ProtocolError(f"SSE event larger than {self._max} bytes")
+        elif name == b"event":
+            self._event = value
+        elif name == b"id" and b"\0" not in value:
+            self._id = value
+        # 'retry' and unknown fields are ignored, as the spec says.
+
+    def _dispatch(self) -> SSEEvent:
+        data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+        ev = SSEEvent(
+            self._event.decode("utf-8", "replace") if self._event else None,
+            data.decode("utf-8", "replace"),
+            self._id.decode("utf-8", "replace") if self._id is not None else None,
+        )
+        self._data = []
+        self._event = self._id = None
+        self._size = 0
+        return ev
+
+
+def encode_sse(data: bytes | str, event: str | None = None) -> bytes:
+    """Encode one event. Newlines in ``data`` become several ``data:`` lines, as the spec wants."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if event is not None and ("\n" in event or "\r" in event):
+        raise ValueError(f"SSE event name may not contain a newline: {event!r}")
+    head = b"event: " + event.encode("utf-8") + b"\n" if event is not None else b""
+    if b"\n" not in raw and b"\r" not in raw:
+        return head + b"data: " + raw + b"\n\n"
+    lines = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    return head + b"".join(b"data: " + ln + b"\n" for ln in lines) + b"\n"
