@@ -1,0 +1,174 @@
+"""Child-process lifecycle for engines and served modules: start, readiness, log tail, stop.
+
+Every process starts in its own session (process group), with stdout and stderr going to a
+log file, so that ``stop()`` can end the whole group (workers an engine forks included) and a
+startup failure can show the last lines of the log. Readiness is an HTTP probe (or any async
+predicate), never log scraping; port discovery may use a port file the child writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from anyio.abc import Process
+
+from ._exceptions import EngineStartError
+
+__all__ = ["ManagedProcess", "free_port", "http_ok"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (only for children that cannot bind port 0 themselves)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+async def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when ``GET url`` answers 200 within ``timeout``."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            resp = await client.get(url)
+            return resp.status_code == 200
+    except (httpx.HTTPError, OSError):
+        return False
+
+
+def _tail(path: Path | None, lines: int) -> str:
+    if path is None or not path.exists():
+        return ""
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 64 * 1024))
+        data = f.read().decode("utf-8", "replace")
+    return "\n".join(data.splitlines()[-lines:])
+
+
+class ManagedProcess:
+    """One child process in its own process group, logged to ``log_path``."""
+
+    def __init__(self, argv: Sequence[str], *, name: str = "process", log_path: Path | None = None) -> None:
+        self.argv = [str(a) for a in argv]
+        self.name = name
+        self.log_path = log_path
+        self._proc: Process | None = None
+
+    def __repr__(self) -> str:
+        state = "new" if self._proc is None else f"pid={self._proc.pid} rc={self._proc.returncode}"
+        return f"<ManagedProcess {self.name} {state}>"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.returncode
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def start(self, *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None) -> None:
+        if self._proc is not None:
+            raise RuntimeError(f"{self.name} was already started")
+        if self.log_path is None:
+            fd, path = await anyio.to_thread.run_sync(
+                lambda: tempfile.mkstemp(prefix=f"asyncllm-{self.name}-", suffix=".log")
+            )
+            os.close(fd)
+            self.log_path = Path(path)
+        log_file: Any = await anyio.to_thread.run_sync(self._open_log)
+        full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        try:
+            self._proc = await anyio.open_process(
+                self.argv,
+                stdin=None,
+                stdout=log_file,
+                stderr=log_file,
+                env=full_env,
+                cwd=str(cwd) if cwd else None,
+                start_new_session=True,  # its own process group: stop() can end every descendant
+            )
+        except OSError as exc:
+            raise EngineStartError(f"could not start {self.name} ({self.argv[0]}): {exc}") from exc
+        finally:
+            log_file.close()
+
+    def _open_log(self) -> Any:
+        assert self.log_path is not None
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        return self.log_path.open("ab")
+
+    def log_tail(self, lines: int = 40) -> str:
+        return _tail(self.log_path, lines)
+
+    def _fail(self, message: str) -> EngineStartError:
+        return EngineStartError(message, log_tail=self.log_tail(), log_path=str(self.log_path))
+
+    async def wait_until(
+        self, ready: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.1
+    ) -> None:
+        """Poll ``ready()`` until true; fail fast with the log tail when the child exits."""
+        with anyio.move_on_after(timeout) as scope:
+            while True:
+                if not self.running:
+                    raise self._fail(f"{self.name} exited with code {self.returncode} before it was ready")
+                if await ready():
+                    return
+                await anyio.sleep(interval)
+        if scope.cancelled_caught:
+            raise self._fail(f"{self.name} was not ready after {timeout:.0f} s")
+
+    async def read_port_file(self, path: Path, *, timeout: float) -> int:
+        """Wait for the child to write its bound port into ``path``."""
+        apath = anyio.Path(path)
+
+        async def written() -> bool:
+            return await apath.exists() and (await apath.read_text()).strip().isdigit()
+
+        await self.wait_until(written, timeout=timeout, interval=0.05)
+        return int((await apath.read_text()).strip())
+
+    def _signal_group(self, sig: int) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, sig)
+
+    async def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM the whole group, wait ``grace`` s, then SIGKILL. Safe to call twice.
+
+        Shielded, so a cancelled caller still leaves nothing running.
+        """
+        proc = self._proc
+        if proc is None:
+            return None
+        with anyio.CancelScope(shield=True):
+            if proc.returncode is None:
+                self._signal_group(signal.SIGTERM)
+                with anyio.move_on_after(grace):
+                    await proc.wait()
+            # Children of the leader may outlive it; the group kill reaches them too.
+            self._signal_group(signal.SIGKILL)
+            if proc.returncode is None:
+                await proc.wait()
+            await proc.aclose()
+        return proc.returncode
+
+    async def wait(self) -> int:
+        if self._proc is None:
+            raise RuntimeError(f"{self.name} was not started")
+        return await self._proc.wait()
