@@ -31,7 +31,8 @@ import anyio
 import httpx
 import orjson
 import sniffio
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
 
 from asyncllm._exceptions import (
     APIConnectionError,
@@ -49,6 +50,7 @@ __all__ = [
     "SSEStream",
     "aclose_all",
     "get_transport",
+    "install_transport",
     "request_json",
     "request_raw",
     "stream_sse",
@@ -137,6 +139,15 @@ def get_transport(base_url: str, settings: HTTPSettings | None = None) -> httpx.
     The pool's limits come from the first caller's ``settings``.
     """
     return _transport_for(_parse_url(base_url)[1], settings or DEFAULT_SETTINGS)
+
+
+def install_transport(base_url: str, transport: httpx.AsyncBaseTransport) -> None:
+    """Use ``transport`` for ``base_url``'s origin in the running loop (tests, proxies, mocks).
+
+    It is closed by :func:`aclose_all` like a pooled one.
+    """
+    key, _ = _loop_key()
+    _POOLS.setdefault(key, {})[_parse_url(base_url)[1]] = transport
 
 
 def _transport_for(origin: str, settings: HTTPSettings) -> httpx.AsyncBaseTransport:
@@ -247,6 +258,8 @@ def _error_fields(body: Any) -> tuple[str | None, str | None, str | None, str | 
 
 _QUOTA_MARKERS = ("insufficient_quota", "insufficient balance", "arrearage", "balance", "quota_exhausted",
                   "credit_balance_exhausted", "spend_limit_exceeded", "usage_limit_exceeded")
+_STRICT_QUOTA_MARKERS = ("insufficient_quota", "arrearage", "credit balance is too low", "insufficient balance",
+                         "credit_balance_exhausted", "quota_exhausted")
 
 
 def _status_error(call: _Call, response: httpx.Response, raw: bytes) -> APIStatusError:
@@ -260,10 +273,13 @@ def _status_error(call: _Call, response: httpx.Response, raw: bytes) -> APIStatu
     headers = response.headers
     rid = headers.get("x-request-id") or headers.get("request-id") or body_rid
     cls = status_error_class(status)
-    if status in (402, 429):
+    if status in (400, 402, 403, 429):
         blob = " ".join(x for x in (typ, code, msg) if x).lower()
-        if any(m in blob for m in _QUOTA_MARKERS):
-            cls = QuotaExceededError  # 402 maps there already; 429 only when the body says so
+        # 402 maps to quota already; 429 when the body says so; 400/403 (DashScope 'Arrearage',
+        # Anthropic 'credit balance') only on unambiguous wording.
+        markers = _QUOTA_MARKERS if status in (402, 429) else _STRICT_QUOTA_MARKERS
+        if any(m in blob for m in markers):
+            cls = QuotaExceededError
     detail = msg or (text[:300] if text else response.reason_phrase)
     message = f"{status} from {call.where()}"
     if call.model:
@@ -321,10 +337,14 @@ class _Deadlines:
         return _timeout(call, kind, secs)
 
 
-async def _close(response: httpx.Response) -> None:
+async def _close(response: httpx.Response, it: object = None) -> None:
     # Closing must finish even while the caller is being cancelled: that is what releases
-    # the socket (and tells the server to stop generating).
+    # the socket (and tells the server to stop generating). An unfinished body iterator is
+    # closed first, so its generator does not linger until garbage collection.
     with anyio.move_on_after(5, shield=True):
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
         await response.aclose()
 
 
@@ -361,20 +381,22 @@ async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: C
     """Run ``attempt`` under the retry policy and the total deadline.
 
     The first attempt runs bare (the common case pays no tenacity overhead); if it fails
-    retryably, tenacity drives attempts 2..max_attempts.
+    retryably, tenacity drives attempts 2..max_attempts. A retry whose back-off would end past
+    the total deadline is not made: the caller gets the real error, not a later timeout.
     """
     pred = _should_retry(s)
     with anyio.CancelScope(deadline=dl.total) as total:
         try:
             return await attempt()
         except APIError as exc:
-            if s.max_attempts <= 1 or not pred(exc):
+            delay = _delay(s, exc, 1)
+            if s.max_attempts <= 1 or not pred(exc) or anyio.current_time() + delay >= dl.total:
                 raise
-            first: APIError = exc
-        await anyio.sleep(_delay(s, first, 1))
+        await anyio.sleep(delay)
         retrying = AsyncRetrying(
             sleep=anyio.sleep,  # tenacity's default is asyncio.sleep; anyio's works on trio too
-            stop=stop_after_attempt(s.max_attempts - 1),
+            stop=stop_after_attempt(s.max_attempts - 1)
+            | stop_when(lambda st: anyio.current_time() + st.upcoming_sleep >= dl.total),
             wait=lambda st: _delay(s, st.outcome.exception() if st.outcome else None, st.attempt_number + 1),
             retry=retry_if_exception(pred),
             reraise=True,
@@ -385,6 +407,16 @@ async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: C
     if total.cancelled_caught:
         raise dl.error(call, "total")
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class stop_when(stop_base):
+    """Stop when ``pred(retry_state)`` holds (tenacity evaluates stop after computing the wait)."""
+
+    def __init__(self, pred: Callable[[RetryCallState], bool]) -> None:
+        self.pred = pred
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.pred(retry_state)
 
 
 # ---------------------------------------------------------------------------- requests
@@ -425,9 +457,8 @@ async def _read_body(response: httpx.Response, call: _Call, dl: _Deadlines, phas
     """The whole (raw) body, every chunk under the idle deadline; the response is closed after."""
     chunks: list[bytes] = []
     size = 0
-    stream = response.stream
+    it = response.stream.__aiter__()  # type: ignore[union-attr]
     try:
-        it = stream.__aiter__()  # type: ignore[union-attr]
         while True:
             scope, kind = dl.scope(phase)
             with scope:
@@ -445,7 +476,7 @@ async def _read_body(response: httpx.Response, call: _Call, dl: _Deadlines, phas
     except httpx.TransportError as exc:
         raise _transport_error(call, exc, dl.s) from exc
     finally:
-        await _close(response)
+        await _close(response, it)
     raw = b"".join(chunks)
     enc = response.headers.get("content-encoding")
     if enc and enc != "identity":
@@ -603,7 +634,7 @@ class SSEStream:
             raise
 
     async def aclose(self) -> None:
-        await _close(self.response)
+        await _close(self.response, self._it)
 
 
 @asynccontextmanager

@@ -1,0 +1,165 @@
+"""The fake provider's starlette app: one route table, one request wrapper.
+
+Each route names its *flavour* (which auth scheme and error body shape it uses) and its
+*kind* (which handler answers). Prefixes separate providers whose real paths collide:
+
+==============================================  ===========  ==================================
+path                                            flavour      what
+==============================================  ===========  ==================================
+/v1/chat/completions, /chat/completions         openai       OpenAI chat (DeepSeek: no /v1)
+/compatible-mode/v1/chat/completions            openai       Qwen OpenAI-compatible mode
+/api/paas/v4/chat/completions                   glm          GLM
+/api/v3/chat/completions                        doubao       Doubao (Ark)
+/minimax/v1/chat/completions                    minimax      MiniMax (base_resp, reasoning_details)
+/sensenova/v1/chat/completions                  sensenova    Bearer JWT (HS256, iss=ak) or sk- key
+/v1/messages                                    anthropic    Anthropic Messages (x-api-key)
+/api/v1/services/aigc/text-generation/...       dashscope    DashScope native generation
+/v1/embeddings (+ glm, doubao, qwen-compat)     openai...    OpenAI embeddings
+/sensenova/v1/llm/embeddings                    sensenova    SenseNova embeddings
+/api/v3/embeddings/multimodal                   doubao       Doubao multimodal embedding
+/api/v1/services/embeddings/text-embedding/...  dashscope    DashScope embeddings
+/api/v1/services/rerank/text-rerank/...         dashscope    DashScope rerank
+/v1/rerank, /rerank, /api/paas/v4/rerank        openai/glm   {query, documents, top_n} rerank
+/v1/files, /v1/fine_tuning/jobs[/{id}[/...]]    openai       files + fine-tuning jobs
+/v1/models                                      openai       model list
+/health                                         —            no auth
+==============================================  ===========  ==================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import chat, embed, finetune
+from .state import FakeState
+from .wire import check_auth, common_headers, error_body, json_response, pre_header_fault
+
+Handler = Callable[[Request, Any, Any, FakeState, dict[str, str], str], Awaitable[Response]]
+
+
+async def _chat(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return await chat.openai_chat(rq, body, fault, st, h, fl)
+
+
+async def _anthropic(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return await chat.anthropic_messages(rq, body, fault, st, h)
+
+
+async def _ds_gen(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return await chat.dashscope_generation(rq, body, fault, st, h)
+
+
+async def _emb(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return embed.openai_embeddings(body, h, fl)
+
+
+async def _ds_emb(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return embed.dashscope_embeddings(body, h)
+
+
+async def _ds_rerank(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return embed.dashscope_rerank(body, h)
+
+
+async def _rerank(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return embed.generic_rerank(body, h)
+
+
+async def _mm_emb(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return embed.doubao_multimodal(body, h, st)
+
+
+async def _upload(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return await finetune.upload_file(rq, st, h)
+
+
+async def _jobs(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    jid = rq.path_params.get("job_id")
+    action = rq.path_params.get("action")
+    if jid is None:
+        return finetune.create_job(body, st, h) if rq.method == "POST" else finetune.list_jobs(st, h)
+    if action == "cancel" and rq.method == "POST":
+        return finetune.cancel_job(jid, st, h)
+    if action == "events":
+        return finetune.job_events(jid, st, h)
+    return finetune.get_job(jid, st, h)
+
+
+async def _models(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return json_response({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"}
+                                                     for m in ("fake-chat", "fake-reasoner", "fake-embed")]}, 200, h)
+
+
+ROUTES: list[tuple[str, str, Handler, tuple[str, ...]]] = [
+    ("/v1/chat/completions", "openai", _chat, ("POST",)),
+    ("/chat/completions", "openai", _chat, ("POST",)),
+    ("/compatible-mode/v1/chat/completions", "openai", _chat, ("POST",)),
+    ("/api/paas/v4/chat/completions", "glm", _chat, ("POST",)),
+    ("/api/v3/chat/completions", "doubao", _chat, ("POST",)),
+    ("/minimax/v1/chat/completions", "minimax", _chat, ("POST",)),
+    ("/sensenova/v1/chat/completions", "sensenova", _chat, ("POST",)),
+    ("/v1/messages", "anthropic", _anthropic, ("POST",)),
+    ("/api/v1/services/aigc/text-generation/generation", "dashscope", _ds_gen, ("POST",)),
+    ("/v1/embeddings", "openai", _emb, ("POST",)),
+    ("/compatible-mode/v1/embeddings", "openai", _emb, ("POST",)),
+    ("/api/paas/v4/embeddings", "glm", _emb, ("POST",)),
+    ("/api/v3/embeddings", "doubao", _emb, ("POST",)),
+    ("/sensenova/v1/llm/embeddings", "sensenova", _emb, ("POST",)),
+    ("/api/v3/embeddings/multimodal", "doubao", _mm_emb, ("POST",)),
+    ("/api/v1/services/embeddings/text-embedding/text-embedding", "dashscope", _ds_emb, ("POST",)),
+    ("/api/v1/services/rerank/text-rerank/text-rerank", "dashscope", _ds_rerank, ("POST",)),
+    ("/v1/rerank", "openai", _rerank, ("POST",)),
+    ("/rerank", "openai", _rerank, ("POST",)),
+    ("/api/paas/v4/rerank", "glm", _rerank, ("POST",)),
+    ("/v1/files", "openai", _upload, ("POST",)),
+    ("/v1/fine_tuning/jobs", "openai", _jobs, ("GET", "POST")),
+    ("/v1/fine_tuning/jobs/{job_id}", "openai", _jobs, ("GET",)),
+    ("/v1/fine_tuning/jobs/{job_id}/{action}", "openai", _jobs, ("GET", "POST")),
+    ("/v1/models", "openai", _models, ("GET",)),
+]
+
+
+def build_app(state: FakeState | None = None) -> Starlette:
+    """A fresh app; ``app.state.fake`` is the :class:`FakeState` tests inspect."""
+    st = state or FakeState()
+
+    def endpoint(flavor: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def ep(request: Request) -> Response:
+            headers = common_headers(request, st)
+            body: Any = {}
+            if request.method == "POST" and handler is not _upload:
+                raw = await request.body()
+                try:
+                    body = orjson.loads(raw) if raw else {}
+                except orjson.JSONDecodeError:
+                    return json_response(error_body(flavor, 400, "We could not parse the JSON body of your request.",
+                                                    "invalid_request_error"), 400, headers)
+            st.requests.append({"path": request.url.path, "method": request.method, "body": body,
+                                "headers": {k: v for k, v in request.headers.items()
+                                            if k not in ("authorization", "x-api-key")}})
+            denied = check_auth(request, flavor, st, headers)
+            if denied is not None:
+                return denied
+            model = body.get("model") if isinstance(body, dict) else None
+            fault = st.fault_for(request.headers, model if isinstance(model, str) else None)
+            early = await pre_header_fault(fault, flavor, headers, request)
+            if early is not None:
+                return early
+            return await handler(request, body, fault, st, headers, flavor)
+        return ep
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": "ok"}, 200, common_headers(request, st))
+
+    routes = [Route(p, endpoint(fl, h), methods=list(m)) for p, fl, h, m in ROUTES]
+    routes.append(Route("/health", health, methods=["GET"]))
+    app = Starlette(routes=routes)
+    app.state.fake = st
+    return app
