@@ -11,17 +11,20 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import math
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+import anyio
+
 from .._context import current_session
 from .._exceptions import AsyncLLMError, ConfigError, ModuleExecutionError
 from .._types import kwargs as kwargs_type
 from ..option import Option
-from ..streaming.channel import Chunk, current_sink, emit
+from ..streaming.channel import Chunk, Sink, bind_sink, current_sink, emit, reset_sink
 from ..streaming.stream import Stream
 from .hooks import HookHandle, HookRunner
 
@@ -61,7 +64,7 @@ class ModuleBase:
     mode_list: ClassVar[tuple[str, ...]] = ("train", "server", "eval")
 
     _submodule_map: dict[str, ModuleBase]
-    _options: list[Option]
+    _options: dict[str, list[Option]]
     _hooks: list[Any]
 
     def __new__(cls, *args: Any, **kw: Any) -> Self:
@@ -71,7 +74,7 @@ class ModuleBase:
         # (or without) calling super().__init__() still work.
         d = self.__dict__
         d["_submodule_map"] = {}
-        d["_options"] = []
+        d["_options"] = {}  # attribute name -> its Options, so reassigning replaces them
         d["_hooks"] = []
         d["_module_id"] = uuid.uuid4().hex
         d["_module_name"] = None
@@ -96,19 +99,24 @@ class ModuleBase:
     # -- registration ------------------------------------------------------------------------
 
     def __setattr__(self, name: str, value: Any) -> None:
-        smap = self.__dict__["_submodule_map"]
+        d = self.__dict__
+        smap, omap = d["_submodule_map"], d["_options"]
         if isinstance(value, ModuleBase):
             smap[name] = value
+            omap.pop(name, None)
         else:
             smap.pop(name, None)
             if isinstance(value, Option):
-                self._options.append(value)
+                omap[name] = [value]
             elif name.endswith("_args") and isinstance(value, dict):
-                self._options.extend(v for v in value.values() if isinstance(v, Option))
+                omap[name] = [v for v in value.values() if isinstance(v, Option)]
+            else:
+                omap.pop(name, None)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         self.__dict__["_submodule_map"].pop(name, None)
+        self.__dict__["_options"].pop(name, None)
         object.__delattr__(self, name)
 
     def __getattr__(self, key: str) -> Any:
@@ -163,11 +171,13 @@ class ModuleBase:
 
         def add(opts: Iterable[Option]) -> None:
             for o in opts:
-                if id(o) not in seen:
+                # A trial's copy holds plain values where Options were: those are not options.
+                if isinstance(o, Option) and id(o) not in seen:
                     seen.add(id(o))
                     out.append(o)
 
-        add(self._options)
+        for opts in self._options.values():
+            add(opts)
         for m in self.submodules:
             add(m.options)
         return out
@@ -266,9 +276,7 @@ class ModuleBase:
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
         if self._return_trace:
-            sess.trace.append(result)
-            if sess.trace_sink is not None:
-                sess.trace_sink(self.display_name, result)
+            self._record_trace(sess, result)
         sess.usage.pop(mid, None)
         return result
 
@@ -356,7 +364,12 @@ class ModuleBase:
     async def _pull_stream(
         self, args: tuple[Any, ...], kw: dict[str, Any], stream: Stream
     ) -> AsyncGenerator[Chunk, None]:
-        """A leaf streaming module read in the caller's own task (see streaming/stream.py)."""
+        """A leaf streaming module read in the caller's own task (see streaming/stream.py).
+
+        Whatever the generator ``emit()``s (a ``stream_output`` prefix, say) goes to a local
+        unbounded buffer bound only while the generator runs, and is yielded in order before the
+        piece that followed it: the generator never runs ahead by more than one piece.
+        """
         sess = current_session()
         mid = self._module_id
         kw = dict(kw)
@@ -371,20 +384,46 @@ class ModuleBase:
             args = args[1:]
         pieces: list[Any] = []
         name = self.display_name
-        agen = self.forward(*args, **kw)
+        send, recv = anyio.create_memory_object_stream[Chunk](math.inf)
+        sink = Sink(send)
+        agen: Any = self.forward(*args, **kw)
         try:
-            async for piece in agen:  # type: ignore[attr-defined]
+            while True:
+                token = bind_sink(sink)
+                try:
+                    piece = await agen.__anext__()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    reset_sink(token)
+                while True:
+                    try:
+                        yield recv.receive_nowait()
+                    except anyio.WouldBlock:
+                        break
                 pieces.append(piece)
                 yield Chunk(piece, module=name, tag=getattr(piece, "tag", "text"))
+            while True:
+                try:
+                    yield recv.receive_nowait()
+                except anyio.WouldBlock:
+                    break
         except Exception as exc:
             raise self._wrap_error(exc) from self._wrap_cause(exc)
         finally:
-            await agen.aclose()  # type: ignore[attr-defined]
+            send.close()
+            recv.close()
+            await agen.aclose()
         result = self._join_pieces(pieces)
-        if self._return_trace:
-            sess.trace.append(result)
+        self._record_trace(sess, result)
         sess.usage.pop(mid, None)
         stream.set_result(result)
+
+    def _record_trace(self, sess: Any, result: Any) -> None:
+        if self._return_trace:
+            sess.trace.append(result)
+            if sess.trace_sink is not None:
+                sess.trace_sink(self.display_name, result)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -120,7 +120,14 @@ def materialize(spec: Any, module: ModuleBase) -> Hook:
     if isinstance(spec, type):
         return spec(module)  # type: ignore[no-any-return]
     if isinstance(spec, Hook):
-        return copy.deepcopy(spec)
+        # Copy the hook's own state, not the module it points at (that would clone the tree).
+        memo: dict[int, Any] = {id(module): module}
+        if spec.module is not None:
+            memo[id(spec.module)] = spec.module
+        hook = copy.deepcopy(spec, memo)
+        if hook.module is None:
+            hook.module = module
+        return hook
     return FuncHook(spec)
 
 
