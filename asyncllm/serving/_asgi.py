@@ -1,0 +1,168 @@
+"""ASGI plumbing of the served-module app: the guard middleware, JSON and SSE responses,
+bounded body reading, and running work that a client disconnect cancels.
+
+The guard runs before any routing, so every route (built-in, OpenAI face, custom routes)
+gets the same checks: header size, declared body size, and the bearer key compared in
+constant time. Only ``/health`` is open without the key: it says nothing but "ok", and
+launchers and load balancers need it before they hold the key.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .wire import error_body
+
+__all__ = ["EventStream", "Guard", "HTTPFail", "json_response", "read_json", "run_unless_disconnected"]
+
+
+class HTTPFail(Exception):
+    """Abort a request with a JSON error body (caught by the endpoint wrapper)."""
+
+    def __init__(self, status: int, type_: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.message = message
+        self.extra = extra
+
+    def response(self) -> Response:
+        headers = {"x-should-retry": "false"} if self.status >= 500 else None
+        return json_response(error_body(self.type, self.message, **self.extra), self.status, headers)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+class Guard:
+    """Size and key checks for every HTTP request, before the router sees it."""
+
+    def __init__(self, app: ASGIApp, *, key: str | None, max_body_bytes: int, max_header_bytes: int) -> None:
+        self.app = app
+        self._expected = b"Bearer " + key.encode() if key else None
+        self.max_body = max_body_bytes
+        self.max_header = max_header_bytes
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<Guard keyed={self._expected is not None} max_body={self.max_body}>"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if sum(len(k) + len(v) for k, v in headers) > self.max_header:
+            fail = HTTPFail(431, "HeadersTooLarge",
+                            f"request headers exceed {self.max_header} bytes; send less chat history / "
+                            "fewer session entries, or raise the server's max_header_bytes")
+            await fail.response()(scope, receive, send)
+            return
+        auth = length = None
+        for k, v in headers:
+            if k == b"authorization":
+                auth = v
+            elif k == b"content-length":
+                length = v
+        if self._expected is not None and _route_path(scope) != "/health" and \
+                not hmac.compare_digest(auth or b"", self._expected):
+            fail = HTTPFail(401, "AuthenticationFailed",
+                            "missing or wrong key: send 'Authorization: Bearer <security_key>'")
+            await fail.response()(scope, receive, send)
+            return
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            fail = HTTPFail(413, "BodyTooLarge", f"request body of {int(length)} bytes exceeds the "
+                            f"server's limit of {self.max_body} bytes (max_body_bytes)")
+            await fail.response()(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The request's JSON body; wrong content type, oversized or malformed bodies → HTTPFail."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";", 1)[0].strip().lower() != "application/json":
+        raise HTTPFail(415, "UnsupportedMediaType",
+                       f"content-type must be application/json, got {ctype or 'none'!r}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise HTTPFail(413, "BodyTooLarge",
+                           f"request body exceeds the server's limit of {max_bytes} bytes (max_body_bytes)")
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise HTTPFail(400, "InvalidJSON", f"request body is not valid JSON: {exc}") from None
+
+
+async def run_unless_disconnected(receive: Receive, fn: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
+    """Run ``fn`` while watching for the client to go away; a disconnect cancels ``fn``.
+
+    Returns ``(finished, result_or_exception)``; exceptions come back as values so the
+    caller turns them into an error response.
+    """
+    outcome: list[Any] = []
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_watch_disconnect, receive, tg.cancel_scope)
+        try:
+            outcome.append(await fn())
+        except Exception as exc:
+            outcome.append(exc)
+        tg.cancel_scope.cancel()
+    return (bool(outcome), outcome[0] if outcome else None)
+
+
+async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+
+
+class EventStream:
+    """A ``text/event-stream`` response whose producer is cancelled when the client leaves.
+
+    The producer is a function given ``send(event_bytes)``; it runs in this task, in one
+    frame, so its task groups (a Stream's) are never suspended across a ``yield``.
+    """
+
+    def __init__(self, produce: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]) -> None:
+        self._produce = produce
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]})
+
+        async def send_event(event: bytes) -> None:
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_watch_disconnect, receive, tg.cancel_scope)
+            try:
+                await self._produce(send_event)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except OSError:
+                pass  # the client is gone; the disconnect watcher cancels the rest
+            tg.cancel_scope.cancel()

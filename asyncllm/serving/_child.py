@@ -1,0 +1,78 @@
+"""Entry point of a subprocess-launched server: ``python -m asyncllm.serving._child SPEC``.
+
+SPEC is the JSON file the parent wrote (see launchers.py). We read and delete it, import
+the served object by its import path, start its lifecycle (so a served flow's own engines
+and inner servers come up here), bind the socket, report the port through the port file,
+and serve until SIGTERM/SIGINT; then in-flight requests finish (graceful timeout) and the
+served module is stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from typing import Any
+
+import anyio
+import orjson
+
+
+def _announce(port_file: str, port: int) -> None:
+    tmp = f"{port_file}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(str(port))
+    os.replace(tmp, port_file)  # the parent never sees a half-written file
+
+
+async def _serve(spec: dict[str, Any]) -> None:
+    from .._http import aclose_all
+    from ..modules.base import ModuleBase
+    from ._hypercorn import bind_socket, serve_socket
+    from .app import create_app
+    from .launchers import resolve
+
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+
+        async def shutdown_trigger() -> None:
+            async for _ in signals:
+                return
+
+        target = resolve(spec["target"])
+        pre = resolve(spec["pre"]) if spec.get("pre") else None
+        post = resolve(spec["post"]) if spec.get("post") else None
+        if isinstance(target, ModuleBase):
+            await target.start()
+        try:
+            app = create_app(target, pre=pre, post=post, security_key=spec.get("security_key"),
+                             max_body_bytes=spec["max_body_bytes"], max_header_bytes=spec["max_header_bytes"],
+                             request_timeout=spec.get("request_timeout"), debug=bool(spec.get("debug")),
+                             model_name=spec.get("model_name"))
+            sock = bind_socket(spec["host"], int(spec["port"]))
+            _announce(spec["port_file"], sock.getsockname()[1])
+            await serve_socket(app, sock, shutdown_trigger, graceful_timeout=float(spec["graceful_timeout"]),
+                               max_header_bytes=int(spec["max_header_bytes"]))
+        finally:
+            with anyio.CancelScope(shield=True):
+                if isinstance(target, ModuleBase):
+                    await target.stop()
+                await aclose_all()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m asyncllm.serving._child SPEC.json")
+    with open(args[0], "rb") as f:
+        spec = orjson.loads(f.read())
+    with contextlib.suppress(OSError):
+        os.unlink(args[0])  # it may hold the security key
+    for p in reversed(spec.get("sys_path", [])):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    anyio.run(_serve, spec, backend=spec.get("backend", "asyncio"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""``UrlModule`` and ``ServerModule``: a module behind an HTTP server, called like a local one.
+
+``UrlModule(url=...)`` attaches to a running server. ``ServerModule(m, ...)`` also serves
+``m`` (a module, flow or any callable) with a launcher — in-process by default, or in a
+subprocess — when started: ``await s.start()`` returns once ``/health`` answers, ``s.url``
+is its base URL, ``await s(x)`` calls it, ``s.stream(x)`` streams it, ``await s.stop()`` or
+``async with s:`` ends it. ``ServerModule(url=...)`` / ``ServerModule("http://...")`` attach
+without deploying anything, exactly like ``UrlModule``.
+
+A call sends the arguments as JSON (see wire.py) plus the caller's session context for the
+modules the server serves (and only those); the server's usage comes back and is recorded
+in the caller's session. When somebody streams (``s.stream(x)``, or a flow containing ``s``
+being streamed) or ``stream=True``, the call uses SSE and each chunk reaches the caller as
+it is produced, keeping the module name and tag it had on the server; cancelling the call
+closes the connection, which cancels the work on the server.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from .._context import Session, peek_session, record_usage
+from .._exceptions import APIStatusError, ConfigError, LifecycleError, ProtocolError
+from .._http import DEFAULT_SETTINGS, HTTPSettings, request_json, stream_sse
+from ..modules.base import ModuleBase
+from ..modules.lifecycle import post_order
+from ..streaming.channel import Chunk, current_sink
+from .app import DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER
+from .errors import error_from_body, served_error
+from .launchers import InProcessLauncher, ServerSpec, get_launcher, resolve
+from .wire import SESSION_HEADER, encode_session, from_wire, to_wire
+
+__all__ = ["ServerModule", "UrlModule"]
+
+
+def _base_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"url must start with http:// or https://, got {url!r}")
+    url = url.rstrip("/")
+    return url[: -len("/generate")] if url.endswith("/generate") else url
+
+
+class UrlModule(ModuleBase):
+    """A client of a served module at ``url`` (its base URL, or the ``.../generate`` URL)."""
+
+    def __init__(self, *, url: str = "", stream: bool = False, return_trace: bool = False,
+                 security_key: str | None = None, settings: HTTPSettings | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(return_trace=return_trace, name=name)
+        self._stream = stream
+        self.__dict__["_security_key"] = security_key
+        self._settings = settings or DEFAULT_SETTINGS
+        self._url = _base_url(url) if url else ""
+        self._remote_ids: frozenset[str] | None = None
+        self._attached = bool(url)
+        self._deployed = bool(url)
+
+    @property
+    def url(self) -> str:
+        """The server's base URL ('' until started)."""
+        return self._url  # type: ignore[no-any-return]
+
+    @property
+    def stream_mode(self) -> bool:
+        return bool(self._stream)
+
+    def _repr_fields(self) -> dict[str, Any]:
+        return {"name": self._module_name, "url": self._url or None, "stream": self._stream or None}
+
+    # -- request pieces ----------------------------------------------------------------------
+
+    def _require_url(self) -> str:
+        if not self._url:
+            raise LifecycleError(f"{self.display_name} has no server yet: `await s.start()` it (or pass url=)")
+        return self._url  # type: ignore[no-any-return]
+
+    async def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        key = self.__dict__["_security_key"]
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        sess = peek_session()
+        if sess is not None and (sess.global_parameters or sess.chat_history or sess.files):
+            payload = await self._session_payload(sess)
+            if payload is not None:
+                headers[SESSION_HEADER] = encode_session(payload)
+        return headers
+
+    async def _session_payload(self, sess: Session) -> dict[str, Any] | None:
+        """Only the entries of modules the server serves travel (never the whole session)."""
+        if self._remote_ids is None:
+            info, _ = await request_json("GET", f"{self._require_url()}/info", headers=self._auth(),
+                                         settings=self._settings)
+            ids = info.get("module_ids") if isinstance(info, dict) else None
+            self._remote_ids = frozenset(i for i in ids or () if isinstance(i, str))
+        ids = self._remote_ids
+        picked = {k: {i: v for i, v in getattr(sess, k).items() if i in ids}
+                  for k in ("global_parameters", "chat_history", "files")}
+        if not any(picked.values()):
+            return None
+        return {"id": sess.id, **to_wire(picked, "session context")}
+
+    def _auth(self) -> dict[str, str]:
+        key = self.__dict__["_security_key"]
+        return {"authorization": f"Bearer {key}"} if key else {}
+
+    def _finish(self, data: Any) -> Any:
+        if not isinstance(data, dict) or "output" not in data:
+            raise ProtocolError(f"{self._url} answered without an 'output': {str(data)[:120]!r}", url=self._url)
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            record_usage(self.id, usage, self._used_by_moduleid)
+        return from_wire(data["output"])
+
+    # -- calls -------------------------------------------------------------------------------
+
+    async def forward(self, *args: Any, **kw: Any) -> Any:
+        url = self._require_url()
+        body = {"args": [to_wire(a, "argument") for a in args],
+                "kwargs": {k: to_wire(v, f"keyword argument {k!r}") for k, v in kw.items()}}
+        headers = await self._headers()
+        if self._stream or current_sink() is not None:
+            return await self._forward_sse(f"{url}/generate", body, headers)
+        try:
+            data, _ = await request_json("POST", f"{url}/generate", json=body, headers=headers,
+                                         settings=self._settings)
+        except APIStatusError as exc:
+            raise served_error(exc, url) from exc
+        return self._finish(data)
+
+    async def _forward_sse(self, endpoint: str, body: Any, headers: dict[str, str]) -> Any:
+        url = self._require_url()
+        try:
+            async with stream_sse("POST", endpoint, json=body, headers=headers, settings=self._settings) as events:
+                async for ev in events:
+                    if ev.event == "chunk":
+                        await self._relay(ev.json())
+                    elif ev.event == "result":
+                        return self._finish(ev.json())
+                    elif ev.event == "error":
+                        raise error_from_body(ev.json(), url) or ProtocolError(
+                            f"{url} sent a malformed error event: {ev.data[:120]!r}", url=url)
+        except APIStatusError as exc:
+            raise served_error(exc, url) from exc
+        raise ProtocolError(f"the stream from {url} ended without a result event", url=url)
+
+    async def _relay(self, d: Any) -> None:
+        sink = current_sink()
+        if sink is None or not isinstance(d, dict):
+            return
+        data = from_wire(d["data"]) if "data" in d else None
+        chunk = Chunk(str(d.get("text", "")), module=str(d.get("module", "")), tag=str(d.get("tag", "text")),
+                      data=data)
+        await sink.send.send(chunk)
+
+    async def _call(self, name: str, *args: Any, **kw: Any) -> Any:
+        """Call the served object's method ``name`` (it must be marked ``@al.remote_method``)."""
+        url = self._require_url()
+        body = {"method": name, "args": [to_wire(a, "argument") for a in args],
+                "kwargs": {k: to_wire(v, f"keyword argument {k!r}") for k, v in kw.items()}}
+        try:
+            data, _ = await request_json("POST", f"{url}/_call", json=body, headers=await self._headers(),
+                                         settings=self._settings)
+        except APIStatusError as exc:
+            raise served_error(exc, url) from exc
+        return self._finish(data)
+
+
+class ServerModule(UrlModule):
+    """Serve ``m`` over HTTP (or attach to ``url``); see the module docstring."""
+
+    def __init__(
+        self,
+        m: Any = None,
+        pre: Callable[..., Any] | None = None,
+        post: Callable[..., Any] | None = None,
+        stream: bool = False,
+        return_trace: bool = False,
+        port: int | None = None,
+        launcher: Any = None,
+        url: str | None = None,
+        security_key: str | bool | None = None,
+        *,
+        host: str = "127.0.0.1",
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+        max_header_bytes: int = DEFAULT_MAX_HEADER,
+        request_timeout: float | None = None,
+        graceful_timeout: float = 5.0,
+        debug: bool = False,
+        settings: HTTPSettings | None = None,
+        name: str | None = None,
+    ) -> None:
+        if isinstance(m, str) and "://" in m:
+            if url is not None:
+                raise ConfigError("pass the server's URL once: ServerModule('http://...') or ServerModule(url=...)")
+            url, m = m, None
+        if url and m is not None:
+            raise ConfigError("ServerModule takes a module to serve or the url of a running server, not both")
+        if not url and m is None:
+            raise ConfigError("ServerModule needs something to serve (m) or the url of a running server (url=)")
+        if security_key is True:
+            security_key = "sk-" + secrets.token_hex(24)
+        elif security_key is False:
+            security_key = None
+        super().__init__(url=url or "", stream=stream, return_trace=return_trace, security_key=security_key,
+                         settings=settings, name=name)
+        self._launcher = get_launcher(launcher) if m is not None else None
+        if isinstance(m, str) and isinstance(self._launcher, InProcessLauncher):
+            m = resolve(m)  # an import path served in this process: import it here
+        if isinstance(m, ModuleBase) and isinstance(self._launcher, InProcessLauncher):
+            self._m = m  # registered: the lifecycle deploys (and stops) what we serve
+        else:
+            self.__dict__["_m"] = m  # a subprocess deploys its own copy; nothing to do here
+        self.__dict__["_spec"] = ServerSpec(
+            target=m, pre=pre, post=post, host=host, port=port or 0, security_key=security_key,
+            max_body_bytes=max_body_bytes, max_header_bytes=max_header_bytes, request_timeout=request_timeout,
+            graceful_timeout=graceful_timeout, debug=debug, model_name=name)
+        self.__dict__["_app"] = None
+
+    @property
+    def security_key(self) -> str | None:
+        """The bearer key clients must send (None: no key). Never printed in reprs or logs."""
+        return self.__dict__["_security_key"]  # type: ignore[no-any-return]
+
+    @property
+    def launcher(self) -> Any:
+        return self._launcher
+
+    @property
+    def app(self) -> Any:
+        """The served module as a plain ASGI app (to mount in your own server)."""
+        if self._m is None:
+            raise ConfigError("an attached ServerModule (url=...) serves nothing itself; it has no app")
+        if self.__dict__["_app"] is None:
+            self.__dict__["_app"] = self._spec.build_app()
+        return self.__dict__["_app"]
+
+    def _get_deploy_tasks(self) -> Any:
+        if self._attached or self._launcher is None:
+            return None
+        return self._launch
+
+    async def _launch(self) -> None:
+        assert self._launcher is not None
+        self._url = await self._launcher.launch(self._spec)
+        if isinstance(self._m, ModuleBase) and isinstance(self._launcher, InProcessLauncher):
+            self._remote_ids = frozenset(x.id for x in post_order(self._m))
+
+    async def _stop_impl(self) -> None:
+        if self._attached or self._launcher is None:
+            return
+        try:
+            await self._launcher.stop()
+        finally:
+            self._url = ""
+            self._remote_ids = None
+
+    async def _wait_impl(self) -> None:
+        if self._launcher is not None and not self._attached:
+            await self._launcher.wait()

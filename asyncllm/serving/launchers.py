@@ -1,0 +1,368 @@
+"""Where a ServerModule's server runs: in this process, or in a child process.
+
+**In-process** (:class:`InProcessLauncher`, the default). hypercorn runs in a dedicated
+thread with its own event loop (same backend as the caller's: asyncio or trio), started with
+an anyio blocking portal. Why not a task in the caller's loop: ``await s.start()`` must
+return while the server keeps running, and ``await s.stop()`` may come from another task
+(a fixture, a signal handler, another request). A task group held open between the two
+would have to be entered and exited by the same task, in strict nesting order, which the
+caller cannot promise. A thread loop has none of those constraints; the caller's loop never
+blocks (every portal step runs in a worker thread), and requests are served while the
+caller awaits anything. Code that wants the server as a task of its own loop uses
+:func:`serve` with ``await tg.start(serve, app)``. One consequence: the served module runs
+on the server's loop, so it must not share loop-bound objects (locks, streams) with code
+in the caller's loop — calls over HTTP, and HTTP pools are per loop, so modules are fine.
+
+**Subprocess** (:class:`SubprocessLauncher`). A separate Python process started in its own
+session (its own process group). It reaches the served object by import path
+``pkg.mod:obj``, named in a JSON spec file that the parent writes to a private temporary
+directory (mode 0600) and the child deletes after reading; the security key travels in
+that file, never on the command line. The child binds port 0 and reports the bound port
+through a port file; the parent then waits for ``/health``. Stopping sends SIGTERM to the
+whole process group, waits a grace period (the server finishes in-flight requests), then
+SIGKILLs the group: nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+import orjson
+import sniffio
+from anyio.abc import Process, TaskStatus
+
+from .._exceptions import ConfigError, EngineStartError, LifecycleError
+from .._http import HTTPSettings, aclose_all, request_json
+from ._hypercorn import bind_socket, serve_socket
+from .app import DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, create_app
+
+__all__ = ["InProcessLauncher", "Launcher", "ServerSpec", "SubprocessLauncher", "locate", "serve"]
+
+_PROBE = HTTPSettings(connect_timeout=1.0, first_chunk_timeout=2.0, idle_timeout=2.0, total_timeout=3.0,
+                      max_attempts=1)
+
+
+@dataclass
+class ServerSpec:
+    """What to serve and how; built by ServerModule, read by a launcher."""
+
+    target: Any
+    pre: Any = None
+    post: Any = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    security_key: str | None = field(default=None, repr=False)
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    max_header_bytes: int = DEFAULT_MAX_HEADER
+    request_timeout: float | None = None
+    graceful_timeout: float = 5.0
+    debug: bool = False
+    model_name: str | None = None
+
+    def build_app(self) -> Any:
+        return create_app(self.target, pre=self.pre, post=self.post, security_key=self.security_key,
+                          max_body_bytes=self.max_body_bytes, max_header_bytes=self.max_header_bytes,
+                          request_timeout=self.request_timeout, debug=self.debug, model_name=self.model_name)
+
+
+class Launcher(Protocol):
+    async def launch(self, spec: ServerSpec) -> str: ...
+    async def stop(self) -> None: ...
+    async def wait(self) -> None: ...
+    @property
+    def running(self) -> bool: ...
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def wait_healthy(url: str, timeout: float, alive: Callable[[], str | None] | None = None) -> None:
+    """Poll ``url/health`` until it answers 200; ``alive()`` returns a reason to give up early."""
+    last: Exception | None = None
+    with anyio.move_on_after(timeout):
+        while True:
+            if alive is not None and (why := alive()) is not None:
+                raise EngineStartError(f"server for {url} is gone before it answered /health: {why}")
+            try:
+                body, _ = await request_json("GET", f"{url}/health", settings=_PROBE)
+                if isinstance(body, dict) and body.get("status") == "ok":
+                    return
+            except Exception as exc:
+                last = exc
+            await anyio.sleep(0.02)
+    raise EngineStartError(f"server at {url} did not answer /health within {timeout:g}s"
+                           + (f" (last error: {last})" if last else ""))
+
+
+async def serve(app: Any, host: str = "127.0.0.1", port: int = 0, *, graceful_timeout: float = 5.0,
+                shutdown_trigger: Callable[[], Any] | None = None,
+                task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
+    """Serve ``app`` as a task of the caller's loop: ``url = await tg.start(serve, app)``.
+
+    Runs until cancelled (or ``shutdown_trigger()`` returns); the URL is reported at start.
+    """
+    sock = bind_socket(host, port)
+    url = _url(host, sock.getsockname()[1])
+    trigger = shutdown_trigger or anyio.sleep_forever
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(functools.partial(serve_socket, app, sock, trigger, graceful_timeout=graceful_timeout))
+        task_status.started(url)
+
+
+class InProcessLauncher:
+    """hypercorn in a thread of this process with its own event loop (see module docstring)."""
+
+    def __init__(self, *, start_timeout: float = 30.0) -> None:
+        self.start_timeout = start_timeout
+        self._portal_cm: Any = None
+        self._portal: anyio.from_thread.BlockingPortal | None = None
+        self._future: Future[None] | None = None
+        self._shutdown: anyio.Event | None = None
+        self.url: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<InProcessLauncher url={self.url}>"
+
+    @property
+    def running(self) -> bool:
+        return self._future is not None and not self._future.done()
+
+    async def launch(self, spec: ServerSpec) -> str:
+        if self._portal is not None:
+            raise LifecycleError(f"this launcher already runs a server at {self.url}; stop() it first")
+        app = spec.build_app()
+        sock = bind_socket(spec.host, spec.port)
+        self.url = _url(spec.host, sock.getsockname()[1])
+        cm = anyio.from_thread.start_blocking_portal(sniffio.current_async_library(), name="asyncllm-server")
+        try:
+            portal = await anyio.to_thread.run_sync(cm.__enter__)
+        except BaseException:
+            sock.close()
+            raise
+        self._portal_cm, self._portal = cm, portal
+        try:
+            self._shutdown = await anyio.to_thread.run_sync(portal.call, anyio.Event)
+            run = functools.partial(serve_socket, graceful_timeout=spec.graceful_timeout,
+                                    max_header_bytes=spec.max_header_bytes)
+            self._future, _ = await anyio.to_thread.run_sync(
+                portal.start_task, run, app, sock, self._shutdown.wait)
+            await wait_healthy(self.url, self.start_timeout, self._gone)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.stop()
+            raise
+        return self.url
+
+    def _gone(self) -> str | None:
+        if self._future is not None and self._future.done():
+            exc = self._future.exception()
+            return f"server task ended: {exc!r}" if exc else "server task ended"
+        return None
+
+    async def stop(self) -> None:
+        portal, cm, fut, ev = self._portal, self._portal_cm, self._future, self._shutdown
+        self._portal = self._portal_cm = self._future = self._shutdown = None
+        if portal is None:
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                if ev is not None:
+                    await anyio.to_thread.run_sync(portal.call, ev.set)
+                if fut is not None:
+                    with contextlib.suppress(Exception):
+                        await anyio.to_thread.run_sync(fut.result)
+                # HTTP pools the served module opened live in the server's loop: close them there.
+                with contextlib.suppress(Exception):
+                    await anyio.to_thread.run_sync(portal.call, aclose_all)
+            finally:
+                await anyio.to_thread.run_sync(cm.__exit__, None, None, None)
+
+    async def wait(self) -> None:
+        fut = self._future
+        if fut is not None:
+            with contextlib.suppress(Exception):
+                await anyio.to_thread.run_sync(fut.result, abandon_on_cancel=True)
+
+
+def locate(obj: Any, what: str = "the served object") -> str:
+    """An import path ``pkg.mod:name`` that resolves to ``obj`` in a fresh interpreter."""
+    if isinstance(obj, str):
+        if ":" not in obj:
+            raise ConfigError(f"{what} {obj!r} is not an import path; write it as 'package.module:name'")
+        return obj
+    mod, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if isinstance(mod, str) and isinstance(qual, str) and mod != "__main__" and "<" not in qual:
+        with contextlib.suppress(Exception):
+            if resolve(f"{mod}:{qual}") is obj:
+                return f"{mod}:{qual}"
+    for name, module in list(sys.modules.items()):
+        if name == "__main__" or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            if value is obj and not attr.startswith("__"):
+                return f"{name}:{attr}"
+    raise ConfigError(
+        f"cannot find an import path for {what} {obj!r}: the subprocess launcher imports what it serves. "
+        "Define it at module level in an importable file (not __main__) or pass 'package.module:name'")
+
+
+def resolve(path: str) -> Any:
+    mod, _, qual = path.partition(":")
+    obj: Any = importlib.import_module(mod)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class SubprocessLauncher:
+    """The server in a child Python process, in its own process group (see module docstring)."""
+
+    def __init__(self, *, python: str | None = None, start_timeout: float = 60.0, stop_grace: float = 10.0,
+                 env: dict[str, str] | None = None) -> None:
+        self.python = python or sys.executable
+        self.start_timeout = start_timeout
+        self.stop_grace = stop_grace
+        self.env = env
+        self._proc: Process | None = None
+        self._dir: str | None = None
+        self.url: str | None = None
+        self.pid: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<SubprocessLauncher pid={self.pid} url={self.url}>"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    @property
+    def log_path(self) -> str | None:
+        return os.path.join(self._dir, "server.log") if self._dir else None
+
+    async def launch(self, spec: ServerSpec) -> str:
+        if self._proc is not None:
+            raise LifecycleError(f"this launcher already runs a server at {self.url}; stop() it first")
+        data = {
+            "target": locate(spec.target),
+            "pre": locate(spec.pre, "pre") if spec.pre is not None else None,
+            "post": locate(spec.post, "post") if spec.post is not None else None,
+            "host": spec.host, "port": spec.port, "security_key": spec.security_key,
+            "max_body_bytes": spec.max_body_bytes, "max_header_bytes": spec.max_header_bytes,
+            "request_timeout": spec.request_timeout, "graceful_timeout": spec.graceful_timeout,
+            "debug": spec.debug, "model_name": spec.model_name,
+            "sys_path": await anyio.to_thread.run_sync(_import_dirs),
+            "backend": sniffio.current_async_library(),
+        }
+        self._dir = tmp = await anyio.to_thread.run_sync(functools.partial(tempfile.mkdtemp, prefix="asyncllm-serve-"))
+        spec_file, port_file = os.path.join(tmp, "spec.json"), os.path.join(tmp, "port")
+        data["port_file"] = port_file
+        await anyio.to_thread.run_sync(_write_private, spec_file, orjson.dumps(data))
+        log = await anyio.to_thread.run_sync(functools.partial(open, os.path.join(tmp, "server.log"), "wb"))
+        try:
+            self._proc = await anyio.open_process(
+                [self.python, "-m", "asyncllm.serving._child", spec_file],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, env={**os.environ, **(self.env or {})})
+        finally:
+            log.close()
+        self.pid = self._proc.pid
+        try:
+            port = await self._await_port(port_file)
+            self.url = _url(spec.host, port)
+            await wait_healthy(self.url, self.start_timeout, self._gone)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                tail = await self._log_tail()
+                await self.stop()
+            raise EngineStartError("the server subprocess did not start", log_tail=tail) from None
+        return self.url
+
+    def _gone(self) -> str | None:
+        if self._proc is not None and self._proc.returncode is not None:
+            return f"exited with code {self._proc.returncode}"
+        return None
+
+    async def _await_port(self, port_file: str) -> int:
+        with anyio.fail_after(self.start_timeout):
+            while True:
+                if (why := self._gone()) is not None:
+                    raise EngineStartError(f"server subprocess {why} before reporting its port")
+                text = await anyio.Path(port_file).read_text() if await anyio.Path(port_file).exists() else ""
+                if text.strip().isdigit():
+                    return int(text)
+                await anyio.sleep(0.02)
+
+    async def _log_tail(self, lines: int = 30) -> str:
+        path = self.log_path
+        if not path or not await anyio.Path(path).exists():
+            return ""
+        text = await anyio.Path(path).read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        with anyio.CancelScope(shield=True):
+            if proc is not None:
+                pgid = proc.pid  # start_new_session: the child leads its own group
+                _killpg(pgid, signal.SIGTERM)
+                with anyio.move_on_after(self.stop_grace):
+                    await proc.wait()
+                # SIGKILL the group even if the leader exited: nothing of it may outlive stop().
+                _killpg(pgid, signal.SIGKILL)
+                if proc.returncode is None:
+                    await proc.wait()
+                await proc.aclose()
+            if self._dir is not None:
+                d, self._dir = self._dir, None
+                await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, d, ignore_errors=True))
+
+    async def wait(self) -> None:
+        if self._proc is not None:
+            await self._proc.wait()
+
+
+def _import_dirs() -> list[str]:
+    return [p for p in sys.path if p and os.path.isdir(p)]
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _write_private(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def get_launcher(launcher: Any) -> InProcessLauncher | SubprocessLauncher:
+    if launcher is None or launcher == "inprocess":
+        return InProcessLauncher()
+    if launcher == "subprocess":
+        return SubprocessLauncher()
+    if isinstance(launcher, (InProcessLauncher, SubprocessLauncher)):
+        return launcher
+    if all(hasattr(launcher, a) for a in ("launch", "stop", "wait")):
+        return launcher  # type: ignore[no-any-return]
+    raise ConfigError(f"unknown launcher {launcher!r}; use 'inprocess', 'subprocess', "
+                      "InProcessLauncher() or SubprocessLauncher()")
+
+
