@@ -1,0 +1,159 @@
+"""A real local Ray instance pinned to loopback: tasks, async actors, a 2-replica Serve app with
+streaming over the HTTP proxy on 127.0.0.1, and no socket on any other address."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from net_check import foreign_sockets, process_tree, sockets_of
+
+pytest.importorskip("ray", reason="ray not installed (pip install 'asyncllm[ray]')")
+
+from asyncllm.launchers._ray_env import (
+    LOOPBACK,
+    RayHandle,
+    astart_ray,
+    serve_http_options,
+    start_ray,
+)
+
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.timeout(300),
+    # ray.serve's own imports trip pydantic v2 deprecation warnings (not ours to fix).
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def _ray_pids() -> set[int]:
+    """Processes of Ray's daemons/workers on this machine (by executable / process title)."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::") or b"/ray/core/src/ray/" in cmd or b"site-packages/ray/" in cmd:
+            pids.add(int(entry))
+    return pids
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return str(r.read().decode())
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[RayHandle]:
+    before = _ray_pids()
+    t0 = time.monotonic()
+    handle = start_ray(num_cpus=2, object_store_memory=100 * 1024**2)
+    print(f"ray start: {time.monotonic() - t0:.1f}s")
+    try:
+        yield handle
+    finally:
+        t0 = time.monotonic()
+        handle.stop()
+        print(f"ray stop: {time.monotonic() - t0:.1f}s")
+        deadline = time.monotonic() + 30
+        while (_ray_pids() - before) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    left = _ray_pids() - before
+    assert not left, f"Ray processes left behind: {sorted(left)}"
+
+
+def test_node_is_loopback(ray_local: RayHandle) -> None:
+    assert ray_local.owned
+    assert ray_local.node_ip == LOOPBACK
+    assert ray_local.address.startswith(f"{LOOPBACK}:")
+
+
+def test_tasks_and_async_actor(ray_local: RayHandle) -> None:
+    import ray
+
+    @ray.remote
+    def double(x: int) -> int:
+        return x * 2
+
+    @ray.remote
+    class AsyncWorker:
+        async def add(self, x: int) -> int:
+            import asyncio
+
+            await asyncio.sleep(0.01)
+            return x + 1
+
+    assert ray.get([double.remote(i) for i in range(4)]) == [0, 2, 4, 6]
+    worker = AsyncWorker.remote()  # type: ignore[attr-defined]
+    assert ray.get([worker.add.remote(i) for i in range(3)]) == [1, 2, 3]
+
+
+def test_serve_two_replicas_streaming_loopback_only(ray_local: RayHandle) -> None:
+    from ray import serve
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    async def hello(request: Request) -> Response:
+        return PlainTextResponse(f"pid={os.getpid()} proxy={os.environ.get('http_proxy', '')}")
+
+    async def stream(request: Request) -> Response:
+        async def gen() -> Any:
+            for i in range(3):
+                yield f"chunk{i}\n"
+
+        return StreamingResponse(gen(), media_type="text/plain")
+
+    asgi = Starlette(routes=[Route("/", hello), Route("/stream", stream)])
+
+    @serve.deployment(num_replicas=2, ray_actor_options={"num_cpus": 0})
+    @serve.ingress(asgi)
+    class App:
+        pass
+
+    port = _free_port()
+    serve.start(http_options=serve_http_options(port))
+    serve.run(App.bind(), name="probe", route_prefix="/probe")  # type: ignore[attr-defined]
+    try:
+        seen = {_get(f"http://{LOOPBACK}:{port}/probe/") for _ in range(20)}
+        # Both replicas answer; the dead loopback proxy given to Ray's daemons is not theirs.
+        assert len({s.split()[0] for s in seen}) == 2, seen
+        assert all(s.endswith("proxy=") for s in seen), seen
+        assert _get(f"http://{LOOPBACK}:{port}/probe/stream") == "chunk0\nchunk1\nchunk2\n"
+
+        pids = process_tree(_ray_pids() | {os.getpid()})
+        listening = [s for s in sockets_of(pids) if s.state == "LISTEN"]
+        assert any(s.local[1] == port for s in listening), "the Serve proxy was not seen"
+        assert len(listening) >= 8, listening  # gcs, raylet, agents, controller, proxy, replicas
+        assert foreign_sockets(pids) == []
+    finally:
+        serve.delete("probe")
+        serve.shutdown()
+
+
+def test_second_start_returns_unowned_handle(ray_local: RayHandle) -> None:
+    again = start_ray()
+    assert not again.owned
+    assert again.address == ray_local.address
+
+
+@pytest.mark.anyio
+async def test_async_start_is_thread_offloaded(ray_local: RayHandle) -> None:
+    handle = await astart_ray()
+    assert not handle.owned and handle.node_ip == LOOPBACK
