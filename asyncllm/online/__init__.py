@@ -1,0 +1,38 @@
+"""Online model providers: chat, embedding and rerank clients over the pooled HTTP layer.
+
+``OnlineChatModule`` / ``OnlineEmbeddingModule`` pick the provider class; each provider is one
+file here, a small subclass of ``OnlineChatModuleBase`` / ``OnlineEmbeddingModuleBase`` /
+``OnlineRerankModuleBase`` registered under its source name.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ._registry import CHAT, EMBED
+from .chat_base import OnlineChatModuleBase
+from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase
+from .factory import OnlineChatModule, OnlineEmbeddingModule
+
+__all__ = [
+    "CHAT",
+    "EMBED",
+    "OnlineChatModule",
+    "OnlineChatModuleBase",
+    "OnlineEmbeddingModule",
+    "OnlineEmbeddingModuleBase",
+    "OnlineRerankModuleBase",
+]
+
+PROVIDERS = ("claude", "compatible", "deepseek", "doubao", "glm", "kimi", "minimax", "openai", "qwen",
+             "sensenova", "siliconflow")
+_loaded = False
+
+
+def _load_providers() -> None:
+    """Import every built-in provider module (each registers itself on import)."""
+    global _loaded
+    if not _loaded:
+        for name in PROVIDERS:
+            importlib.import_module(f"{__name__}.{name}")
+        _loaded = True

@@ -1,0 +1,201 @@
+"""Fine-tuning and deployment through a provider's API, driven by ``update()``.
+
+``chat.trainset("data.jsonl")`` arms the train task; ``await chat.update()`` then uploads the
+file, creates the job, polls it (logging each status change and calling ``progress`` if
+given) and switches the module to the tuned model; providers that need a deployment of the
+tuned model (``has_deployment``) get one created and polled in the deploy stage.
+
+:class:`FineTuneMixin` is the driver and the hook contract; :class:`OpenAIFineTuneAPI` is the
+OpenAI ``files`` + ``fine_tuning/jobs`` implementation, which GLM shares.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+from urllib.parse import urljoin
+
+import anyio
+import orjson
+
+from .._concurrency import call_any
+from .._config import config
+from .._exceptions import ConfigError, LifecycleError
+from .._http import HTTPSettings, request_json, request_raw
+
+__all__ = ["FineTuneMixin", "OpenAIFineTuneAPI"]
+
+log = logging.getLogger("asyncllm.online")
+
+_DONE = frozenset({"succeeded", "success", "completed", "finished", "succeed"})
+_FAILED = frozenset({"failed", "cancelled", "canceled", "error", "expired"})
+_RUNNING = frozenset({"running", "deployed", "ready", "available", "serving"})
+
+
+class FineTuneMixin:
+    """The train/deploy lifecycle of an online chat module; providers implement the hooks."""
+
+    source: ClassVar[str]
+    has_deployment: ClassVar[bool] = False
+    _model_name: str | None
+    _trainset: str | None
+    _train_params: dict[str, Any]
+    _progress: Callable[[dict[str, Any]], Any] | None
+    _is_trained: bool
+    _poll_interval: float
+    _deploy_poll_interval: float
+
+    def _init_finetune(self, poll_interval: float | None) -> None:
+        self._trainset = None
+        self._train_params = {}
+        self._progress = None
+        self._is_trained = False
+        self._poll_interval = float(config.get("finetune_poll_interval") if poll_interval is None else poll_interval)
+        self._deploy_poll_interval = float(config.get("deploy_poll_interval") if poll_interval is None
+                                           else poll_interval)
+
+    def trainset(self, path: str, *, progress: Callable[[dict[str, Any]], Any] | None = None,
+                 **train_params: Any) -> Self:
+        """Fine-tune on ``path`` (JSONL of ``{"messages": [...]}``) at the next ``update()``.
+
+        ``train_params`` go to the job (e.g. ``n_epochs``, ``batch_size``,
+        ``learning_rate_multiplier``, ``suffix``); ``progress(event)`` sees each poll.
+        """
+        if not isinstance(path, str) or not path:
+            raise ConfigError("trainset() takes the path of a JSONL training file")
+        self._trainset = path
+        self._train_params = train_params
+        self._progress = progress
+        return self
+
+    def set_specific_finetuned_model(self, model_id: str) -> Self:
+        """Use an already tuned model."""
+        self._model_name = model_id
+        self._is_trained = True
+        return self
+
+    def _get_train_tasks(self) -> Any:
+        return self._run_finetune if self._trainset else None
+
+    def _get_deploy_tasks(self) -> Any:
+        return self._run_deploy if self._is_trained and self.has_deployment else None
+
+    async def _report(self, event: dict[str, Any]) -> None:
+        log.info("%s fine-tune %s: %s", self.source, event.get("job_id", ""), event.get("status"))
+        if self._progress is not None:
+            await call_any(self._progress, event)
+
+    async def _run_finetune(self) -> str:
+        path = self._trainset
+        if not path or not self._model_name:
+            raise ConfigError("fine-tuning needs a base model and trainset(path)")
+        file_id = await self._upload_train_file(path)
+        await self._report({"stage": "uploaded", "status": "uploaded", "file_id": file_id})
+        job_id, status = await self._create_finetuning_job(self._model_name, file_id, **self._train_params)
+        await self._report({"stage": "created", "job_id": job_id, "status": status})
+        tuned: str | None = None
+        while status.lower() not in _DONE:
+            if status.lower() in _FAILED:
+                raise LifecycleError(f"{self.source} fine-tuning job {job_id} ended with status {status!r}")
+            await anyio.sleep(self._poll_interval)
+            tuned, status = await self._query_finetuning_job(job_id)
+            await self._report({"stage": "poll", "job_id": job_id, "status": status, "model": tuned})
+        if not tuned:
+            tuned, status = await self._query_finetuning_job(job_id)
+        if not tuned:
+            raise LifecycleError(f"{self.source} fine-tuning job {job_id} succeeded without naming the model")
+        self._model_name = tuned
+        self._is_trained = True
+        self._trainset = None  # trained once; a later update() does not train again
+        await self._report({"stage": "done", "job_id": job_id, "status": status, "model": tuned})
+        return tuned
+
+    async def _run_deploy(self) -> None:
+        dep_id, status = await self._create_deployment()
+        while status.lower() not in _RUNNING:
+            if status.lower() in _FAILED:
+                raise LifecycleError(f"{self.source} deployment {dep_id} ended with status {status!r}")
+            await anyio.sleep(self._deploy_poll_interval)
+            status = await self._query_deployment(dep_id)
+            await self._report({"stage": "deploy", "job_id": dep_id, "status": status})
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    async def _upload_train_file(self, path: str) -> str:
+        raise ConfigError(f"{self.source or type(self).__name__} does not offer fine-tuning through its API")
+
+    async def _create_finetuning_job(self, model: str, file_id: str, **kw: Any) -> tuple[str, str]:
+        raise ConfigError(f"{self.source or type(self).__name__} does not offer fine-tuning through its API")
+
+    async def _query_finetuning_job(self, job_id: str) -> tuple[str | None, str]:
+        raise ConfigError(f"{self.source or type(self).__name__} does not offer fine-tuning through its API")
+
+    async def _create_deployment(self) -> tuple[str, str]:
+        raise ConfigError(f"{self.source or type(self).__name__} has no deployment API")
+
+    async def _query_deployment(self, deployment_id: str) -> str:
+        raise ConfigError(f"{self.source or type(self).__name__} has no deployment API")
+
+
+async def read_training_file(path: str, keep_roles: tuple[str, ...] = ("system", "user", "assistant")) -> bytes:
+    """The JSONL file, read in a worker thread, with messages of other roles dropped."""
+    try:
+        raw = await anyio.Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"training file {path!r} cannot be read ({exc.strerror})") from exc
+    out: list[bytes] = []
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{n} is not JSON; each line must be {{\"messages\": [...]}}") from exc
+        if isinstance(row, dict) and isinstance(row.get("messages"), list):
+            row["messages"] = [m for m in row["messages"] if isinstance(m, dict) and m.get("role") in keep_roles]
+        out.append(orjson.dumps(row))
+    return b"\n".join(out) + b"\n"
+
+
+class OpenAIFineTuneAPI:
+    """OpenAI's ``files`` + ``fine_tuning/jobs`` endpoints (hooks of :class:`FineTuneMixin`)."""
+
+    source: ClassVar[str]
+    _base_url: str
+    _http: HTTPSettings
+
+    if TYPE_CHECKING:
+        def _auth_headers(self) -> dict[str, str]: ...
+
+    def _api(self, path: str) -> str:
+        base = self._base_url if self._base_url.endswith("/") else self._base_url + "/"
+        return urljoin(base, path)
+
+    async def _upload_train_file(self, path: str) -> str:
+        data = await read_training_file(path)
+        resp = await request_raw("POST", self._api("files"), files={"file": (os.path.basename(path), data,
+                                                                             "application/jsonl")},
+                                 data={"purpose": "fine-tune"}, headers=self._auth_headers(), settings=self._http,
+                                 provider=self.source)
+        return str(resp.json()["id"])
+
+    async def _create_finetuning_job(self, model: str, file_id: str, **kw: Any) -> tuple[str, str]:
+        hyper = {k: kw.pop(k) for k in ("n_epochs", "batch_size", "learning_rate_multiplier") if k in kw}
+        body: dict[str, Any] = {"model": model, "training_file": file_id, **kw}
+        if hyper:
+            body["hyperparameters"] = hyper
+        job, _ = await request_json("POST", self._api("fine_tuning/jobs"), json=body, headers=self._auth_headers(),
+                                    settings=self._http, provider=self.source, model=model)
+        return str(job["id"]), str(job.get("status", "queued"))
+
+    async def _query_finetuning_job(self, job_id: str) -> tuple[str | None, str]:
+        job, _ = await request_json("GET", self._api(f"fine_tuning/jobs/{job_id}"), headers=self._auth_headers(),
+                                    settings=self._http, provider=self.source)
+        return job.get("fine_tuned_model"), str(job.get("status", ""))
+
+    async def _cancel_finetuning_job(self, job_id: str) -> str:
+        job, _ = await request_json("POST", self._api(f"fine_tuning/jobs/{job_id}/cancel"),
+                                    headers=self._auth_headers(), settings=self._http, provider=self.source)
+        return str(job.get("status", ""))

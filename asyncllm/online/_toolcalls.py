@@ -1,0 +1,70 @@
+"""Merging streamed tool-call fragments into whole calls.
+
+The OpenAI stream sends a call in pieces keyed by ``index``: the first carries ``id`` and
+``function.name``, later ones ``function.arguments`` fragments to concatenate. Engines bend
+this (ids repeated or missing, the name repeated, arguments sent as an object or all in the
+first piece), so the merge is keyed by ``index`` only and tolerant of each of those.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+__all__ = ["ToolCallAccumulator", "finish_calls"]
+
+
+class ToolCallAccumulator:
+    """Feed ``delta["tool_calls"]`` lists; :meth:`result` gives the merged calls by index."""
+
+    __slots__ = ("_args", "_calls")
+
+    def __init__(self) -> None:
+        self._calls: dict[int, dict[str, Any]] = {}
+        self._args: dict[int, list[str]] = {}
+
+    def add(self, deltas: list[dict[str, Any]]) -> None:
+        for pos, d in enumerate(deltas):
+            if not isinstance(d, dict):
+                continue
+            idx = d.get("index")
+            if not isinstance(idx, int):
+                idx = pos
+            cur = self._calls.get(idx)
+            if cur is None:
+                cur = self._calls[idx] = {"id": None, "type": "function", "function": {"name": ""}}
+                self._args[idx] = []
+            if d.get("id"):
+                cur["id"] = d["id"]
+            if d.get("type"):
+                cur["type"] = d["type"]
+            fn = d.get("function") or {}
+            name = fn.get("name")
+            if name and name != cur["function"]["name"]:
+                cur["function"]["name"] = name if not cur["function"]["name"] else cur["function"]["name"] + name
+            args = fn.get("arguments")
+            if isinstance(args, dict):
+                self._args[idx] = [orjson.dumps(args).decode()]
+            elif args:
+                self._args[idx].append(args)
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+    def result(self) -> list[dict[str, Any]]:
+        out = []
+        for idx in sorted(self._calls):
+            call = self._calls[idx]
+            fn = {"name": call["function"]["name"], "arguments": "".join(self._args[idx]) or "{}"}
+            out.append({"id": call["id"] or f"call_{idx}", "type": call["type"], "function": fn})
+        return out
+
+
+def finish_calls(calls: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Non-streamed calls, normalised like merged ones (object arguments → JSON text, ids filled)."""
+    if not calls:
+        return None
+    acc = ToolCallAccumulator()
+    acc.add([{**c, "index": c.get("index", i)} for i, c in enumerate(calls)])
+    return acc.result()

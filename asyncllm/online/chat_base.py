@@ -1,0 +1,462 @@
+"""``OnlineChatModuleBase``: one chat provider = a small subclass overriding a few hooks.
+
+A provider registers with a class keyword and overrides what differs from the OpenAI wire::
+
+    class MyVendorChat(OnlineChatModuleBase, source="myvendor"):
+        default_base_url = "https://api.myvendor.example/v1/"
+        default_model = "my-model"
+
+Hooks (all optional; the defaults speak OpenAI chat completions):
+
+* ``_chat_url(base_url)``          the request URL
+* ``_auth_headers()``              headers carrying the key (Bearer by default)
+* ``_build_body(messages, model=, stream=, tools=, params=)``   the JSON body
+* ``_image_part(ref)``             one image of a vision request
+* ``_convert_response(body)``      a non-streamed body → OpenAI ``chat.completion`` dict
+* ``_convert_frame(event)``        one SSE event → OpenAI ``chat.completion.chunk`` dict (or None)
+* fine-tuning: ``_upload_train_file``, ``_create_finetuning_job``, ``_query_finetuning_job``;
+  deployment: ``_create_deployment``, ``_query_deployment`` (see ``_finetune.py``)
+
+``forward`` is an async generator: text deltas are yielded as ``str``, reasoning deltas as
+``Chunk(tag="think")``. ``await chat(x)`` returns the text, or — with a formatter set — the
+formatter's output, carried by a last empty ``Chunk(tag="result")``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import uuid
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from typing import Any, ClassVar, Self
+from urllib.parse import urljoin
+
+import orjson
+
+from .._config import Secret, config, env_names_for_key
+from .._context import record_usage
+from .._exceptions import (
+    APIError,
+    ConfigError,
+    ContentFilteredError,
+    IncompleteOutputError,
+    ProtocolError,
+)
+from .._http import HTTPSettings, request_json, stream_sse
+from ..modules.base import ModuleBase
+from ..prompts.base import EmptyPrompter, PrompterBase
+from ..prompts.chat import ChatPrompter
+from ..prompts.formatters import EmptyFormatter, FormatterBase, FormatterChain, as_formatter
+from ..streaming.channel import Chunk
+from ..streaming.sse import SSEEvent
+from ._finetune import FineTuneMixin
+from ._media import ImageRef, split_query, to_image_refs
+from ._registry import register_chat
+from ._toolcalls import ToolCallAccumulator, finish_calls
+
+__all__ = ["OnlineChatModuleBase", "RedactedHeaders", "http_settings", "resolve_key"]
+
+log = logging.getLogger("asyncllm.online")
+
+_UNSET: Any = object()
+_OK_FINISH = frozenset({"stop", "tool_calls", "function_call", "end_turn", "stop_sequence", "tool_use"})
+_FILTERED = frozenset({"content_filter", "sensitive", "refusal"})
+
+
+class RedactedHeaders(dict[str, str]):
+    """Request headers whose repr hides every value (they carry keys)."""
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: '***'" for k in self) + "}"
+
+
+def resolve_key(source: str, api_key: str | Secret | None, required: bool) -> Secret | None:
+    """The explicit key, else the configured one; a clear error when required and missing."""
+    if api_key is not None:
+        return api_key if isinstance(api_key, Secret) else Secret(api_key)
+    key = config.api_key(source)
+    if key is None and required:
+        names = ", ".join(env_names_for_key(source))
+        raise ConfigError(f"no API key for {source!r}: set one of {names}, pass api_key=..., "
+                          "or skip_auth=True for a server that needs none")
+    return key
+
+
+def http_settings(timeout: float | None = None, *, connect_timeout: float | None = None,
+                  first_chunk_timeout: float | None = None, idle_timeout: float | None = None,
+                  max_retries: int | None = None, retry_backoff: float | None = None) -> HTTPSettings:
+    """HTTPSettings from the config defaults and a module's explicit overrides."""
+    def pick(value: Any, name: str) -> Any:
+        return config.get(name) if value is None else value
+    base = HTTPSettings()
+    return HTTPSettings(
+        connect_timeout=float(pick(connect_timeout, "http_connect_timeout")),
+        first_chunk_timeout=float(pick(first_chunk_timeout, "http_first_chunk_timeout")),
+        idle_timeout=float(pick(idle_timeout, "http_idle_timeout")),
+        total_timeout=float(pick(timeout, "http_total_timeout")),
+        max_attempts=1 + int(max_retries) if max_retries is not None else int(config.get("http_max_attempts")),
+        backoff_base=base.backoff_base if retry_backoff is None else retry_backoff,
+    )
+
+
+def usage_of(u: Any) -> dict[str, int] | None:
+    """OpenAI ``prompt/completion_tokens`` or Anthropic/DashScope ``input/output_tokens``."""
+    if not isinstance(u, dict):
+        return None
+    p = u.get("prompt_tokens", u.get("input_tokens"))
+    c = u.get("completion_tokens", u.get("output_tokens"))
+    if p is None and c is None:
+        return None
+    return {"prompt_tokens": int(p) if p is not None else -1, "completion_tokens": int(c) if c is not None else -1}
+
+
+class OnlineChatModuleBase(FineTuneMixin, ModuleBase):
+    """Base of every online chat provider (OpenAI chat-completions wire by default)."""
+
+    source: ClassVar[str] = ""
+    default_base_url: ClassVar[str] = ""
+    default_model: ClassVar[str | None] = None
+    chat_path: ClassVar[str] = "chat/completions"
+    #: send ``stream_options.include_usage`` so the last stream frame carries token usage
+    stream_usage: ClassVar[bool] = True
+    #: False for providers that only take images inline (base64)
+    accepts_image_urls: ClassVar[bool] = True
+    key_required: ClassVar[bool] = True
+    vlm_model_prefixes: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, source: str | None = None, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if source:
+            cls.source = source.lower()
+            register_chat(source, cls)
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        stream: bool = True,
+        return_trace: bool = False,
+        api_key: str | Secret | None = None,
+        skip_auth: bool = False,
+        static_params: Mapping[str, Any] | None = None,
+        type: str | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        first_chunk_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_backoff: float | None = None,
+        poll_interval: float | None = None,
+        id: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(return_trace=return_trace, id=id, name=name)
+        self._api_key = None if skip_auth and api_key is None else resolve_key(
+            self.source or "openai", api_key, self.key_required)
+        self._skip_auth = skip_auth
+        self._base_url = base_url or self.default_base_url
+        if not self._base_url:
+            raise ConfigError(f"{type_name(self)} needs base_url=... (no default endpoint for this source)")
+        if not self._base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must start with http:// or https://, got {self._base_url!r}")
+        self._model_name = model or self.default_model
+        self._stream = stream
+        self._static_params: dict[str, Any] = dict(static_params or {})
+        self._type = (type or ("vlm" if self._is_vlm(self._model_name) else "llm")).lower()
+        self._http = http_settings(timeout, connect_timeout=connect_timeout,
+                                   first_chunk_timeout=first_chunk_timeout, idle_timeout=idle_timeout,
+                                   max_retries=max_retries, retry_backoff=retry_backoff)
+        self._url = self._chat_url(self._base_url)
+        self._prompt: PrompterBase = EmptyPrompter()
+        self._formatter: FormatterBase = EmptyFormatter()
+        self._headers_cache: RedactedHeaders | None = None
+        self._init_finetune(poll_interval)
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def _chat_url(self, base_url: str) -> str:
+        return urljoin(base_url if base_url.endswith("/") else base_url + "/", self.chat_path)
+
+    def _auth_headers(self) -> dict[str, str]:
+        """Headers carrying the key. Called per request; cache what does not change."""
+        if self._headers_cache is None:
+            h = RedactedHeaders()
+            if self._api_key:
+                h["authorization"] = "Bearer " + self._api_key.get()
+            self._headers_cache = h
+        return self._headers_cache
+
+    def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
+                    tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+        if self._static_params:
+            body.update(self._static_params)
+        if tools:
+            body["tools"] = tools
+        if params:
+            body.update(params)
+        if stream and self.stream_usage and "stream_options" not in body:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _image_part(self, ref: ImageRef) -> dict[str, Any]:
+        return {"type": "image_url", "image_url": {"url": ref.url}}
+
+    def _convert_response(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("choices"), list) or not body["choices"]:
+            if isinstance(body, dict) and "error" in body:
+                raise self._body_error(body)
+            raise ProtocolError(f"{self.source or 'provider'} answered without 'choices': {str(body)[:200]!r}",
+                                provider=self.source, model=self._model_name)
+        return body
+
+    def _frame_converter(self) -> Callable[[SSEEvent], dict[str, Any] | None]:
+        """The frame converter for one stream. Override when conversion needs per-stream state
+        (Anthropic numbers tool calls per message); the default is stateless."""
+        return self._convert_frame
+
+    def _convert_frame(self, event: SSEEvent) -> dict[str, Any] | None:
+        try:
+            frame = orjson.loads(event.data)
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError(f"malformed JSON in a stream frame from {self.source or 'the provider'}: "
+                                f"{event.data[:80]!r}", provider=self.source, model=self._model_name) from exc
+        if not isinstance(frame, dict):
+            raise ProtocolError(f"a stream frame is not a JSON object: {event.data[:80]!r}", provider=self.source)
+        return frame
+
+    def _body_error(self, body: Mapping[str, Any]) -> APIError:
+        err = body.get("error")
+        msg = err.get("message") if isinstance(err, dict) else err
+        return APIError(f"{self.source or 'provider'} reported an error: {msg}", provider=self.source,
+                        model=self._model_name)
+
+    def _is_vlm(self, model: str | None) -> bool:
+        return bool(model) and any(model.lower().startswith(p) for p in self.vlm_model_prefixes)  # type: ignore[union-attr]
+
+    # -- builders ----------------------------------------------------------------------------
+
+    def prompt(self, prompt: str | dict[str, str] | PrompterBase | None = None,
+               history: Sequence[Any] | None = None) -> Self:
+        """``None`` → no template; a str/dict → :class:`ChatPrompter`; a prompter as is."""
+        if prompt is None:
+            if history:
+                raise ConfigError("history needs a prompt: pass prompt='' (a ChatPrompter) to keep history")
+            self._prompt = EmptyPrompter()
+        elif isinstance(prompt, PrompterBase):
+            self._prompt = prompt
+        elif isinstance(prompt, (str, dict)):
+            self._prompt = ChatPrompter(prompt, history=history)
+        else:
+            raise ConfigError(f"prompt() takes a str, a dict, a prompter or None, got {type(prompt).__name__}")
+        return self
+
+    def formatter(self, format: Any = None) -> Self:
+        """Set what a call returns (see asyncllm.prompts.formatters); None → the text."""
+        self._formatter = as_formatter(format)
+        return self
+
+    def share(self, prompt: Any = _UNSET, format: Any = _UNSET, stream: bool | None = None,
+              history: Sequence[Any] | None = None, copy_static_params: bool = False) -> Self:
+        """A shallow copy with a new id: same endpoint, key, pool and static params; its own
+        prompt/formatter/stream when given."""
+        new = copy.copy(self)
+        d = new.__dict__
+        d["_module_id"] = uuid.uuid4().hex
+        d["_hooks"] = list(self._hooks)
+        d["_submodule_map"] = dict(self._submodule_map)
+        d["_options"] = {k: list(v) for k, v in self._options.items()}
+        if prompt is not _UNSET or history is not None:
+            new.prompt(None if prompt is _UNSET else prompt, history=history)
+        if format is not _UNSET:
+            new.formatter(format)
+        if stream is not None:
+            new._stream = stream
+        if copy_static_params:
+            new._static_params = copy.deepcopy(self._static_params)
+        return new
+
+    def __or__(self, other: Any) -> Self:
+        fmt = other if self._formatter.is_empty else FormatterChain(self._formatter, other)
+        return self.share(format=fmt)
+
+    # -- properties --------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str | None:
+        return self._model_name
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def series(self) -> str:
+        return self.source
+
+    @property
+    def type(self) -> str:
+        return self._type
+
+    @property
+    def stream_enabled(self) -> bool:
+        return self._stream
+
+    @property
+    def static_params(self) -> dict[str, Any]:
+        return self._static_params
+
+    @static_params.setter
+    def static_params(self, value: dict[str, Any]) -> None:
+        if not isinstance(value, dict):
+            raise ConfigError(f"static_params must be a dict, got {type(value).__name__}")
+        self._static_params = value
+
+    def _repr_fields(self) -> dict[str, Any]:
+        return {"name": self._module_name, "source": self.source, "model": self._model_name,
+                "url": self._base_url, "stream": self._stream}
+
+    # -- calling -----------------------------------------------------------------------------
+
+    async def _resolve_model(self) -> str:
+        if self._model_name:
+            return self._model_name
+        # An OpenAI-compatible engine started without a model name: ask it which it serves.
+        data, _ = await request_json("GET", urljoin(self._url, "models"), headers=self._auth_headers(),
+                                     settings=self._http, provider=self.source)
+        models = data.get("data") if isinstance(data, dict) else None
+        if not models:
+            raise ConfigError(f"{self._base_url} lists no models; pass model=...")
+        self._model_name = str(models[0]["id"])
+        return self._model_name
+
+    async def _attach_files(self, messages: list[dict[str, Any]], files: list[str]) -> list[dict[str, Any]]:
+        refs = await to_image_refs(files)
+        if not self.accepts_image_urls and any(r.is_remote for r in refs):
+            raise ConfigError(f"{self.source} takes only local image files (sent inline), not URLs; "
+                              "download the image and pass its path")
+        for i in range(len(messages) - 1, -1, -1):
+            if messages[i].get("role") == "user":
+                content = messages[i].get("content")
+                parts = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+                messages[i] = {**messages[i], "content": [*parts, *(self._image_part(r) for r in refs)]}
+                return messages
+        raise ConfigError("files were given but the prompt has no user message to attach them to")
+
+    async def forward(  # type: ignore[override]
+        self,
+        input: Any = None,
+        *,
+        llm_chat_history: Sequence[Any] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        lazyllm_files: Any = None,
+        stream: bool | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        **params: Any,
+    ) -> AsyncGenerator[Any, None]:
+        use_stream = self._stream if stream is None else stream
+        model = model or self._model_name or await self._resolve_model()
+        files: list[str] = []
+        if lazyllm_files or (isinstance(input, str) and input.startswith("<lazyllm-query>")):
+            input, files = split_query(input, lazyllm_files)
+        prompt = self._prompt.generate_prompt(input, llm_chat_history, tools)
+        messages = prompt["messages"]
+        if files:
+            messages = await self._attach_files(messages, files)
+        body = self._build_body(messages, model=model, stream=use_stream, tools=prompt.get("tools"), params=params)
+        url = self._url if base_url is None else self._chat_url(base_url)
+        headers = self._auth_headers()
+        content: list[str] = []
+        reasoning: list[str] = []
+        calls: ToolCallAccumulator | None = None
+        finish: str | None = None
+        usage: Any = None
+        if use_stream:
+            done = False
+            convert = self._frame_converter()
+            async with stream_sse("POST", url, json=body, headers=headers, settings=self._http,
+                                  provider=self.source, model=model) as events:
+                async for ev in events:
+                    if ev.data == "[DONE]":
+                        done = True
+                        break
+                    frame = convert(ev)
+                    if frame is None:
+                        continue
+                    if u := frame.get("usage"):
+                        usage = u
+                    choices = frame.get("choices")
+                    if not choices:
+                        if "error" in frame:
+                            raise self._body_error(frame)
+                        continue
+                    ch = choices[0]
+                    delta = ch.get("delta") or ch.get("message") or {}
+                    if r := delta.get("reasoning_content"):
+                        reasoning.append(r)
+                        yield Chunk(r, tag="think")
+                    if c := delta.get("content"):
+                        content.append(c)
+                        yield c
+                    if tc := delta.get("tool_calls"):
+                        if calls is None:
+                            calls = ToolCallAccumulator()
+                        calls.add(tc)
+                    if f := ch.get("finish_reason"):
+                        finish = f
+            if finish is None and not done:
+                raise ProtocolError(f"the stream from {self.source or url} ended before the model finished",
+                                    provider=self.source, model=model)
+            tool_calls = calls.result() if calls else None
+        else:
+            data, _ = await request_json("POST", url, json=body, headers=headers, settings=self._http,
+                                         provider=self.source, model=model)
+            resp = self._convert_response(data)
+            usage = resp.get("usage")
+            ch = resp["choices"][0]
+            msg = ch.get("message") or {}
+            finish = ch.get("finish_reason")
+            if r := msg.get("reasoning_content"):
+                reasoning.append(r)
+                yield Chunk(r, tag="think")
+            if c := msg.get("content"):
+                content.append(c)
+                yield c
+            tool_calls = finish_calls(msg.get("tool_calls"))
+        record_usage(self._module_id, usage_of(usage) or {}, self._used_by_moduleid)
+        if finish is not None and finish not in _OK_FINISH:
+            self._raise_finish(finish, "".join(content), model)
+        if not self._formatter.is_empty:
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
+            if tool_calls:
+                message["tool_calls"] = tool_calls
+            if reasoning:
+                message["reasoning_content"] = "".join(reasoning)
+            yield Chunk("", tag="result", data=self._formatter(message))
+        elif tool_calls:
+            log.warning("%s: the model asked for tool calls but the formatter drops them; set "
+                        "formatter(FunctionCallFormatter()) to receive them", self.display_name)
+
+    def _raise_finish(self, finish: str, partial: str, model: str) -> None:
+        kw = {"provider": self.source, "model": model, "finish_reason": finish, "partial": partial}
+        if finish in _FILTERED:
+            raise ContentFilteredError(f"{self.source}: the provider's content filter stopped the answer "
+                                       f"after {len(partial)} characters (partial output on .partial)", **kw)
+        if finish == "length":
+            raise IncompleteOutputError(f"{self.source}: the answer hit the token limit after {len(partial)} "
+                                        "characters; raise max_tokens (partial output on .partial)", **kw)
+        raise IncompleteOutputError(f"{self.source}: the model stopped with finish_reason {finish!r} "
+                                    "(partial output on .partial)", **kw)
+
+    def _join_pieces(self, pieces: list[Any]) -> Any:  # type: ignore[override]
+        if pieces:
+            last = pieces[-1]
+            if isinstance(last, Chunk) and last.tag == "result":
+                return last.data
+        return ModuleBase._join_pieces(pieces)
+
+
+def type_name(obj: object) -> str:
+    return type(obj).__name__

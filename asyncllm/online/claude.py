@@ -1,0 +1,258 @@
+"""Claude (Anthropic Messages API), converted both ways to the OpenAI shapes the base speaks.
+
+Request: system messages → top-level ``system``; ``max_tokens`` required (default 4096);
+OpenAI tools → ``{name, description, input_schema}``; assistant ``tool_calls`` → ``tool_use``
+blocks; ``tool`` messages → ``tool_result`` blocks in a user turn; images → ``image`` blocks.
+Auth: ``x-api-key`` + ``anthropic-version``.
+
+Response / stream: ``text`` → content, ``thinking`` → reasoning_content, ``tool_use`` →
+tool_calls (``input_json_delta`` fragments merged by tool index); ``stop_reason`` mapped to
+OpenAI finish reasons; usage combines ``message_start`` input and ``message_delta`` output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from .._exceptions import APIError, ProtocolError, ProviderOverloadedError, RateLimitError
+from ..streaming.sse import SSEEvent
+from .chat_base import OnlineChatModuleBase, RedactedHeaders
+
+__all__ = ["ClaudeChat"]
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
+                "tool_use": "tool_calls", "refusal": "content_filter"}
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return "" if content is None else str(content)
+
+
+def _image_block(url: str) -> dict[str, Any]:
+    if url.startswith("data:"):
+        head, _, data = url.partition(",")
+        mime = head[5:].split(";")[0] or "image/png"
+        return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _user_blocks(content: Any) -> Any:
+    if not isinstance(content, list):
+        return content if content else " "  # Anthropic rejects empty user text
+    blocks: list[dict[str, Any]] = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text":
+            blocks.append({"type": "text", "text": part.get("text") or " "})
+        elif kind == "image_url":
+            iu = part.get("image_url")
+            blocks.append(_image_block(iu["url"] if isinstance(iu, dict) else str(iu)))
+        else:
+            blocks.append(part)  # already an Anthropic block
+    return blocks
+
+
+def to_anthropic_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    """(system text, Anthropic messages) from OpenAI-style messages."""
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        role = m.get("role")
+        content = m.get("content")
+        if role in ("system", "developer"):
+            system.append(_text(content))
+        elif role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.get("tool_call_id"), "content": _text(content)}
+            last = out[-1] if out else None
+            if last and last["role"] == "user" and isinstance(last["content"], list) and all(
+                    b.get("type") == "tool_result" for b in last["content"]):
+                last["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+        elif role == "assistant":
+            blocks: list[dict[str, Any]] = []
+            if _text(content):
+                blocks.append({"type": "text", "text": _text(content)})
+            for tc in m.get("tool_calls") or []:
+                fn = tc.get("function") or {}
+                args = fn.get("arguments")
+                try:
+                    parsed = orjson.loads(args) if isinstance(args, str) and args else (args or {})
+                except orjson.JSONDecodeError:
+                    parsed = {"_raw": args}
+                blocks.append({"type": "tool_use", "id": tc.get("id"), "name": fn.get("name"), "input": parsed})
+            out.append({"role": "assistant", "content": blocks if blocks else " "})
+        else:
+            out.append({"role": "user", "content": _user_blocks(content)})
+    return ("\n".join(s for s in system if s) or None), out
+
+
+def to_anthropic_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for t in tools:
+        fn = t.get("function", t) if t.get("type", "function") == "function" else t
+        if "input_schema" in fn:
+            out.append(fn)
+            continue
+        out.append({"name": fn.get("name"), "description": fn.get("description", ""),
+                    "input_schema": fn.get("parameters") or {"type": "object", "properties": {}}})
+    return out
+
+
+def to_anthropic_tool_choice(choice: Any) -> Any:
+    if choice == "auto":
+        return {"type": "auto"}
+    if choice == "required":
+        return {"type": "any"}
+    if choice == "none":
+        return {"type": "none"}
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return {"type": "tool", "name": (choice.get("function") or {}).get("name")}
+    return choice
+
+
+class _StreamConverter:
+    """Anthropic stream events → OpenAI chunk dicts, for one stream."""
+
+    __slots__ = ("input_tokens", "owner", "tool_index")
+
+    def __init__(self, owner: ClaudeChat) -> None:
+        self.owner = owner
+        self.tool_index: dict[int, int] = {}  # content block index → tool call index
+        self.input_tokens: int | None = None
+
+    @staticmethod
+    def _delta(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    def __call__(self, event: SSEEvent) -> dict[str, Any] | None:
+        try:
+            data = orjson.loads(event.data)
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError(f"malformed JSON in a Claude stream event: {event.data[:80]!r}",
+                                provider="claude") from exc
+        kind = data.get("type") or event.event
+        if kind == "content_block_delta":
+            d = data.get("delta") or {}
+            dt = d.get("type")
+            if dt == "text_delta":
+                return self._delta({"content": d.get("text", "")})
+            if dt == "thinking_delta":
+                return self._delta({"reasoning_content": d.get("thinking", "")})
+            if dt == "input_json_delta":
+                ti = self.tool_index.get(data.get("index", -1))
+                if ti is None:
+                    raise ProtocolError("Claude sent tool input for a block that is not a tool_use", provider="claude")
+                frag = {"index": ti, "function": {"arguments": d.get("partial_json", "")}}
+                return self._delta({"tool_calls": [frag]})
+            return None
+        if kind == "content_block_start":
+            block = data.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                ti = self.tool_index[data.get("index", len(self.tool_index))] = len(self.tool_index)
+                return self._delta({"tool_calls": [{"index": ti, "id": block.get("id"), "type": "function",
+                                                    "function": {"name": block.get("name"), "arguments": ""}}]})
+            if block.get("type") == "text" and block.get("text"):
+                return self._delta({"content": block["text"]})
+            return None
+        if kind == "message_start":
+            usage = (data.get("message") or {}).get("usage") or {}
+            self.input_tokens = usage.get("input_tokens")
+            return None
+        if kind == "message_delta":
+            stop = (data.get("delta") or {}).get("stop_reason")
+            frame = self._delta({}, STOP_REASONS.get(stop, stop) if stop else None)
+            out_tokens = (data.get("usage") or {}).get("output_tokens")
+            if out_tokens is not None:
+                frame["usage"] = {"prompt_tokens": self.input_tokens if self.input_tokens is not None else -1,
+                                  "completion_tokens": out_tokens}
+            return frame
+        if kind == "error":
+            raise self.owner._anthropic_error(data.get("error") or {})
+        return None  # ping, content_block_stop, message_stop
+
+
+class ClaudeChat(OnlineChatModuleBase, source="claude"):
+    default_base_url = "https://api.anthropic.com/v1/"
+    default_model = "claude-sonnet-4-5"
+    chat_path = "messages"
+    stream_usage = False
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._headers_cache is None:
+            h = RedactedHeaders({"anthropic-version": ANTHROPIC_VERSION})
+            if self._api_key:
+                h["x-api-key"] = self._api_key.get()
+            self._headers_cache = h
+        return self._headers_cache
+
+    def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
+                    tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
+        system, msgs = to_anthropic_messages(messages)
+        merged = {**self._static_params, **params}
+        body: dict[str, Any] = {"model": model, "messages": msgs,
+                                "max_tokens": merged.pop("max_tokens", None) or merged.pop("max_completion_tokens",
+                                                                                            DEFAULT_MAX_TOKENS),
+                                "stream": stream}
+        if system:
+            body["system"] = system
+        if tools:
+            body["tools"] = to_anthropic_tools(tools)
+        if "tool_choice" in merged:
+            body["tool_choice"] = to_anthropic_tool_choice(merged.pop("tool_choice"))
+        if "stop" in merged:
+            stop = merged.pop("stop")
+            body["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        merged.pop("stream_options", None)
+        body.update(merged)
+        return body
+
+    def _convert_response(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or body.get("type") == "error" or not isinstance(body.get("content"), list):
+            if isinstance(body, dict) and body.get("type") == "error":
+                raise self._anthropic_error(body.get("error") or {})
+            raise ProtocolError(f"Claude answered without 'content': {str(body)[:200]!r}", provider="claude")
+        text: list[str] = []
+        thinking: list[str] = []
+        calls: list[dict[str, Any]] = []
+        for block in body["content"]:
+            kind = block.get("type")
+            if kind == "text":
+                text.append(block.get("text", ""))
+            elif kind == "thinking":
+                thinking.append(block.get("thinking", ""))
+            elif kind == "tool_use":
+                calls.append({"id": block.get("id"), "type": "function",
+                              "function": {"name": block.get("name"),
+                                           "arguments": orjson.dumps(block.get("input") or {}).decode()}})
+        msg: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
+        if thinking:
+            msg["reasoning_content"] = "".join(thinking)
+        if calls:
+            msg["tool_calls"] = calls
+        stop = body.get("stop_reason")
+        finish = STOP_REASONS.get(stop, stop) if isinstance(stop, str) else stop
+        return {"choices": [{"index": 0, "message": msg, "finish_reason": finish}],
+                "usage": body.get("usage")}
+
+    def _frame_converter(self) -> Callable[[SSEEvent], dict[str, Any] | None]:
+        return _StreamConverter(self)
+
+    def _anthropic_error(self, err: dict[str, Any]) -> APIError:
+        kind, msg = err.get("type"), err.get("message", "")
+        text = f"Claude stream error {kind}: {msg}"
+        kw: dict[str, Any] = {"provider": "claude", "model": self._model_name, "error_type": kind}
+        if kind == "overloaded_error":
+            return ProviderOverloadedError(text, status_code=529, **kw)
+        if kind == "rate_limit_error":
+            return RateLimitError(text, status_code=429, **kw)
+        return APIError(text, provider="claude", model=self._model_name)

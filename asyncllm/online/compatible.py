@@ -1,0 +1,45 @@
+"""Any OpenAI-compatible server (vLLM, llama.cpp, SGLang, Ollama, a served asyncllm module).
+
+``OnlineChatModule(base_url="http://127.0.0.1:8000/v1/")`` lands here: no key needed (one is
+sent when given), and with no ``model`` the server's first listed model is used. The engine
+names are sources too, with their usual local default address.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .chat_base import OnlineChatModuleBase
+from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase
+
+__all__ = ["LlamaCppChat", "OllamaChat", "OpenAICompatibleChat", "OpenAICompatibleEmbedding",
+           "OpenAICompatibleRerank", "SGLangChat", "VLLMChat"]
+
+
+class OpenAICompatibleChat(OnlineChatModuleBase, source="openai_compatible"):
+    key_required: ClassVar[bool] = False
+    default_model = None
+
+
+class VLLMChat(OpenAICompatibleChat, source="vllm"):
+    default_base_url = "http://127.0.0.1:8000/v1/"
+
+
+class LlamaCppChat(OpenAICompatibleChat, source="llamacpp"):
+    default_base_url = "http://127.0.0.1:8080/v1/"
+
+
+class SGLangChat(OpenAICompatibleChat, source="sglang"):
+    default_base_url = "http://127.0.0.1:30000/v1/"
+
+
+class OllamaChat(OpenAICompatibleChat, source="ollama"):
+    default_base_url = "http://127.0.0.1:11434/v1/"
+
+
+class OpenAICompatibleEmbedding(OnlineEmbeddingModuleBase, source="openai_compatible"):
+    key_required: ClassVar[bool] = False
+
+
+class OpenAICompatibleRerank(OnlineRerankModuleBase, source="openai_compatible"):
+    key_required: ClassVar[bool] = False

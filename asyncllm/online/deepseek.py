@@ -1,0 +1,13 @@
+"""DeepSeek: OpenAI wire at ``https://api.deepseek.com/chat/completions`` (no ``/v1``);
+``deepseek-reasoner`` streams ``reasoning_content``."""
+
+from __future__ import annotations
+
+from .chat_base import OnlineChatModuleBase
+
+__all__ = ["DeepSeekChat"]
+
+
+class DeepSeekChat(OnlineChatModuleBase, source="deepseek"):
+    default_base_url = "https://api.deepseek.com/"
+    default_model = "deepseek-chat"

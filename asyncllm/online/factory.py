@@ -1,0 +1,124 @@
+"""``OnlineChatModule`` / ``OnlineEmbeddingModule``: factories that return the provider's module.
+
+``OnlineChatModule(source="qwen")`` is a :class:`~asyncllm.online.qwen.QwenChat`. With no
+source: ``base_url`` alone means an OpenAI-compatible server; otherwise ``ASYNCLLM_DEFAULT_SOURCE``,
+else the first provider (alphabetically) whose key is configured. ``isinstance(m,
+OnlineChatModule)`` holds for every chat provider's module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._config import Secret, config, env_names_for_key
+from .._exceptions import ConfigError
+from ._registry import CHAT, EMBED, EMBED_KINDS
+from .chat_base import OnlineChatModuleBase
+from .embed_base import OnlineEmbeddingModuleBase
+
+__all__ = ["OnlineChatModule", "OnlineEmbeddingModule"]
+
+_LOCAL_ONLY = frozenset({"openai_compatible", "vllm", "llamacpp", "sglang", "ollama"})
+
+
+class _FactoryMeta(type):
+    _base: type
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls._base)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls._base)
+
+
+def _pick_source(candidates: list[str], what: str) -> str:
+    default = config.get("default_source")
+    if default:
+        if default.lower() not in candidates:
+            raise ConfigError(f"ASYNCLLM_DEFAULT_SOURCE={default!r} has no {what}; choose from {candidates}")
+        return str(default).lower()
+    keyed = [s for s in sorted(candidates) if s not in _LOCAL_ONLY]
+    for s in keyed:
+        if config.api_key(s) is not None:
+            return s
+    names = ", ".join(n for s in keyed for n in env_names_for_key(s))
+    raise ConfigError(f"no {what} source is configured: pass source=... (one of {keyed}) or set an API key in "
+                      f"one of: {names}; for a local OpenAI-compatible server pass base_url=...")
+
+
+def _unknown(source: str, known: list[str], what: str) -> ConfigError:
+    return ConfigError(f"unknown {what} source {source!r}; known: {sorted(known)}")
+
+
+class OnlineChatModule(metaclass=_FactoryMeta):
+    """Factory: ``OnlineChatModule(model=None, source=None, base_url=None, stream=True, ...)``."""
+
+    _base = OnlineChatModuleBase
+
+    def __new__(  # type: ignore[misc]
+        cls,
+        model: str | None = None,
+        source: str | None = None,
+        base_url: str | None = None,
+        stream: bool = True,
+        return_trace: bool = False,
+        api_key: str | Secret | None = None,
+        skip_auth: bool = False,
+        **kw: Any,
+    ) -> OnlineChatModuleBase:
+        from . import _load_providers
+
+        _load_providers()
+        base_url = base_url or kw.pop("url", None)
+        if model and source is None and model.lower() in CHAT:
+            source, model = model, None  # OnlineChatModule("qwen") names a source
+        if source is None:
+            source = "openai_compatible" if base_url else _pick_source(list(CHAT), "chat")
+        impl = CHAT.get(source.lower())
+        if impl is None:
+            raise _unknown(source, list(CHAT), "chat")
+        return impl(model, base_url=base_url, stream=stream, return_trace=return_trace,  # type: ignore[no-any-return]
+                    api_key=api_key, skip_auth=skip_auth, **kw)
+
+
+def _infer_kind(model: str | None) -> str:
+    m = (model or "").lower()
+    if "rerank" in m:
+        return "rerank"
+    if "vision" in m or "multimodal" in m or "-vl-" in m:
+        return "multimodal_embed"
+    return "embed"
+
+
+class OnlineEmbeddingModule(metaclass=_FactoryMeta):
+    """Factory: ``OnlineEmbeddingModule(source=None, embed_url=None, embed_model_name=None,
+    type="embed"|"rerank"|"multimodal_embed", api_key=None, ...)``."""
+
+    _base = OnlineEmbeddingModuleBase
+
+    def __new__(  # type: ignore[misc]
+        cls,
+        source: str | None = None,
+        embed_url: str | None = None,
+        embed_model_name: str | None = None,
+        type: str | None = None,
+        api_key: str | Secret | None = None,
+        skip_auth: bool = False,
+        **kw: Any,
+    ) -> OnlineEmbeddingModuleBase:
+        from . import _load_providers
+
+        _load_providers()
+        embed_url = embed_url or kw.pop("base_url", None) or kw.pop("url", None)
+        embed_model_name = embed_model_name or kw.pop("model", None) or kw.pop("model_name", None)
+        kind = (type or _infer_kind(embed_model_name)).lower()
+        if kind not in EMBED_KINDS:
+            raise ConfigError(f"type must be one of {EMBED_KINDS}, got {type!r}")
+        sources = [s for (k, s) in EMBED if k == kind]
+        if source is None:
+            source = "openai_compatible" if embed_url and kind != "multimodal_embed" else _pick_source(sources, kind)
+        impl = EMBED.get((kind, source.lower()))
+        if impl is None:
+            raise _unknown(source, sources, kind)
+        return impl(embed_url, embed_model_name, api_key=api_key,  # type: ignore[no-any-return]
+                    skip_auth=skip_auth, **kw)

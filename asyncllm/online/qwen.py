@@ -1,0 +1,118 @@
+"""Qwen (Alibaba DashScope): chat through the OpenAI-compatible mode; embeddings and rerank on the
+native API (``input.texts`` / ``input.query+documents``, answers under ``output``); fine-tuning
+(``/api/v1/files``, ``/api/v1/fine-tunes``) and deployment (``/api/v1/deployments``) natively."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urljoin
+
+from .._exceptions import ProtocolError
+from .._http import request_json, request_raw
+from ._finetune import read_training_file
+from .chat_base import OnlineChatModuleBase
+from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase, ordered
+
+__all__ = ["QwenChat", "QwenEmbedding", "QwenRerank"]
+
+DASHSCOPE = "https://dashscope.aliyuncs.com/"
+
+
+class QwenChat(OnlineChatModuleBase, source="qwen"):
+    default_base_url = DASHSCOPE + "compatible-mode/v1/"
+    default_model = "qwen-plus"
+    vlm_model_prefixes = ("qwen-vl", "qwen2.5-vl", "qwen3-vl", "qvq")
+    has_deployment = True
+
+    def _native(self, path: str) -> str:
+        """A native API URL on the same host as the compatible-mode base URL."""
+        root = self._base_url.split("compatible-mode/")[0]
+        return urljoin(root if root.endswith("/") else root + "/", "api/v1/" + path)
+
+    async def _upload_train_file(self, path: str) -> str:
+        data = await read_training_file(path)
+        resp = await request_raw("POST", self._native("files"),
+                                 files={"files": (os.path.basename(path), data, "application/jsonl")},
+                                 data={"descriptions": "asyncllm fine-tune data"}, headers=self._auth_headers(),
+                                 settings=self._http, provider="qwen")
+        body = resp.json()
+        try:
+            return str(body["data"]["uploaded_files"][0]["file_id"])
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ProtocolError(f"DashScope file upload answer has no file id: {str(body)[:200]!r}",
+                                provider="qwen") from exc
+
+    async def _create_finetuning_job(self, model: str, file_id: str, **kw: Any) -> tuple[str, str]:
+        body = {"model": model, "training_file_ids": [file_id], "training_type": kw.pop("training_type", "sft"),
+                "hyper_parameters": kw.pop("hyper_parameters", kw)}
+        out, _ = await request_json("POST", self._native("fine-tunes"), json=body, headers=self._auth_headers(),
+                                    settings=self._http, provider="qwen", model=model)
+        o = out.get("output") or {}
+        return str(o["job_id"]), str(o.get("status", "PENDING"))
+
+    async def _query_finetuning_job(self, job_id: str) -> tuple[str | None, str]:
+        out, _ = await request_json("GET", self._native(f"fine-tunes/{job_id}"), headers=self._auth_headers(),
+                                    settings=self._http, provider="qwen")
+        o = out.get("output") or {}
+        return o.get("finetuned_output"), str(o.get("status", ""))
+
+    async def _create_deployment(self) -> tuple[str, str]:
+        body = {"model_name": self._model_name, "capacity": int(self._train_params.get("capacity", 2))}
+        out, _ = await request_json("POST", self._native("deployments"), json=body, headers=self._auth_headers(),
+                                    settings=self._http, provider="qwen", model=self._model_name)
+        o = out.get("output") or {}
+        dep = str(o.get("deployed_model") or o.get("deployment_id"))
+        if o.get("deployed_model"):
+            self._model_name = dep  # calls go to the deployment's model name
+        return dep, str(o.get("status", "PENDING"))
+
+    async def _query_deployment(self, deployment_id: str) -> str:
+        out, _ = await request_json("GET", self._native(f"deployments/{deployment_id}"),
+                                    headers=self._auth_headers(), settings=self._http, provider="qwen")
+        return str((out.get("output") or {}).get("status", ""))
+
+
+class QwenEmbedding(OnlineEmbeddingModuleBase, source="qwen"):
+    default_url = DASHSCOPE + "api/v1/services/embeddings/text-embedding/text-embedding"
+    default_model = "text-embedding-v3"
+    url_suffix = "api/v1/services/embeddings/text-embedding/text-embedding"
+    max_batch_size = 10  # DashScope's limit per request
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._batch_size = min(self._batch_size, self.max_batch_size)
+
+    def _build_body(self, texts: list[Any], model: str | None, params: dict[str, Any]) -> dict[str, Any]:
+        merged = {**self._static_params, **params}
+        body: dict[str, Any] = {"model": model, "input": {"texts": texts}}
+        if merged:
+            body["parameters"] = merged
+        return body
+
+    def _parse_response(self, data: Any, n: int) -> list[list[float]]:
+        items = ((data or {}).get("output") or {}).get("embeddings") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ProtocolError(f"DashScope embedding answer has no output.embeddings: {str(data)[:200]!r}",
+                                provider="qwen", model=self._model_name)
+        return ordered([(it.get("text_index", i), it.get("embedding")) for i, it in enumerate(items)], n, "qwen")
+
+
+class QwenRerank(OnlineRerankModuleBase, source="qwen"):
+    default_url = DASHSCOPE + "api/v1/services/rerank/text-rerank/text-rerank"
+    default_model = "gte-rerank-v2"
+    url_suffix = "api/v1/services/rerank/text-rerank/text-rerank"
+
+    def _build_rerank_body(self, query: str, documents: list[str], top_n: int | None, model: str | None,
+                           params: dict[str, Any]) -> dict[str, Any]:
+        parameters: dict[str, Any] = {"return_documents": False, **self._static_params, **params}
+        if top_n is not None:
+            parameters["top_n"] = top_n
+        return {"model": model, "input": {"query": query, "documents": documents}, "parameters": parameters}
+
+    def _parse_rerank(self, data: Any) -> list[tuple[int, float]]:
+        results = ((data or {}).get("output") or {}).get("results") if isinstance(data, dict) else None
+        if not isinstance(results, list):
+            raise ProtocolError(f"DashScope rerank answer has no output.results: {str(data)[:200]!r}",
+                                provider="qwen", model=self._model_name)
+        return [(int(r["index"]), float(r["relevance_score"])) for r in results]

@@ -1,0 +1,116 @@
+"""SenseNova: OpenAI wire; the key is either an ``sk-`` token sent as is, or an access key +
+secret key (``"ak:sk"``, or ``secret_key=`` / ``ASYNCLLM_SENSENOVA_SECRET_KEY``) from which an
+HS256 JWT ``{iss: ak, exp, nbf}`` is made — and remade before it expires. Vision parts use
+``image_url`` (a URL string) or ``image_base64``; embeddings answer ``embeddings[]``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import orjson
+
+from .._config import Secret, config
+from .._exceptions import ProtocolError
+from ._media import ImageRef
+from .chat_base import OnlineChatModuleBase, RedactedHeaders, resolve_key
+from .embed_base import OnlineEmbeddingModuleBase, ordered
+
+__all__ = ["SenseNovaAuth", "SenseNovaChat", "SenseNovaEmbedding", "make_jwt"]
+
+JWT_TTL = 1800
+REFRESH_MARGIN = 300
+
+
+def _b64(raw: bytes) -> bytes:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+
+def make_jwt(ak: str, sk: str, ttl: int = JWT_TTL, now: float | None = None) -> str:
+    t = int(time.time() if now is None else now)
+    head = _b64(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
+    body = _b64(orjson.dumps({"iss": ak, "exp": t + ttl, "nbf": t - 5}))
+    signing = head + b"." + body
+    return (signing + b"." + _b64(hmac.new(sk.encode(), signing, hashlib.sha256).digest())).decode()
+
+
+class SenseNovaAuth:
+    """Bearer header for an ``sk-`` key or a JWT from an access/secret key pair (refreshed)."""
+
+    __slots__ = ("_ak", "_exp", "_headers", "_key", "_sk")
+
+    def __init__(self, key: Secret | None, secret_key: str | Secret | None) -> None:
+        self._key = key
+        self._ak: str | None = None
+        self._sk: Secret | None = None
+        self._exp = 0.0
+        self._headers = RedactedHeaders()
+        if key is None:
+            return
+        raw = key.get()
+        sk = secret_key if secret_key is not None else config.secret("sensenova_secret_key")
+        if ":" in raw and not raw.startswith("sk-"):
+            ak, _, s = raw.partition(":")
+            self._ak, self._sk = ak, Secret(s)
+        elif sk:
+            self._ak, self._sk = raw, sk if isinstance(sk, Secret) else Secret(sk)
+        else:
+            self._headers["authorization"] = "Bearer " + raw
+
+    def __repr__(self) -> str:
+        return "<SenseNovaAuth ***>"
+
+    def headers(self) -> dict[str, str]:
+        if self._sk is not None and time.time() > self._exp - REFRESH_MARGIN:
+            assert self._ak is not None
+            self._headers["authorization"] = "Bearer " + make_jwt(self._ak, self._sk.get())
+            self._exp = time.time() + JWT_TTL
+        return self._headers
+
+
+class SenseNovaChat(OnlineChatModuleBase, source="sensenova"):
+    default_base_url = "https://api.sensenova.cn/compatible-mode/v1/"
+    default_model = "SenseChat-5"
+    vlm_model_prefixes = ("sensenova-v6", "sensechat-vision")
+
+    def __init__(self, model: str | None = None, *, secret_key: str | Secret | None = None, **kw: Any) -> None:
+        super().__init__(model, **kw)
+        self._auth = SenseNovaAuth(self._api_key, secret_key)
+
+    def _auth_headers(self) -> dict[str, str]:
+        return self._auth.headers()
+
+    def _image_part(self, ref: ImageRef) -> dict[str, Any]:
+        if ref.b64 is not None:
+            return {"type": "image_base64", "image_base64": ref.b64}
+        return {"type": "image_url", "image_url": ref.url}
+
+
+class SenseNovaEmbedding(OnlineEmbeddingModuleBase, source="sensenova"):
+    default_url = "https://api.sensenova.cn/v1/llm/embeddings"
+    default_model = "nova-embedding-stable"
+    url_suffix = "llm/embeddings"
+
+    def __init__(self, embed_url: str | None = None, embed_model_name: str | None = None, *,
+                 secret_key: str | Secret | None = None, api_key: str | Secret | None = None,
+                 skip_auth: bool = False, **kw: Any) -> None:
+        super().__init__(embed_url, embed_model_name, api_key=api_key, skip_auth=skip_auth, **kw)
+        if self._api_key is None and not skip_auth:
+            self._api_key = resolve_key("sensenova", api_key, True)
+        self._auth = SenseNovaAuth(self._api_key, secret_key)
+
+    def _auth_headers(self) -> dict[str, str]:
+        return self._auth.headers()
+
+    def _parse_response(self, data: Any, n: int) -> list[list[float]]:
+        items = data.get("embeddings") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            if isinstance(data, dict) and isinstance(data.get("data"), list):
+                return super()._parse_response(data, n)
+            raise ProtocolError(f"SenseNova embedding answer has no 'embeddings': {str(data)[:200]!r}",
+                                provider="sensenova", model=self._model_name)
+        return ordered([(it.get("index", i), it.get("embedding")) for i, it in enumerate(items)], n, "sensenova")
+
