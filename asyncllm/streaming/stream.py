@@ -105,37 +105,43 @@ class Stream:
         except BaseExceptionGroup as group:
             # One producer task: surface its error itself, not a group of one.
             if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
+                inner = group.exceptions[0]
+                # Keep the error's own __cause__ (the original failure); hide only the group.
+                raise inner from inner.__cause__
             raise
 
     def __aiter__(self) -> Any:
         if self._tg is not None:
-            return self._entered_iter()
+            # Entered: the Stream is its own iterator (not an async generator), so a ``break``
+            # leaves nothing behind for a garbage-collection finaliser to close later.
+            return self
+        if self._used:
+            raise StreamError("a Stream can be used only once; call m.stream(...) again")
+        if self._pull is not None:
+            self._used = True
+            # The leaf's own generator, handed out directly: closing it closes the producer.
+            return self._pull(self)
         return self._bare_iter()
 
-    async def _entered_iter(self) -> AsyncGenerator[Chunk, None]:
-        assert self._recv is not None
-        async for chunk in self._recv:
-            yield chunk
-        self._done = True
+    async def __anext__(self) -> Chunk:
+        if self._recv is None:
+            raise StreamError("iterate the Stream with `async for`, or enter it with `async with` first")
+        try:
+            return await self._recv.receive()
+        except anyio.EndOfStream:
+            self._done = True
+            raise StopAsyncIteration from None
+        except anyio.ClosedResourceError:
+            raise StreamError("the Stream was closed; read it inside its `async with` block") from None
 
     def set_result(self, value: Any) -> None:
         self._result = value
         self._done = True
 
     async def _bare_iter(self) -> AsyncGenerator[Chunk, None]:
-        if self._pull is not None:
-            if self._used:
-                raise StreamError("a Stream can be used only once; call m.stream(...) again")
-            self._used = True
-            async for chunk in self._pull(self):
-                yield chunk
-            return
         async with self:
-            assert self._recv is not None
-            async for chunk in self._recv:
+            async for chunk in self:
                 yield chunk
-            self._done = True
 
     async def collect(self) -> list[Chunk]:
         """Read every chunk; returns them (``result`` then holds the final value)."""
