@@ -527,4 +527,10 @@ class ModuleBase:
         memo[id(self)] = new
         for k, v in self.__dict__.items():
             new.__dict__[k] = copy.deepcopy(v, memo)
+        # An Option copies to its current choice; when that choice is a module it must be a
+        # submodule of the copy, or the lifecycle (a trial's deploy) would never reach it.
+        omap, smap = new.__dict__["_options"], new.__dict__["_submodule_map"]
+        for name in [n for n in omap if isinstance(new.__dict__.get(n), ModuleBase)]:
+            smap[name] = new.__dict__[name]
+            del omap[name]
         return new
