@@ -323,7 +323,8 @@ class OnlineChatModuleBase(FineTuneMixin, ModuleBase):
         if self._model_name:
             return self._model_name
         # An OpenAI-compatible engine started without a model name: ask it which it serves.
-        data, _ = await request_json("GET", urljoin(self._url, "models"), headers=self._auth_headers(),
+        base = self._base_url if self._base_url.endswith("/") else self._base_url + "/"
+        data, _ = await request_json("GET", urljoin(base, "models"), headers=self._auth_headers(),
                                      settings=self._http, provider=self.source)
         models = data.get("data") if isinstance(data, dict) else None
         if not models:
@@ -379,9 +380,13 @@ class OnlineChatModuleBase(FineTuneMixin, ModuleBase):
             async with stream_sse("POST", url, json=body, headers=headers, settings=self._http,
                                   provider=self.source, model=model) as events:
                 async for ev in events:
+                    # Read on to the end of the body after [DONE]: a body read to its end lets
+                    # the connection go back to the pool instead of being closed.
+                    if done:
+                        continue
                     if ev.data == "[DONE]":
                         done = True
-                        break
+                        continue
                     frame = convert(ev)
                     if frame is None:
                         continue
