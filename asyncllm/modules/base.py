@@ -15,11 +15,12 @@ import math
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from types import TracebackType
+from types import CoroutineType, TracebackType
 from typing import Any, ClassVar, Self
 
 import anyio
 
+from .._context import _session as _current_session
 from .._context import current_session
 from .._exceptions import AsyncLLMError, ConfigError, ModuleExecutionError
 from .._types import kwargs as kwargs_type
@@ -257,14 +258,12 @@ class ModuleBase:
         raise NotImplementedError(f"{type(self).__name__} must implement `async def forward(...)`")
 
     async def __call__(self, *args: Any, **kw: Any) -> Any:
-        sess = current_session()
+        # The hot path of every call: kept flat (no helper coroutines unless needed), see
+        # benchmarks/core_overhead.py.
+        sess = _current_session.get() or current_session()
         mid = self._module_id
-        if sess.global_parameters and (params := sess.global_parameters.get(mid)):
-            kw.update(params)
-        if sess.files and (files := sess.files.get(mid)) is not None:
-            kw["lazyllm_files"] = files
-        if sess.chat_history and (history := sess.chat_history.get(mid)) is not None:
-            kw["llm_chat_history"] = history
+        if sess.global_parameters or sess.files or sess.chat_history:
+            self._inject(sess, mid, kw)
         if args and isinstance(args[0], kwargs_type):
             kw = {**args[0], **kw}
             args = args[1:]
@@ -272,13 +271,25 @@ class ModuleBase:
             result = await self._call_with_hooks(args, kw)
         else:
             try:
-                result = await self._run_forward(args, kw)
+                out = self.forward(*args, **kw)
+                result = await out if type(out) is CoroutineType else await self._finish_forward(out)
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
         if self._return_trace:
             self._record_trace(sess, result)
-        sess.usage.pop(mid, None)
+        if sess.usage:
+            sess.usage.pop(mid, None)
         return result
+
+    @staticmethod
+    def _inject(sess: Any, mid: str, kw: dict[str, Any]) -> None:
+        """Per-module session values become keyword arguments (as in the seed)."""
+        if params := sess.global_parameters.get(mid):
+            kw.update(params)
+        if (files := sess.files.get(mid)) is not None:
+            kw["lazyllm_files"] = files
+        if (history := sess.chat_history.get(mid)) is not None:
+            kw["llm_chat_history"] = history
 
     async def _call_with_hooks(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
         runner = HookRunner(self._hooks, self)
@@ -294,7 +305,9 @@ class ModuleBase:
             await runner.finalize()
 
     async def _run_forward(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
-        out = self.forward(*args, **kw)
+        return await self._finish_forward(self.forward(*args, **kw))
+
+    async def _finish_forward(self, out: Any) -> Any:
         if inspect.isawaitable(out):
             return await out
         if isinstance(out, AsyncIterator):
@@ -373,12 +386,7 @@ class ModuleBase:
         sess = current_session()
         mid = self._module_id
         kw = dict(kw)
-        if (params := sess.global_parameters.get(mid)):
-            kw.update(params)
-        if (files := sess.files.get(mid)) is not None:
-            kw["lazyllm_files"] = files
-        if (history := sess.chat_history.get(mid)) is not None:
-            kw["llm_chat_history"] = history
+        self._inject(sess, mid, kw)
         if args and isinstance(args[0], kwargs_type):
             kw = {**args[0], **kw}
             args = args[1:]

@@ -1,0 +1,241 @@
+"""Per-call overhead of the core: ``await m(x)``, a 10-step pipeline and a 1,000-branch parallel.
+
+Every number is printed next to a floor measured in the same run, on the same backend:
+a bare coroutine awaited directly (``await f(x)``), and for the parallel case also a raw anyio
+task group running the same 1,000 coroutines. When LazyLLM is installed (here or in the
+interpreter named by ``LAZYLLM_PYTHON``, default ``/work/lazyllm-venv/bin/python``), the same
+workloads run through LazyLLM in a subprocess, against its own floor (a bare function call).
+
+Run: ``python benchmarks/core_overhead.py`` (``--quick`` for fewer repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+REPEATS = 7
+
+
+def median_per_op(run: Callable[[int], float], n: int, repeats: int) -> float:
+    """Median over ``repeats`` of the seconds per operation of ``run(n)``."""
+    return statistics.median(run(n) / n for _ in range(repeats))
+
+
+# -- asyncllm ---------------------------------------------------------------------------------
+
+
+async def measure_asyncllm(repeats: int) -> dict[str, float]:
+    import anyio
+
+    import asyncllm as al
+
+    class AddOne(al.ModuleBase):
+        async def forward(self, x: int) -> int:
+            return x + 1
+
+    async def bare(x: int) -> int:
+        return x + 1
+
+    m = AddOne()
+    pipe = al.pipeline(*[AddOne() for _ in range(10)])
+    par = al.parallel(*[bare] * 1000)
+
+    async def timed(fn: Callable[[], Awaitable[Any]], n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            await fn()
+        return time.perf_counter() - t0
+
+    async def raw_task_group() -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(1000):
+                tg.start_soon(bare, 1)
+
+    async def bare10() -> int:
+        x = 0
+        for _ in range(10):
+            x = await bare(x)
+        return x
+
+    async def bare1000() -> None:
+        for _ in range(1000):
+            await bare(1)
+
+    cases: dict[str, tuple[Callable[[], Awaitable[Any]], int]] = {
+        "bare await": (lambda: bare(1), 20000),
+        "await m(x)": (lambda: m(1), 20000),
+        "10 bare awaits": (bare10, 4000),
+        "pipeline of 10 modules": (lambda: pipe(0), 2000),
+        "1000 bare awaits": (bare1000, 40),
+        "raw task group x1000": (raw_task_group, 20),
+        "parallel of 1000": (lambda: par(1), 20),
+    }
+    out: dict[str, float] = {}
+    for name, (fn, n) in cases.items():
+        await timed(fn, max(1, n // 10))  # warm up
+        samples = [await timed(fn, n) / n for _ in range(repeats)]
+        out[name] = statistics.median(samples)
+    return out
+
+
+# -- LazyLLM (sync; runs in its own interpreter) ----------------------------------------------
+
+
+def measure_lazyllm(repeats: int) -> dict[str, float]:
+    import logging
+
+    os.environ.setdefault("LAZYLLM_LOG_LEVEL", "ERROR")
+    import lazyllm
+
+    logging.disable(logging.CRITICAL)
+
+    class AddOne(lazyllm.ModuleBase):
+        def forward(self, x: int) -> int:
+            return x + 1
+
+    def bare(x: int) -> int:
+        return x + 1
+
+    m = AddOne()
+    pipe = lazyllm.pipeline(*[AddOne() for _ in range(10)])
+    par = lazyllm.parallel(*[bare] * 1000)
+
+    def timed(fn: Callable[[], Any], n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return time.perf_counter() - t0
+
+    def bare10() -> int:
+        x = 0
+        for _ in range(10):
+            x = bare(x)
+        return x
+
+    def bare1000() -> None:
+        for _ in range(1000):
+            bare(1)
+
+    cases: dict[str, tuple[Callable[[], Any], int]] = {
+        "bare call": (lambda: bare(1), 20000),
+        "m(x)": (lambda: m(1), 2000),
+        "10 bare calls": (bare10, 4000),
+        "pipeline of 10 modules": (lambda: pipe(0), 200),
+        "1000 bare calls": (bare1000, 40),
+        "parallel of 1000": (lambda: par(1), 3),
+    }
+    out: dict[str, float] = {}
+    for name, (fn, n) in cases.items():
+        timed(fn, max(1, n // 10))
+        out[name] = statistics.median(timed(fn, n) / n for _ in range(repeats))
+    return out
+
+
+def lazyllm_python() -> str | None:
+    try:
+        import lazyllm  # noqa: F401
+
+        return sys.executable
+    except ImportError:
+        pass
+    candidate = os.environ.get("LAZYLLM_PYTHON", "/work/lazyllm-venv/bin/python")
+    return candidate if Path(candidate).exists() else None
+
+
+def run_lazyllm_subprocess(python: str, repeats: int) -> dict[str, float] | str:
+    try:
+        proc = subprocess.run(
+            [python, __file__, "--lazyllm-worker", "--repeats", str(repeats)],
+            capture_output=True, text=True, timeout=600,
+        )
+    except subprocess.TimeoutExpired:
+        return "LazyLLM run timed out after 600 s"
+    if proc.returncode != 0:
+        return f"LazyLLM run failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def fmt_us(seconds: float) -> str:
+    return f"{seconds * 1e6:10.2f} µs"
+
+
+def report_asyncllm(backend: str, r: dict[str, float]) -> None:
+    print(f"\nasyncllm on {backend}")
+    rows = [
+        ("bare await", "bare await", 1),
+        ("await m(x)", "bare await", 1),
+        ("10 bare awaits", "10 bare awaits", 1),
+        ("pipeline of 10 modules", "10 bare awaits", 1),
+        ("1000 bare awaits", "1000 bare awaits", 1),
+        ("raw task group x1000", "1000 bare awaits", 1),
+        ("parallel of 1000", "1000 bare awaits", 1),
+    ]
+    for name, floor, _ in rows:
+        print(f"  {name:<26}{fmt_us(r[name])}   x{r[name] / r[floor]:7.1f} of {floor}")
+    print(f"  {'parallel of 1000':<26}{'':13}   x{r['parallel of 1000'] / r['raw task group x1000']:7.2f} "
+          "of raw task group x1000")
+    per_call = r["await m(x)"] - r["bare await"]
+    print(f"  added per module call: {per_call * 1e6:.2f} µs; per pipeline step: "
+          f"{(r['pipeline of 10 modules'] - r['10 bare awaits']) / 10 * 1e6:.2f} µs; per parallel branch: "
+          f"{(r['parallel of 1000'] - r['1000 bare awaits']) / 1000 * 1e6:.2f} µs")
+
+
+def report_lazyllm(r: dict[str, float]) -> None:
+    print("\nLazyLLM (sync, thread-pool parallel)")
+    for name, floor in [("bare call", "bare call"), ("m(x)", "bare call"), ("10 bare calls", "10 bare calls"),
+                        ("pipeline of 10 modules", "10 bare calls"), ("1000 bare calls", "1000 bare calls"),
+                        ("parallel of 1000", "1000 bare calls")]:
+        print(f"  {name:<26}{fmt_us(r[name])}   x{r[name] / r[floor]:7.1f} of {floor}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--quick", action="store_true", help="3 repeats")
+    parser.add_argument("--lazyllm-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    repeats = 3 if args.quick else args.repeats
+    if args.lazyllm_worker:
+        print(json.dumps(measure_lazyllm(repeats)))
+        return
+
+    import anyio
+
+    results = {b: anyio.run(measure_asyncllm, repeats, backend=b) for b in ("asyncio", "trio")}
+    print(f"core overhead, median of {repeats} repeats (python {sys.version.split()[0]})")
+    for backend, r in results.items():
+        report_asyncllm(backend, r)
+
+    python = lazyllm_python()
+    if python is None:
+        print("\nLazyLLM: not installed; skipped (pip install lazyllm, or set LAZYLLM_PYTHON to an "
+              "interpreter that has it)")
+        return
+    lz = run_lazyllm_subprocess(python, repeats)
+    if isinstance(lz, str):
+        print(f"\nLazyLLM: {lz}")
+        return
+    report_lazyllm(lz)
+    a = results["asyncio"]
+    print("\nside by side (absolute time per operation; asyncllm on asyncio)")
+    print(f"  {'workload':<26}{'asyncllm':>13}{'LazyLLM':>13}{'LazyLLM/asyncllm':>18}")
+    for label, ak, lk in [("module call", "await m(x)", "m(x)"),
+                          ("pipeline of 10 modules", "pipeline of 10 modules", "pipeline of 10 modules"),
+                          ("parallel of 1000", "parallel of 1000", "parallel of 1000")]:
+        print(f"  {label:<26}{fmt_us(a[ak])}{fmt_us(lz[lk])}{lz[lk] / a[ak]:17.1f}x")
+
+
+if __name__ == "__main__":
+    main()
