@@ -158,11 +158,16 @@ class EventStream:
         async def send_event(event: bytes) -> None:
             await send({"type": "http.response.body", "body": event, "more_body": True})
 
+        finished = False
         async with anyio.create_task_group() as tg:
             tg.start_soon(_watch_disconnect, receive, tg.cancel_scope)
             try:
                 await self._produce(send_event)
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                finished = True
             except OSError:
                 pass  # the client is gone; the disconnect watcher cancels the rest
             tg.cancel_scope.cancel()
+        if finished:
+            # Ended after the watcher is gone: hypercorn (trio) otherwise holds the
+            # connection as busy and a graceful shutdown waits out its whole timeout.
+            await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -134,17 +134,22 @@ class UrlModule(ModuleBase):
         url = self._require_url()
         try:
             async with stream_sse("POST", endpoint, json=body, headers=headers, settings=self._settings) as events:
+                end: Any = None
                 async for ev in events:
                     if ev.event == "chunk":
                         await self._relay(ev.json())
-                    elif ev.event == "result":
-                        return self._finish(ev.json())
-                    elif ev.event == "error":
-                        raise error_from_body(ev.json(), url) or ProtocolError(
-                            f"{url} sent a malformed error event: {ev.data[:120]!r}", url=url)
+                    elif ev.event in ("result", "error"):
+                        end = ev
+                    # After the last event, read on to the end of the body: the server ends it
+                    # right away, and a fully read response goes back to the pool.
         except APIStatusError as exc:
             raise served_error(exc, url) from exc
-        raise ProtocolError(f"the stream from {url} ended without a result event", url=url)
+        if end is None:
+            raise ProtocolError(f"the stream from {url} ended without a result event", url=url)
+        if end.event == "error":
+            raise error_from_body(end.json(), url) or ProtocolError(
+                f"{url} sent a malformed error event: {end.data[:120]!r}", url=url)
+        return self._finish(end.json())
 
     async def _relay(self, d: Any) -> None:
         sink = current_sink()

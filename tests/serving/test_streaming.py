@@ -1,0 +1,102 @@
+"""Streaming end to end over SSE: chunks as produced, nested flows, cancellation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+import serving_targets as t
+
+import asyncllm as al
+from asyncllm.serving import ServerModule
+
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pools")]
+
+
+async def test_stream_chunks_keep_module_and_tag(launcher: str) -> None:
+    async with ServerModule(t.letters, launcher=launcher) as s:
+        async with s.stream("abc") as st:
+            chunks = [c async for c in st]
+        assert chunks == ["a", "b", "c"]
+        assert all(isinstance(c, al.Chunk) and c.module == "letters" and c.tag == "text" for c in chunks)
+        assert st.result == "abc"
+        assert await s("xyz") == "xyz"  # not streamed: joined result
+
+
+async def test_chunks_arrive_while_server_still_works(launcher: str, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    async with ServerModule(t.gated, launcher=launcher) as s:
+        seen = []
+        with anyio.fail_after(20):
+            async with s.stream(str(gate)) as st:
+                async for c in st:
+                    seen.append(str(c))
+                    if c == "first":
+                        gate.write_text("open")  # the server waits for this before 'second'
+        assert seen == ["first", "second"]
+
+
+async def test_nested_flow_stream_through_two_servers(launcher: str) -> None:
+    inner = ServerModule(t.letters, name="inner-server")
+    flow = al.pipeline(lambda x: x * 2, inner, lambda s: s.upper())
+    async with ServerModule(flow, launcher="inprocess") as outer:
+        async with outer.stream("ab") as st:
+            chunks = [c async for c in st]
+        assert chunks == ["a", "b", "a", "b"]
+        assert {c.module for c in chunks} == {"letters"}  # names survive two hops
+        assert st.result == "ABAB"
+    async with ServerModule(t.upper_pipeline, launcher=launcher) as s:
+        assert [str(c) async for c in s.stream("hi")] == ["h", "i"]
+
+
+async def test_stream_flag_and_plain_callable_async_generator() -> None:
+    async def gen(n: int):  # type: ignore[no-untyped-def]
+        for i in range(n):
+            yield str(i)
+
+    async with ServerModule(gen, stream=True) as s:
+        assert await s(3) == "012"
+        assert [str(c) async for c in s.stream(2)] == ["0", "1"]
+
+
+async def test_client_cancel_stops_server_work(launcher: str, tmp_path: Path) -> None:
+    marker = tmp_path / "closed"
+    async with ServerModule(t.endless, launcher=launcher) as s:
+        async with s.stream(str(marker)) as st:
+            n = 0
+            async for _ in st:
+                n += 1
+                if n == 3:
+                    break
+        with anyio.fail_after(10):
+            while not marker.exists():
+                await anyio.sleep(0.02)
+        assert marker.read_text() == "closed"
+        assert await _health(s)
+
+
+async def test_cancelled_plain_call_cancels_server_work(launcher: str, tmp_path: Path) -> None:
+    marker = tmp_path / "slow"
+    async with ServerModule(t.slow, launcher=launcher) as s:
+        with anyio.move_on_after(0.3):
+            await s("x", delay=30, marker=str(marker))
+        with anyio.fail_after(10):
+            while not marker.exists():
+                await anyio.sleep(0.02)
+        assert await _health(s)
+
+
+async def test_stream_error_event_is_typed(launcher: str) -> None:
+    async with ServerModule(t.boom, launcher=launcher) as s:
+        with pytest.raises(al.ModuleExecutionError, match="ValueError"):
+            async with s.stream("x") as st:
+                async for _ in st:
+                    pass
+
+
+async def _health(s: ServerModule) -> bool:
+    from asyncllm._http import request_json
+
+    body, _ = await request_json("GET", f"{s.url}/health")
+    return bool(body == {"status": "ok"})
