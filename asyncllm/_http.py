@@ -181,17 +181,32 @@ def _redact_url(url: str) -> str:
     return str(u.copy_with(params=params))
 
 
-@dataclass(slots=True)
 class _Call:
-    """What one logical call knows, for building errors and scrubbing secrets."""
+    """What one logical call knows, for building errors and scrubbing secrets.
 
-    url: str
-    provider: str | None
-    model: str | None
-    secrets: tuple[str, ...]
+    Secrets and the redacted URL are worked out only when an error needs them: the
+    successful path must not pay for them.
+    """
+
+    __slots__ = ("_headers", "_raw_url", "_secrets", "_url", "model", "provider")
+
+    def __init__(self, url: str, headers: Mapping[str, str] | None, provider: str | None,
+                 model: str | None) -> None:
+        self._raw_url, self._headers = url, headers
+        self.provider, self.model = provider, model
+        self._url: str | None = None
+        self._secrets: tuple[str, ...] | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = _redact_url(self._raw_url)
+        return self._url
 
     def scrub(self, text: str) -> str:
-        for s in self.secrets:
+        if self._secrets is None:
+            self._secrets = _secrets(self._headers) if self._headers else ()
+        for s in self._secrets:
             text = text.replace(s, "***")
         return text
 
@@ -199,7 +214,7 @@ class _Call:
         return {"provider": self.provider, "model": self.model, "request_id": request_id, "url": self.url}
 
     def where(self) -> str:
-        return self.provider or httpx.URL(self.url).host
+        return self.provider or httpx.URL(self._raw_url).host
 
 
 def _secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
@@ -312,26 +327,43 @@ def _transport_error(call: _Call, exc: httpx.TransportError | OSError, s: HTTPSe
 
 
 class _Deadlines:
-    """The total deadline of a call, and which deadline a cancel scope was given."""
+    """A call's total deadline and the current attempt's first-chunk deadline.
 
-    __slots__ = ("first", "s", "total")
+    Moving an active scope's deadline costs a timer reschedule, so idle deadlines are renewed
+    lazily: only once the renewal would move them by more than ``gap`` (5% of the idle
+    timeout, at most 1 s). An idle timeout can thus fire up to that much early.
+    """
+
+    __slots__ = ("first", "gap", "idle", "s", "total")
 
     def __init__(self, s: HTTPSettings) -> None:
         self.s = s
         self.total = anyio.current_time() + s.total_timeout if s.total_timeout is not None else float("inf")
         self.first = self.total
+        self.idle = s.idle_timeout
+        self.gap = min(1.0, s.idle_timeout * 0.05)
 
-    def start_attempt(self) -> None:
-        """The first-chunk clock starts when a request is sent, once per attempt."""
+    def start_attempt(self) -> anyio.CancelScope:
+        """A scope for one attempt; the first-chunk clock starts now."""
         self.first = anyio.current_time() + self.s.first_chunk_timeout
+        return anyio.CancelScope(deadline=min(self.first, self.total))
 
-    def scope(self, phase: str) -> tuple[anyio.CancelScope, str]:
-        mine = self.first if phase == "first_chunk" else anyio.current_time() + self.s.idle_timeout
-        if mine < self.total:
-            return anyio.CancelScope(deadline=mine), phase
-        return anyio.CancelScope(deadline=self.total), "total"
+    def renew(self, scope: anyio.CancelScope, phase_change: bool = False) -> None:
+        """Data arrived: move the scope's deadline to now + idle (capped by the total).
 
-    def error(self, call: _Call, kind: str) -> APITimeoutError:
+        Between chunks it only ever moves later; when the headers arrive (``phase_change``)
+        it may also move earlier, from the first-chunk deadline to the idle one.
+        """
+        want = min(anyio.current_time() + self.idle, self.total)
+        delta = want - scope.deadline
+        if delta > self.gap or (phase_change and -delta > self.gap):
+            scope.deadline = want
+
+    def idle_scope(self) -> anyio.CancelScope:
+        return anyio.CancelScope(deadline=min(anyio.current_time() + self.idle, self.total))
+
+    def error(self, call: _Call, scope: anyio.CancelScope, phase: str) -> APITimeoutError:
+        kind = "total" if scope.deadline >= self.total else phase
         s = self.s
         secs = {"first_chunk": s.first_chunk_timeout, "idle": s.idle_timeout, "total": s.total_timeout}[kind]
         return _timeout(call, kind, secs)
@@ -385,13 +417,13 @@ async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: C
     the total deadline is not made: the caller gets the real error, not a later timeout.
     """
     pred = _should_retry(s)
-    with anyio.CancelScope(deadline=dl.total) as total:
-        try:
-            return await attempt()
-        except APIError as exc:
-            delay = _delay(s, exc, 1)
-            if s.max_attempts <= 1 or not pred(exc) or anyio.current_time() + delay >= dl.total:
-                raise
+    try:
+        return await attempt()  # each attempt's own scope is already capped by the total deadline
+    except APIError as exc:
+        delay = _delay(s, exc, 1)
+        if s.max_attempts <= 1 or not pred(exc) or anyio.current_time() + delay >= dl.total:
+            raise
+    with anyio.CancelScope(deadline=dl.total):
         await anyio.sleep(delay)
         retrying = AsyncRetrying(
             sleep=anyio.sleep,  # tenacity's default is asyncio.sleep; anyio's works on trio too
@@ -404,9 +436,7 @@ async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: C
         async for att in retrying:
             with att:
                 return await attempt()
-    if total.cancelled_caught:
-        raise dl.error(call, "total")
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise _timeout(call, "total", s.total_timeout)  # only reached when the total scope fired
 
 
 class stop_when(stop_base):
@@ -436,62 +466,52 @@ def _build(method: str, url: str, s: HTTPSettings, headers: Mapping[str, str] | 
     return req, origin
 
 
-async def _send(transport: httpx.AsyncBaseTransport, request: httpx.Request, call: _Call,
-                dl: _Deadlines) -> httpx.Response:
-    """Send and wait for the status line, under the first-chunk (or total) deadline."""
-    dl.start_attempt()
-    scope, kind = dl.scope("first_chunk")
+async def _exchange(transport: httpx.AsyncBaseTransport, request: httpx.Request, call: _Call,
+                    dl: _Deadlines) -> tuple[httpx.Response, bytes]:
+    """One attempt: send, read the whole body, close. A non-2xx status raises its typed error.
+
+    One cancel scope covers it all: first-chunk deadline until the headers arrive, then idle
+    deadlines between chunks (renewed lazily), all capped by the total deadline.
+    """
+    scope = dl.start_attempt()
+    phase = "first_chunk"
     response: httpx.Response | None = None
+    it: AsyncIterator[bytes] | None = None
+    chunks: list[bytes] = []
     try:
         with scope:
             response = await transport.handle_async_request(request)
+            phase = "idle"
+            dl.renew(scope, phase_change=True)
+            limit = _ERROR_BODY_LIMIT if response.status_code >= 400 else None
+            size = 0
+            it = response.stream.__aiter__()  # type: ignore[union-attr]
+            async for chunk in it:
+                chunks.append(chunk)
+                size += len(chunk)
+                if limit is not None and size >= limit:
+                    break
+                dl.renew(scope)
     except (httpx.TransportError, OSError) as exc:
         raise _transport_error(call, exc, dl.s) from exc
-    if response is None:
-        raise dl.error(call, kind)
-    return response
-
-
-async def _read_body(response: httpx.Response, call: _Call, dl: _Deadlines, phase: str,
-                     limit: int | None = None) -> bytes:
-    """The whole (raw) body, every chunk under the idle deadline; the response is closed after."""
-    chunks: list[bytes] = []
-    size = 0
-    it = response.stream.__aiter__()  # type: ignore[union-attr]
-    try:
-        while True:
-            scope, kind = dl.scope(phase)
-            with scope:
-                try:
-                    chunk = await it.__anext__()
-                except StopAsyncIteration:
-                    break
-            if scope.cancelled_caught:
-                raise dl.error(call, kind)
-            phase = "idle"
-            chunks.append(chunk)
-            size += len(chunk)
-            if limit is not None and size >= limit:
-                break
-    except httpx.TransportError as exc:
-        raise _transport_error(call, exc, dl.s) from exc
     finally:
-        await _close(response, it)
-    raw = b"".join(chunks)
+        if response is not None:
+            await _close(response, it)
+    if scope.cancelled_caught or response is None:
+        raise dl.error(call, scope, phase)
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     enc = response.headers.get("content-encoding")
     if enc and enc != "identity":
         raw = _decode(response, raw)
-    return raw
+    if response.status_code >= 400:
+        raise _status_with_hint(call, response, raw)
+    return response, raw
 
 
 def _decode(response: httpx.Response, raw: bytes) -> bytes:
     # Rare (we do not ask for compression): let httpx's decoders handle gzip/deflate/br.
     r = httpx.Response(response.status_code, headers=response.headers, content=raw)
     return r.content
-
-
-def _call(url: str, headers: Mapping[str, str] | None, provider: str | None, model: str | None) -> _Call:
-    return _Call(_redact_url(url), provider, model, _secrets(headers) if headers else ())
 
 
 async def request_json(
@@ -508,14 +528,11 @@ async def request_json(
     s = settings or DEFAULT_SETTINGS
     request, origin = _build(method, url, s, headers, json=json)
     transport = _transport_for(origin, s)
-    call = _call(url, headers, provider, model)
+    call = _Call(url, headers, provider, model)
     dl = _Deadlines(s)
 
     async def attempt() -> tuple[Any, httpx.Headers]:
-        response = await _send(transport, request, call, dl)
-        if response.status_code >= 400:
-            raise await _status_failure(call, response, dl)
-        raw = await _read_body(response, call, dl, "idle")
+        response, raw = await _exchange(transport, request, call, dl)
         try:
             return (orjson.loads(raw) if raw else None), response.headers
         except orjson.JSONDecodeError as exc:
@@ -527,9 +544,9 @@ async def request_json(
     return result
 
 
-async def _status_failure(call: _Call, response: httpx.Response, dl: _Deadlines) -> APIStatusError:
-    """Read (a bounded prefix of) an error body and build the typed error for it."""
-    err = _status_error(call, response, await _read_body(response, call, dl, "idle", _ERROR_BODY_LIMIT))
+def _status_with_hint(call: _Call, response: httpx.Response, raw: bytes) -> APIStatusError:
+    """The typed error for a non-2xx answer, with the server's x-should-retry hint attached."""
+    err = _status_error(call, response, raw)
     hint = response.headers.get("x-should-retry")
     if hint in ("true", "false"):
         vars(err)["_should_retry"] = hint == "true"
@@ -557,14 +574,11 @@ async def request_raw(
     request, origin = _build(method, url, s, headers, json=json, content=content, data=data, files=files)
     await request.aread()  # multipart bodies are generated lazily; retries need the bytes
     transport = _transport_for(origin, s)
-    call = _call(url, headers, provider, model)
+    call = _Call(url, headers, provider, model)
     dl = _Deadlines(s)
 
     async def attempt() -> httpx.Response:
-        response = await _send(transport, request, call, dl)
-        if response.status_code >= 400:
-            raise await _status_failure(call, response, dl)
-        raw = await _read_body(response, call, dl, "idle")
+        response, raw = await _exchange(transport, request, call, dl)
         out = httpx.Response(response.status_code, headers=response.headers, content=raw, request=request)
         out.headers.pop("content-encoding", None)  # _read_body already decoded it
         return out
@@ -607,26 +621,24 @@ class SSEStream:
         while not self._pending:
             if self._eof:
                 raise StopAsyncIteration
-            await self._fill("idle")
+            # A scope per read, not across the yield to the caller (PEP 789): the caller's
+            # own time between events does not count as the peer being idle.
+            with self._dl.idle_scope() as scope:
+                await self._read()
+            if scope.cancelled_caught:
+                raise self._dl.error(self._call, scope, "idle")
         return self._pending.pop(0)
 
-    async def _fill(self, phase: str) -> None:
-        """Read one chunk (under the deadline for ``phase``) and decode it."""
-        scope, kind = self._dl.scope(phase)
+    async def _read(self) -> None:
+        """Read one chunk (the caller holds the deadline) and decode it."""
         try:
-            with scope:
-                try:
-                    chunk = await self._it.__anext__()
-                except StopAsyncIteration:
-                    self._eof = True
-                    self._pending.extend(self._decoder.flush())
-                    return
+            chunk = await self._it.__anext__()
+        except StopAsyncIteration:
+            self._eof = True
+            self._pending.extend(self._decoder.flush())
+            return
         except httpx.TransportError as exc:
             raise _transport_error(self._call, exc, self._dl.s) from exc
-        except ProtocolError:
-            raise
-        if scope.cancelled_caught:
-            raise self._dl.error(self._call, kind)
         try:
             self._pending.extend(self._decoder.feed(chunk))
         except ProtocolError as exc:
@@ -635,6 +647,29 @@ class SSEStream:
 
     async def aclose(self) -> None:
         await _close(self.response, self._it)
+
+
+async def _error_body(response: httpx.Response, call: _Call, dl: _Deadlines) -> bytes:
+    """A bounded prefix of an error answer's body (the response is closed after)."""
+    chunks: list[bytes] = []
+    size = 0
+    it: AsyncIterator[bytes] = response.stream.__aiter__()  # type: ignore[union-attr]
+    try:
+        with dl.idle_scope() as scope:
+            async for chunk in it:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= _ERROR_BODY_LIMIT:
+                    break
+    except httpx.TransportError as exc:
+        raise _transport_error(call, exc, dl.s) from exc
+    finally:
+        await _close(response, it)
+    if scope.cancelled_caught:
+        raise dl.error(call, scope, "idle")
+    raw = b"".join(chunks)
+    enc = response.headers.get("content-encoding")
+    return _decode(response, raw) if enc and enc != "identity" else raw
 
 
 @asynccontextmanager
@@ -659,24 +694,36 @@ async def stream_sse(
     hdrs = {"accept": "text/event-stream", **headers} if headers else {"accept": "text/event-stream"}
     request, origin = _build(method, url, s, hdrs, json=json)
     transport = _transport_for(origin, s)
-    call = _call(url, headers, provider, model)
+    call = _Call(url, headers, provider, model)
     dl = _Deadlines(s)
 
     async def attempt() -> SSEStream:
-        response = await _send(transport, request, call, dl)
-        if response.status_code >= 400:
-            raise await _status_failure(call, response, dl)
-        stream = SSEStream(response, call, dl)
+        # The first-chunk deadline covers everything up to the first *event*: a keep-alive
+        # comment is not a first token.
+        scope = dl.start_attempt()
+        stream: SSEStream | None = None
         try:
-            if on_open is not None:
-                on_open(response)
-            # The first-chunk deadline (set at send) covers everything up to the first event:
-            # a keep-alive comment is not a first token.
-            while not stream._pending and not stream._eof:
-                await stream._fill("first_chunk")
+            with scope:
+                try:
+                    response = await transport.handle_async_request(request)
+                except (httpx.TransportError, OSError) as exc:
+                    raise _transport_error(call, exc, s) from exc
+                if response.status_code < 400:
+                    stream = SSEStream(response, call, dl)
+                    if on_open is not None:
+                        on_open(response)
+                    while not stream._pending and not stream._eof:
+                        await stream._read()
         except BaseException:
-            await stream.aclose()
+            if stream is not None:
+                await stream.aclose()
             raise
+        if scope.cancelled_caught:
+            if stream is not None:
+                await stream.aclose()
+            raise dl.error(call, scope, "first_chunk")
+        if stream is None:
+            raise _status_with_hint(call, response, await _error_body(response, call, dl))
         return stream
 
     events: SSEStream = await _with_retries(s, call, dl, attempt)
