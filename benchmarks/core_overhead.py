@@ -25,15 +25,22 @@ from typing import Any
 REPEATS = 7
 
 
-def median_per_op(run: Callable[[int], float], n: int, repeats: int) -> float:
-    """Median over ``repeats`` of the seconds per operation of ``run(n)``."""
-    return statistics.median(run(n) / n for _ in range(repeats))
+Samples = dict[str, list[float]]
+
+
+def med(samples: Samples, name: str) -> float:
+    return statistics.median(samples[name])
+
+
+def ratio(samples: Samples, name: str, floor: str) -> float:
+    """Median of the per-repeat ratios (each repeat timed both back to back)."""
+    return statistics.median(a / b for a, b in zip(samples[name], samples[floor], strict=True))
 
 
 # -- asyncllm ---------------------------------------------------------------------------------
 
 
-async def measure_asyncllm(repeats: int) -> dict[str, float]:
+async def measure_asyncllm(repeats: int) -> dict[str, list[float]]:
     import anyio
 
     import asyncllm as al
@@ -79,18 +86,21 @@ async def measure_asyncllm(repeats: int) -> dict[str, float]:
         "raw task group x1000": (raw_task_group, 20),
         "parallel of 1000": (lambda: par(1), 20),
     }
-    out: dict[str, float] = {}
-    for name, (fn, n) in cases.items():
+    for fn, n in cases.values():
         await timed(fn, max(1, n // 10))  # warm up
-        samples = [await timed(fn, n) / n for _ in range(repeats)]
-        out[name] = statistics.median(samples)
+    # Repeats outermost: each repeat measures every workload and its floor back to back, so a
+    # ratio compares two numbers taken under the same machine load.
+    out: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, (fn, n) in cases.items():
+            out[name].append(await timed(fn, n) / n)
     return out
 
 
 # -- LazyLLM (sync; runs in its own interpreter) ----------------------------------------------
 
 
-def measure_lazyllm(repeats: int) -> dict[str, float]:
+def measure_lazyllm(repeats: int) -> dict[str, list[float]]:
     import logging
 
     os.environ.setdefault("LAZYLLM_LOG_LEVEL", "ERROR")
@@ -133,10 +143,12 @@ def measure_lazyllm(repeats: int) -> dict[str, float]:
         "1000 bare calls": (bare1000, 40),
         "parallel of 1000": (lambda: par(1), 3),
     }
-    out: dict[str, float] = {}
-    for name, (fn, n) in cases.items():
+    for fn, n in cases.values():
         timed(fn, max(1, n // 10))
-        out[name] = statistics.median(timed(fn, n) / n for _ in range(repeats))
+    out: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, (fn, n) in cases.items():
+            out[name].append(timed(fn, n) / n)
     return out
 
 
@@ -151,7 +163,7 @@ def lazyllm_python() -> str | None:
     return candidate if Path(candidate).exists() else None
 
 
-def run_lazyllm_subprocess(python: str, repeats: int) -> dict[str, float] | str:
+def run_lazyllm_subprocess(python: str, repeats: int) -> dict[str, list[float]] | str:
     try:
         proc = subprocess.run(
             [python, __file__, "--lazyllm-worker", "--repeats", str(repeats)],
@@ -161,7 +173,7 @@ def run_lazyllm_subprocess(python: str, repeats: int) -> dict[str, float] | str:
         return "LazyLLM run timed out after 600 s"
     if proc.returncode != 0:
         return f"LazyLLM run failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {k: list(v) for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -171,33 +183,25 @@ def fmt_us(seconds: float) -> str:
     return f"{seconds * 1e6:10.2f} µs"
 
 
-def report_asyncllm(backend: str, r: dict[str, float]) -> None:
+def row(samples: Samples, name: str, floor: str) -> str:
+    return f"  {name:<26}{fmt_us(med(samples, name))}   x{ratio(samples, name, floor):8.2f} of {floor}"
+
+
+def report_asyncllm(backend: str, r: Samples) -> None:
     print(f"\nasyncllm on {backend}")
-    rows = [
-        ("bare await", "bare await", 1),
-        ("await m(x)", "bare await", 1),
-        ("10 bare awaits", "10 bare awaits", 1),
-        ("pipeline of 10 modules", "10 bare awaits", 1),
-        ("1000 bare awaits", "1000 bare awaits", 1),
-        ("raw task group x1000", "1000 bare awaits", 1),
-        ("parallel of 1000", "1000 bare awaits", 1),
-    ]
-    for name, floor, _ in rows:
-        print(f"  {name:<26}{fmt_us(r[name])}   x{r[name] / r[floor]:7.1f} of {floor}")
-    print(f"  {'parallel of 1000':<26}{'':13}   x{r['parallel of 1000'] / r['raw task group x1000']:7.2f} "
-          "of raw task group x1000")
-    per_call = r["await m(x)"] - r["bare await"]
-    print(f"  added per module call: {per_call * 1e6:.2f} µs; per pipeline step: "
-          f"{(r['pipeline of 10 modules'] - r['10 bare awaits']) / 10 * 1e6:.2f} µs; per parallel branch: "
-          f"{(r['parallel of 1000'] - r['1000 bare awaits']) / 1000 * 1e6:.2f} µs")
+    for name, floor in [("await m(x)", "bare await"), ("pipeline of 10 modules", "10 bare awaits"),
+                        ("parallel of 1000", "1000 bare awaits"), ("parallel of 1000", "raw task group x1000"),
+                        ("raw task group x1000", "1000 bare awaits")]:
+        print(row(r, name, floor))
+    print(f"  floors: bare await {fmt_us(med(r, 'bare await')).strip()}, 10 bare awaits "
+          f"{fmt_us(med(r, '10 bare awaits')).strip()}, 1000 bare awaits {fmt_us(med(r, '1000 bare awaits')).strip()}")
 
 
-def report_lazyllm(r: dict[str, float]) -> None:
-    print("\nLazyLLM (sync, thread-pool parallel)")
-    for name, floor in [("bare call", "bare call"), ("m(x)", "bare call"), ("10 bare calls", "10 bare calls"),
-                        ("pipeline of 10 modules", "10 bare calls"), ("1000 bare calls", "1000 bare calls"),
+def report_lazyllm(r: Samples) -> None:
+    print("\nLazyLLM (sync modules, thread-pool parallel)")
+    for name, floor in [("m(x)", "bare call"), ("pipeline of 10 modules", "10 bare calls"),
                         ("parallel of 1000", "1000 bare calls")]:
-        print(f"  {name:<26}{fmt_us(r[name])}   x{r[name] / r[floor]:7.1f} of {floor}")
+        print(row(r, name, floor))
 
 
 def main() -> None:
@@ -214,7 +218,8 @@ def main() -> None:
     import anyio
 
     results = {b: anyio.run(measure_asyncllm, repeats, backend=b) for b in ("asyncio", "trio")}
-    print(f"core overhead, median of {repeats} repeats (python {sys.version.split()[0]})")
+    print(f"core overhead, median of {repeats} repeats (python {sys.version.split()[0]}); "
+          "ratios are medians of per-repeat ratios", flush=True)
     for backend, r in results.items():
         report_asyncllm(backend, r)
 
@@ -229,12 +234,12 @@ def main() -> None:
         return
     report_lazyllm(lz)
     a = results["asyncio"]
-    print("\nside by side (absolute time per operation; asyncllm on asyncio)")
+    print("\nside by side (median time per operation; asyncllm on asyncio; LazyLLM in its own process)")
     print(f"  {'workload':<26}{'asyncllm':>13}{'LazyLLM':>13}{'LazyLLM/asyncllm':>18}")
     for label, ak, lk in [("module call", "await m(x)", "m(x)"),
                           ("pipeline of 10 modules", "pipeline of 10 modules", "pipeline of 10 modules"),
                           ("parallel of 1000", "parallel of 1000", "parallel of 1000")]:
-        print(f"  {label:<26}{fmt_us(a[ak])}{fmt_us(lz[lk])}{lz[lk] / a[ak]:17.1f}x")
+        print(f"  {label:<26}{fmt_us(med(a, ak))}{fmt_us(med(lz, lk))}{med(lz, lk) / med(a, ak):17.1f}x")
 
 
 if __name__ == "__main__":

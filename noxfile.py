@@ -1,0 +1,46 @@
+"""Project gates: ``nox -s tests lint bench demo`` (``nox -l`` lists them).
+
+tests  pytest on asyncio and trio, warnings as errors (the extras the suite needs: ``.[test]``)
+lint   ruff over the package, tests and benchmarks; mypy --strict over the package
+bench  every script in benchmarks/ (each prints ratios to a floor measured in the same run)
+demo   the main job: ``asyncllm demo``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.run("ruff", "check", "asyncllm", "tests", "benchmarks", "noxfile.py")
+    session.run("mypy", "asyncllm")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+    scripts = sorted(p for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("_"))
+    for script in scripts:
+        session.run("python", str(script), *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    session.install("-e", ".")
+    session.run("asyncllm", "demo", *session.posargs)
