@@ -86,12 +86,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             limit_per_host=0,
             keepalive_timeout=self._limits.keepalive_expiry or 0,
         )
-        # No cookie jar: API clients must not carry state between calls. Decompression is
-        # left to httpx, which reads Content-Encoding from the headers we pass on.
+        # No cookie jar: API clients must not carry state between calls. aiohttp decompresses
+        # (it asks for gzip/deflate); the headers httpx sees then drop Content-Encoding/-Length.
         return aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
+            auto_decompress=True,
             timeout=aiohttp.ClientTimeout(total=None),
         )
 
@@ -112,9 +112,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except (aiohttp.ClientError, OSError) as exc:
             raise _map_error(exc) from exc
+        raw_headers = resp.raw_headers
+        if "Content-Encoding" in resp.headers:  # the body we hand on is already decoded
+            raw_headers = tuple((k, v) for k, v in raw_headers
+                                if k.lower() not in (b"content-encoding", b"content-length"))
         return httpx.Response(
             status_code=resp.status,
-            headers=resp.raw_headers,
+            headers=raw_headers,
             stream=_ResponseStream(resp),
             request=request,
             extensions={"http_version": b"HTTP/1.1"},

@@ -84,24 +84,28 @@ def serve() -> None:
 Call = Callable[[], Awaitable[Any]]
 
 
-async def measure(call: Call, n: int, conc: int) -> tuple[float, float]:
-    """(client CPU µs per request, requests/s) for ``n`` calls, ``conc`` at a time."""
-    for _ in range(min(conc, 64)):  # warm the pool
-        await call()
-    left = n
+async def measure(call: Call, n: int, conc: int, budget: float) -> tuple[float, float]:
+    """(client CPU µs per request, requests/s): up to ``n`` calls, ``conc`` at a time, stopping
+    early once ``budget`` seconds have passed (slow clients would otherwise dominate the run)."""
+    async with anyio.create_task_group() as tg:  # warm the pool: open `conc` connections
+        for _ in range(min(conc, 64)):
+            tg.start_soon(call)
+    left, done = n, 0
+    stop_at = time.perf_counter() + budget
 
     async def worker() -> None:
-        nonlocal left
-        while left > 0:
+        nonlocal left, done
+        while left > 0 and time.perf_counter() < stop_at:
             left -= 1
             await call()
+            done += 1
 
     cpu0, t0 = time.process_time(), time.perf_counter()
     async with anyio.create_task_group() as tg:
         for _ in range(conc):
             tg.start_soon(worker)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
-    return cpu / n * 1e6, n / wall
+    return cpu / done * 1e6, done / wall
 
 
 def workloads(base: str) -> dict[str, tuple[str, Any, bool]]:
@@ -113,7 +117,8 @@ def workloads(base: str) -> dict[str, tuple[str, Any, bool]]:
     }
 
 
-async def run_client(which: str, base: str, concs: list[int], sizes: dict[str, int]) -> dict[tuple[str, int], Any]:
+async def run_client(which: str, base: str, concs: list[int], sizes: dict[str, int],
+                     budget: float) -> dict[tuple[str, int], Any]:
     from asyncllm import _http
 
     headers = {"authorization": "Bearer sk-bench"}
@@ -144,7 +149,7 @@ async def run_client(which: str, base: str, concs: list[int], sizes: dict[str, i
                 else:
                     call = lambda u=url, b=body: _http.request_json("POST", u, json=b, headers=headers)  # noqa: E731
                 n = sizes[wl] // (4 if conc == 1 else 1)
-                out[(wl, conc)] = await measure(call, n, conc)
+                out[(wl, conc)] = await measure(call, n, conc, budget)
     finally:
         if session is not None:
             await session.close()
@@ -176,9 +181,10 @@ def main() -> None:
         sizes = {k: int(v * scale) for k, v in {"chat": 3000, "stream64": 800, "embed16": 1000}.items()}
         concs = [1, 32, 256]
         rows: dict[str, dict[tuple[str, int], Any]] = {}
+        budget = 0.5 if args.quick else 2.0
         for which in ("aiohttp", "httpx", "asyncllm"):
-            rows[which] = anyio.run(run_client, which, base, concs, sizes)
-        rows["asyncllm/trio"] = anyio.run(run_client, "asyncllm", base, [32], sizes, backend="trio")
+            rows[which] = anyio.run(run_client, which, base, concs, sizes, budget)
+        rows["asyncllm/trio"] = anyio.run(run_client, "asyncllm", base, [32], sizes, budget, backend="trio")
         print(f"client CPU µs/request (requests/s); ratio = CPU vs raw aiohttp. server pinned to core "
               f"{sorted(server_cores)}, client to core {cores[0]}")
         print(f"{'workload':9} {'conc':>4} | " + " | ".join(f"{w:>24}" for w in rows))

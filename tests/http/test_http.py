@@ -4,6 +4,7 @@ and trio (httpx transport)."""
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import socket
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import anyio
 import httpx
+import orjson
 import pytest
 from fakeprovider.server import FakeServer
 from fakeprovider.state import DEFAULT_KEY, make_sensenova_jwt
@@ -433,3 +435,83 @@ async def test_cancel_during_request_is_not_swallowed(fake: FakeServer) -> None:
     with anyio.move_on_after(0.3) as scope:
         await request_json("POST", f"{fake}/v1/chat/completions", json=chat_body(), headers=fault("stall-first"))
     assert scope.cancelled_caught
+
+
+# ----------------------------------------------------------------------------- units
+
+
+def test_retry_after_parsing() -> None:
+    h = httpx.Headers
+    assert _http._retry_after(h({"retry-after": "2.5"})) == 2.5
+    assert _http._retry_after(h({"retry-after-ms": "1500", "retry-after": "9"})) == 1.5
+    assert _http._retry_after(h({})) is None
+    assert _http._retry_after(h({"retry-after": "soon"})) is None
+    future = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 27 <= (_http._retry_after(h({"retry-after": future})) or 0) <= 30
+    past = email.utils.formatdate(time.time() - 30, usegmt=True)
+    assert _http._retry_after(h({"retry-after": past})) == 0
+
+
+def test_backoff_is_jittered_exponential_and_capped() -> None:
+    s = HTTPSettings()
+    for n, base in ((1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (9, 8.0)):
+        d = _http._delay(s, None, n)
+        assert 0.75 * base <= d <= base
+    assert _http._delay(s, RateLimitError("x", status_code=429, retry_after=3), 1) == 3
+    assert _http._delay(s, RateLimitError("x", status_code=429, retry_after=999), 1) <= 0.5
+
+
+@pytest.mark.parametrize(("body", "want"), [
+    ({"error": {"message": "m", "type": "t", "code": "c"}}, ("m", "t", "c", None)),
+    ({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}, ("busy", "overloaded_error", None,
+                                                                                  None)),
+    ({"code": "Arrearage", "message": "pay", "request_id": "r1"}, ("pay", None, "Arrearage", "r1")),
+    ({"base_resp": {"status_code": 1008, "status_msg": "insufficient balance"}},
+     ("insufficient balance", None, "1008", None)),
+    ("not json", (None, None, None, None)),
+])
+def test_error_fields(body: Any, want: tuple[str | None, ...]) -> None:
+    assert _http._error_fields(body) == want
+
+
+async def test_gzip_bodies_are_decoded(pools: None) -> None:
+    import gzip
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-encoding": "gzip"}, content=gzip.compress(b'{"ok": true}'))
+
+    _http.install_transport("http://mock.invalid", httpx.MockTransport(handler))
+    body, _ = await request_json("GET", "http://mock.invalid/x")
+    assert body == {"ok": True}
+
+
+async def test_dashscope_native_stream_and_keepalive_comments(fake: FakeServer) -> None:
+    body = {"model": "qwen-plus", "input": {"messages": [{"role": "user", "content": "u v"}]},
+            "parameters": {"result_format": "message", "incremental_output": True}}
+    async with stream_sse("POST", f"{fake}/api/v1/services/aigc/text-generation/generation", json=body,
+                          headers={**AUTH, "x-dashscope-sse": "enable", "x-fake-fault": "keepalive"}) as events:
+        items = [ev async for ev in events]
+    assert {ev.event for ev in items} == {"result"}
+    assert [ev.id for ev in items] == [str(i) for i in range(1, len(items) + 1)]
+    text = "".join(ev.json()["output"]["choices"][0]["message"]["content"] for ev in items)
+    assert text == "fake reply to: u v"
+    assert items[-1].json()["output"]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_tool_call_deltas_split_by_index(fake: FakeServer) -> None:
+    tools = [{"type": "function", "function": {"name": n, "parameters": {}}} for n in ("search", "lookup")]
+    args: dict[int, str] = {}
+    names: dict[int, str] = {}
+    finish = None
+    async with stream_sse("POST", f"{fake}/v1/chat/completions", headers=AUTH,
+                          json=chat_body("find it", stream=True, tools=tools)) as events:
+        async for ev in events:
+            if ev.is_done:
+                break
+            choice = ev.json()["choices"][0]
+            finish = choice["finish_reason"] or finish
+            for tc in choice["delta"].get("tool_calls") or []:
+                names.setdefault(tc["index"], tc.get("function", {}).get("name") or "")
+                args[tc["index"]] = args.get(tc["index"], "") + tc["function"].get("arguments", "")
+    assert finish == "tool_calls" and names == {0: "search", 1: "lookup"}
+    assert orjson.loads(args[1]) == {"query": "find it", "n": 1}
