@@ -18,8 +18,9 @@ from asyncllm.prompts import FunctionCallFormatter, JsonFormatter
 
 pytestmark = pytest.mark.anyio
 
+WEATHER_PARAMS = {"type": "object", "properties": {"query": {"type": "string"}}}
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "weather",
-                                           "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}},
+                                           "parameters": WEATHER_PARAMS}},
          {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}]
 
 
