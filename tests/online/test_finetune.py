@@ -74,7 +74,7 @@ async def test_bad_training_file_is_a_clear_error(fake: FakeServer, tmp_path: Pa
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
     chat = OnlineChatModule(source="openai", base_url=fake + "/v1/", api_key=KEY, poll_interval=0)
-    with pytest.raises(al.LifecycleError, match="bad.jsonl:1 is not JSON"):
+    with pytest.raises(al.LifecycleError, match=r"bad\.jsonl:1 is not JSON"):
         await chat.trainset(str(bad)).update()
     with pytest.raises(al.ConfigError):
         chat.trainset("")
