@@ -87,9 +87,28 @@ class Guard:
         if length is not None and length.isdigit() and int(length) > self.max_body:
             fail = HTTPFail(413, "BodyTooLarge", f"request body of {int(length)} bytes exceeds the "
                             f"server's limit of {self.max_body} bytes (max_body_bytes)")
+            if int(length) <= drain_cap(self.max_body):
+                await _drain(receive)
             await fail.response()(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def drain_cap(max_body: int) -> int:
+    """How much of an oversized body we still read (and drop) before answering 413.
+
+    A server that answers while the client is still sending, then closes, makes the client
+    see a broken connection instead of the 413. Reading a bounded excess lets it see the
+    answer; beyond this cap we answer at once and close.
+    """
+    return 4 * max_body
+
+
+async def _drain(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -103,9 +122,14 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise HTTPFail(413, "BodyTooLarge",
-                           f"request body exceeds the server's limit of {max_bytes} bytes (max_body_bytes)")
+            chunks.clear()
+            if size > drain_cap(max_bytes):
+                break
+            continue
         chunks.append(chunk)
+    if size > max_bytes:
+        raise HTTPFail(413, "BodyTooLarge",
+                       f"request body exceeds the server's limit of {max_bytes} bytes (max_body_bytes)")
     try:
         return orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:
