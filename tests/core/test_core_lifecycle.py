@@ -29,6 +29,7 @@ class Rec(ModuleBase):
             setattr(self, f"c{i}", c)
 
     async def forward(self, x: Any) -> Any:
+        self.events.append(f"call {self.name}")
         return x
 
     def _get_train_tasks(self) -> Any:
@@ -76,7 +77,9 @@ async def test_update_order_train_deploy_eval_post_each_module_once() -> None:
     assert len(deploys) == 8  # each module deployed once although "shared" is reached twice
     posts = [e for e in events if e.startswith("post")]
     assert posts == ["post shared", "post a", "post b", "post root"]
-    assert events.index(posts[0]) > max(events.index(d) for d in deploys)
+    calls = [i for i, e in enumerate(events) if e == "call root"]
+    assert len(calls) == 2  # the evalset ran: after every deploy, before any post-process
+    assert max(events.index(d) for d in deploys) < min(calls) and max(calls) < events.index(posts[0])
     assert root.eval_result == [1, 2]
 
 
