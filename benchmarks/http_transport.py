@@ -16,14 +16,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 import anyio
 import orjson
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _floor
+import _floor  # type: ignore[import-not-found,unused-ignore]
 
 N_CHUNKS, N_INPUTS, DIM = 64, 16, 1024
 CHAT = orjson.dumps({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
@@ -81,7 +82,7 @@ def serve() -> None:
 # ------------------------------------------------------------------------------ client
 
 
-Call = Callable[[], Awaitable[Any]]
+Call = Callable[[], Coroutine[Any, Any, Any]]
 
 
 async def measure(call: Call, n: int, conc: int, budget: float) -> tuple[float, float]:
@@ -117,6 +118,18 @@ def workloads(base: str) -> dict[str, tuple[str, Any, bool]]:
     }
 
 
+async def ours_sse(url: str, body: Any, headers: dict[str, str]) -> int:
+    from asyncllm import _http
+
+    n = 0
+    async with _http.stream_sse("POST", url, json=body, headers=headers) as events:
+        async for ev in events:
+            if not ev.is_done:
+                ev.json()
+                n += 1
+    return n
+
+
 async def run_client(which: str, base: str, concs: list[int], sizes: dict[str, int],
                      budget: float) -> dict[tuple[str, int], Any]:
     from asyncllm import _http
@@ -131,23 +144,16 @@ async def run_client(which: str, base: str, concs: list[int], sizes: dict[str, i
                 call: Call
                 if which == "aiohttp":
                     assert session is not None
-                    fn = _floor.aiohttp_sse if stream else _floor.aiohttp_json
-                    call = lambda fn=fn, u=url, b=body: fn(session, u, b, headers)  # noqa: E731
+                    fn: Any = _floor.aiohttp_sse if stream else _floor.aiohttp_json
+                    call = partial(fn, session, url, body, headers)
                 elif which == "httpx":
                     assert client is not None
-                    fn2 = _floor.httpx_sse if stream else _floor.httpx_json
-                    call = lambda fn=fn2, u=url, b=body: fn(client, u, b, headers)  # noqa: E731
+                    fn = _floor.httpx_sse if stream else _floor.httpx_json
+                    call = partial(fn, client, url, body, headers)
                 elif stream:
-                    async def call(u: str = url, b: Any = body) -> int:
-                        n = 0
-                        async with _http.stream_sse("POST", u, json=b, headers=headers) as events:
-                            async for ev in events:
-                                if not ev.is_done:
-                                    ev.json()
-                                    n += 1
-                        return n
+                    call = partial(ours_sse, url, body, headers)
                 else:
-                    call = lambda u=url, b=body: _http.request_json("POST", u, json=b, headers=headers)  # noqa: E731
+                    call = partial(_http.request_json, "POST", url, json=body, headers=headers)
                 n = sizes[wl] // (4 if conc == 1 else 1)
                 out[(wl, conc)] = await measure(call, n, conc, budget)
     finally:
