@@ -1,0 +1,302 @@
+"""Client CPU per request, requests/s and time to first chunk of the online clients
+(``OnlineChatModule`` / ``OnlineEmbeddingModule``) next to raw aiohttp (the floor), raw
+``httpx.AsyncClient``, the ``openai`` SDK and the bare ``asyncllm._http`` path, for
+non-streamed chat, a 64-chunk streamed chat and 16-input embeddings at concurrency 1 / 32 / 256.
+
+    .venv/bin/python benchmarks/online_clients.py [--quick] [--profile]
+
+The server is the lean OpenAI-shaped aiohttp.web app of ``http_transport.py`` in a subprocess
+pinned to one core; the client runs pinned to the other (``os.sched_setaffinity``), so client
+CPU (``time.process_time``) is not mixed with the server's. 127.0.0.1, keep-alive.
+``--profile`` prints a cProfile of the module path (chat, concurrency 32) instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import orjson
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _floor
+import http_transport
+
+KEY = "sk-bench"
+HEADERS = {"authorization": "Bearer " + KEY}
+TEXTS = [f"text {i}" for i in range(http_transport.N_INPUTS)]
+Call = Callable[[], Awaitable[float]]  # one request; returns seconds to its first chunk
+
+
+async def measure(call: Call, n: int, conc: int, budget: float) -> tuple[float, float, float]:
+    """(client CPU µs per request, requests/s, median ms to first chunk)."""
+    async with anyio.create_task_group() as tg:  # warm the pool
+        for _ in range(min(conc, 64)):
+            tg.start_soon(call)
+    left, done = n, 0
+    ttfc: list[float] = []
+    stop_at = time.perf_counter() + budget
+
+    async def worker() -> None:
+        nonlocal left, done
+        while left > 0 and time.perf_counter() < stop_at:
+            left -= 1
+            ttfc.append(await call())
+            done += 1
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(conc):
+            tg.start_soon(worker)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    return cpu / done * 1e6, done / wall, statistics.median(ttfc) * 1e3
+
+
+# ------------------------------------------------------------------------------ the clients
+
+
+def aiohttp_calls(session: Any, base: str) -> dict[str, Call]:
+    chat_url, emb_url = f"{base}/v1/chat/completions", f"{base}/v1/embeddings"
+    hdrs = {**_floor.JSON_HEADERS, **HEADERS}
+
+    async def chat() -> float:
+        t0 = time.perf_counter()
+        await _floor.aiohttp_json(session, chat_url, {"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+                                  HEADERS)
+        return time.perf_counter() - t0
+
+    async def stream() -> float:
+        t0, first = time.perf_counter(), 0.0
+        body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hello"}], "stream": True})
+        async with session.post(chat_url, data=body, headers=hdrs) as resp:
+            async for line in resp.content:
+                if line.startswith(b"data: ") and line[6:].strip() != b"[DONE]":
+                    orjson.loads(line[6:])
+                    first = first or time.perf_counter() - t0
+        return first
+
+    async def embed() -> float:
+        t0 = time.perf_counter()
+        await _floor.aiohttp_json(session, emb_url, {"model": "e", "input": TEXTS}, HEADERS)
+        return time.perf_counter() - t0
+
+    return {"chat": chat, "stream64": stream, "embed16": embed}
+
+
+def httpx_calls(client: Any, base: str) -> dict[str, Call]:
+    chat_url, emb_url = f"{base}/v1/chat/completions", f"{base}/v1/embeddings"
+    hdrs = {**_floor.JSON_HEADERS, **HEADERS}
+
+    async def chat() -> float:
+        t0 = time.perf_counter()
+        await _floor.httpx_json(client, chat_url, {"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+                                HEADERS)
+        return time.perf_counter() - t0
+
+    async def stream() -> float:
+        t0, first = time.perf_counter(), 0.0
+        body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hello"}], "stream": True})
+        async with client.stream("POST", chat_url, content=body, headers=hdrs) as resp:
+            async for line in resp.aiter_lines():
+                if line.startswith("data: ") and line[6:].strip() != "[DONE]":
+                    orjson.loads(line[6:])
+                    first = first or time.perf_counter() - t0
+        return first
+
+    async def embed() -> float:
+        t0 = time.perf_counter()
+        await _floor.httpx_json(client, emb_url, {"model": "e", "input": TEXTS}, HEADERS)
+        return time.perf_counter() - t0
+
+    return {"chat": chat, "stream64": stream, "embed16": embed}
+
+
+def openai_calls(client: Any) -> dict[str, Call]:
+    msgs = [{"role": "user", "content": "hello"}]
+
+    async def chat() -> float:
+        t0 = time.perf_counter()
+        await client.chat.completions.create(model="m", messages=msgs)
+        return time.perf_counter() - t0
+
+    async def stream() -> float:
+        t0, first = time.perf_counter(), 0.0
+        async for _ in await client.chat.completions.create(model="m", messages=msgs, stream=True):
+            first = first or time.perf_counter() - t0
+        return first
+
+    async def embed() -> float:
+        t0 = time.perf_counter()
+        await client.embeddings.create(model="e", input=TEXTS, encoding_format="float")
+        return time.perf_counter() - t0
+
+    return {"chat": chat, "stream64": stream, "embed16": embed}
+
+
+def bare_http_calls(base: str) -> dict[str, Call]:
+    from asyncllm import _http
+
+    chat_url, emb_url = f"{base}/v1/chat/completions", f"{base}/v1/embeddings"
+    msgs = [{"role": "user", "content": "hello"}]
+
+    async def chat() -> float:
+        t0 = time.perf_counter()
+        await _http.request_json("POST", chat_url, json={"model": "m", "messages": msgs}, headers=HEADERS)
+        return time.perf_counter() - t0
+
+    async def stream() -> float:
+        t0, first = time.perf_counter(), 0.0
+        async with _http.stream_sse("POST", chat_url, json={"model": "m", "messages": msgs, "stream": True},
+                                    headers=HEADERS) as events:
+            async for ev in events:
+                if not ev.is_done:
+                    ev.json()
+                    first = first or time.perf_counter() - t0
+        return first
+
+    async def embed() -> float:
+        t0 = time.perf_counter()
+        await _http.request_json("POST", emb_url, json={"model": "e", "input": TEXTS}, headers=HEADERS)
+        return time.perf_counter() - t0
+
+    return {"chat": chat, "stream64": stream, "embed16": embed}
+
+
+def module_calls(base: str) -> dict[str, Call]:
+    from asyncllm.online import OnlineChatModule, OnlineEmbeddingModule
+
+    chat_m = OnlineChatModule(base_url=f"{base}/v1/", model="m", api_key=KEY, stream=False)
+    stream_m = OnlineChatModule(base_url=f"{base}/v1/", model="m", api_key=KEY, stream=True)
+    emb_m = OnlineEmbeddingModule(embed_url=f"{base}/v1/embeddings", embed_model_name="e", api_key=KEY,
+                                  batch_size=len(TEXTS))
+
+    async def chat() -> float:
+        t0 = time.perf_counter()
+        await chat_m("hello")
+        return time.perf_counter() - t0
+
+    async def stream() -> float:
+        t0, first = time.perf_counter(), 0.0
+        async for _ in stream_m.stream("hello"):
+            first = first or time.perf_counter() - t0
+        return first
+
+    async def embed() -> float:
+        t0 = time.perf_counter()
+        await emb_m(TEXTS)
+        return time.perf_counter() - t0
+
+    return {"chat": chat, "stream64": stream, "embed16": embed}
+
+
+async def run_client(which: str, base: str, concs: list[int], sizes: dict[str, int],
+                     budget: float) -> dict[tuple[str, int], Any]:
+    from asyncllm import _http
+
+    out: dict[tuple[str, int], Any] = {}
+    closers: list[Callable[[], Awaitable[Any]]] = [_http.aclose_all]
+    if which == "aiohttp":
+        session = _floor.aiohttp_session()
+        closers.append(session.close)
+        calls = aiohttp_calls(session, base)
+    elif which == "httpx":
+        client = _floor.httpx_client()
+        closers.append(client.aclose)
+        calls = httpx_calls(client, base)
+    elif which == "openai":
+        import openai
+
+        sdk = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0)
+        closers.append(sdk.close)
+        calls = openai_calls(sdk)
+    elif which == "_http":
+        calls = bare_http_calls(base)
+    else:
+        calls = module_calls(base)
+    try:
+        for wl, call in calls.items():
+            for conc in concs:
+                n = sizes[wl] // (4 if conc == 1 else 1)
+                out[(wl, conc)] = await measure(call, n, conc, budget)
+    finally:
+        for close in closers:
+            await close()
+    return out
+
+
+async def profile(base: str) -> None:
+    import cProfile
+    import pstats
+
+    from asyncllm import _http
+
+    calls = module_calls(base)
+    await measure(calls["chat"], 300, 32, 5)
+    prof = cProfile.Profile()
+    prof.enable()
+    await measure(calls["chat"], 3000, 32, 20)
+    prof.disable()
+    await _http.aclose_all()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
+    ap.add_argument("--profile", action="store_true", help="cProfile the module chat path")
+    args = ap.parse_args()
+    cores = sorted(os.sched_getaffinity(0))
+    server_cores = {cores[-1]}
+    proc = subprocess.Popen([sys.executable, http_transport.__file__, "--serve"], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: os.sched_setaffinity(0, server_cores))
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        if len(cores) > 1:
+            os.sched_setaffinity(0, {cores[0]})
+        base = f"http://127.0.0.1:{port}"
+        if args.profile:
+            anyio.run(profile, base)
+            return
+        scale = 0.2 if args.quick else 1.0
+        sizes = {k: int(v * scale) for k, v in {"chat": 3000, "stream64": 800, "embed16": 1000}.items()}
+        concs = [1, 32, 256]
+        budget = 0.5 if args.quick else 2.0
+        rows: dict[str, dict[tuple[str, int], Any]] = {}
+        clients = ["aiohttp", "httpx", "openai", "_http", "module"]
+        try:
+            import openai  # noqa: F401
+        except ImportError:
+            clients.remove("openai")
+            print("(openai SDK not installed: .venv/bin/pip install openai)")
+        for which in clients:
+            rows[which] = anyio.run(run_client, which, base, concs, sizes, budget)
+        rows["module/trio"] = anyio.run(run_client, "module", base, [32], sizes, budget, backend="trio")
+        print(f"client CPU µs/request, requests/s, median ms to first chunk; xN = CPU vs raw aiohttp. "
+              f"server pinned to core {sorted(server_cores)}, client to core {cores[0]}")
+        width = 30
+        print(f"{'workload':9} {'conc':>4} | " + " | ".join(f"{w:>{width}}" for w in rows))
+        for wl in sizes:
+            for conc in concs:
+                floor = rows["aiohttp"][(wl, conc)][0]
+                cells = []
+                for w in rows:
+                    r = rows[w].get((wl, conc))
+                    cells.append(f"{r[0]:6.0f}us {r[1]:5.0f}/s {r[2]:6.1f}ms x{r[0] / floor:4.2f}" if r
+                                 else " " * width)
+                print(f"{wl:9} {conc:>4} | " + " | ".join(cells))
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(5)
+
+
+if __name__ == "__main__":
+    main()
