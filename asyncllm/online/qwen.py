@@ -44,6 +44,7 @@ class QwenChat(OnlineChatModuleBase, source="qwen"):
                                 provider="qwen") from exc
 
     async def _create_finetuning_job(self, model: str, file_id: str, **kw: Any) -> tuple[str, str]:
+        kw.pop("capacity", None)  # a deployment setting, read by _create_deployment
         body = {"model": model, "training_file_ids": [file_id], "training_type": kw.pop("training_type", "sft"),
                 "hyper_parameters": kw.pop("hyper_parameters", kw)}
         out, _ = await request_json("POST", self._native("fine-tunes"), json=body, headers=self._auth_headers(),

@@ -8,19 +8,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import time
 from typing import Any
+from urllib.parse import urljoin
 
+import anyio
 import orjson
 
 from .._config import Secret, config
-from .._exceptions import ProtocolError
+from .._exceptions import LifecycleError, ProtocolError
+from .._http import request_json, request_raw
+from ._finetune import read_training_file
 from ._media import ImageRef
 from .chat_base import OnlineChatModuleBase, RedactedHeaders, resolve_key
 from .embed_base import OnlineEmbeddingModuleBase, ordered
 
 __all__ = ["SenseNovaAuth", "SenseNovaChat", "SenseNovaEmbedding", "make_jwt"]
 
+FILE_UPLOAD_URL = "https://file.sensenova.cn/v1/files"
 JWT_TTL = 1800
 REFRESH_MARGIN = 300
 
@@ -87,6 +93,58 @@ class SenseNovaChat(OnlineChatModuleBase, source="sensenova"):
         if ref.b64 is not None:
             return {"type": "image_base64", "image_base64": ref.b64}
         return {"type": "image_url", "image_url": ref.url}
+
+    # -- fine-tuning: file → dataset (polled until ready) → job; serving for the tuned model -----
+
+    has_deployment = True
+
+    def _api(self, path: str) -> str:
+        base = self._base_url.replace("compatible-mode/", "")
+        return urljoin(base if base.endswith("/") else base + "/", path)
+
+    async def _get(self, path: str) -> Any:
+        data, _ = await request_json("GET", self._api(path), headers=self._auth_headers(), settings=self._http,
+                                     provider="sensenova")
+        return data
+
+    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        data, _ = await request_json("POST", self._api(path), json=body, headers=self._auth_headers(),
+                                     settings=self._http, provider="sensenova", model=self._model_name)
+        return data
+
+    async def _upload_train_file(self, path: str) -> str:
+        data = await read_training_file(path)
+        url = str(self._train_params.pop("upload_url", FILE_UPLOAD_URL))
+        resp = await request_raw("POST", url, files={"file": (os.path.basename(path), data, "application/jsonl")},
+                                 data={"scheme": "FINE_TUNE_2", "description": "asyncllm fine-tune data"},
+                                 headers=self._auth_headers(), settings=self._http, provider="sensenova")
+        file_id = str(resp.json()["id"])
+        ds = (await self._post("fine-tune/datasets", {"description": "asyncllm", "files": [{"id": file_id}]}))
+        ds_id, status = str(ds["dataset"]["id"]), str(ds["dataset"].get("status", ""))
+        while status.lower() != "ready":
+            if status.lower() in ("failed", "error", "invalid"):
+                raise LifecycleError(f"SenseNova dataset {ds_id} ended with status {status!r}")
+            await anyio.sleep(self._poll_interval)
+            status = str((await self._get(f"fine-tune/datasets/{ds_id}"))["dataset"].get("status", ""))
+        return ds_id
+
+    async def _create_finetuning_job(self, model: str, file_id: str, **kw: Any) -> tuple[str, str]:
+        body: dict[str, Any] = {"model": model, "training_file": file_id, "suffix": kw.pop("suffix", "asyncllm")}
+        if kw:
+            body["hyperparams"] = kw
+        job = (await self._post("fine-tunes", body))["job"]
+        return str(job["id"]), str(job.get("status", "pending"))
+
+    async def _query_finetuning_job(self, job_id: str) -> tuple[str | None, str]:
+        job = (await self._get(f"fine-tunes/{job_id}"))["job"]
+        return job.get("fine_tuned_model"), str(job.get("status", ""))
+
+    async def _create_deployment(self) -> tuple[str, str]:
+        job = (await self._post("fine-tune/servings", {"model": self._model_name, "config": {"run_time": 0}}))["job"]
+        return str(job["id"]), str(job.get("status", "PENDING"))
+
+    async def _query_deployment(self, deployment_id: str) -> str:
+        return str((await self._get(f"fine-tune/servings/{deployment_id}"))["job"].get("status", ""))
 
 
 class SenseNovaEmbedding(OnlineEmbeddingModuleBase, source="sensenova"):

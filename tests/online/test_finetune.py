@@ -85,3 +85,54 @@ async def test_specific_tuned_model_is_used(fake: FakeServer) -> None:
     chat.set_specific_finetuned_model("ft:fake-chat:x")
     await chat("hi")
     assert fake.state.requests[-1]["body"]["model"] == "ft:fake-chat:x"
+
+
+# -- providers with their own fine-tune APIs (routes from fakeprovider/extra_routes.py) ---------
+
+
+@pytest.fixture
+async def fake_plus(anyio_backend: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from fakeprovider import server
+    from fakeprovider.extra_routes import add_extra_routes
+
+    from asyncllm._http import aclose_all
+
+    plain = server.build_app
+    monkeypatch.setattr(server, "build_app", lambda state=None: add_extra_routes(plain(state)))
+    async with server.running_fake_provider() as url:
+        try:
+            yield url
+        finally:
+            await aclose_all()
+
+
+async def test_qwen_trains_then_deploys_through_dashscope(fake_plus: FakeServer, tmp_path: Path) -> None:
+    events: list[dict[str, Any]] = []
+    chat = OnlineChatModule(source="qwen", model="qwen-plus", base_url=fake_plus + "/compatible-mode/v1/",
+                            api_key=KEY, poll_interval=0, stream=False)
+    chat.trainset(trainfile(tmp_path), progress=events.append, n_epochs=1, capacity=2)
+    await chat.update()
+    assert chat.model is not None and chat.model.startswith("qwen-plus-ft-") and chat.model.endswith("-dep")
+    polls = [e["status"] for e in events if e["stage"] == "poll"]
+    assert polls == ["QUEUING", "RUNNING", "SUCCEEDED"]
+    assert [e["status"] for e in events if e["stage"] == "deploy"] == ["DEPLOYING", "RUNNING"]
+    create = next(r for r in fake_plus.state.requests if r["path"] == "/api/v1/fine-tunes")
+    assert create["body"]["hyper_parameters"] == {"n_epochs": 1}
+    deploy = next(r for r in fake_plus.state.requests if r["path"] == "/api/v1/deployments")
+    assert deploy["body"]["capacity"] == 2
+    assert await chat("hi") == "fake reply to: hi"
+    assert fake_plus.state.requests[-1]["body"]["model"] == chat.model
+
+
+async def test_sensenova_trains_through_a_dataset_then_serves(fake_plus: FakeServer, tmp_path: Path) -> None:
+    from fakeprovider.state import SENSENOVA_AK, SENSENOVA_SK
+
+    chat = OnlineChatModule(source="sensenova", model="SenseChat-5", base_url=fake_plus + "/sensenova/v1/",
+                            api_key=f"{SENSENOVA_AK}:{SENSENOVA_SK}", poll_interval=0)
+    chat.trainset(trainfile(tmp_path), upload_url=fake_plus + "/sensenova/files/v1/files", n_epochs=1)
+    await chat.update()
+    assert chat.model is not None and chat.model.startswith("SenseChat-5:")
+    paths = [r["path"] for r in fake_plus.state.requests]
+    assert paths.index("/sensenova/v1/fine-tune/datasets") < paths.index("/sensenova/v1/fine-tunes")
+    assert "/sensenova/v1/fine-tune/servings" in paths
+    assert await chat("hi") == "fake reply to: hi"
