@@ -25,6 +25,7 @@ formatter's output, carried by a last empty ``Chunk(tag="result")``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
@@ -122,6 +123,8 @@ class OnlineChatModuleBase(FineTuneMixin, ModuleBase):
     #: False for providers that only take images inline (base64)
     accepts_image_urls: ClassVar[bool] = True
     key_required: ClassVar[bool] = True
+    #: the provider answers some stream requests with an HTTP-200 JSON error instead of events
+    errors_as_json_when_streaming: ClassVar[bool] = False
     vlm_model_prefixes: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, source: str | None = None, **kw: Any) -> None:
@@ -357,6 +360,13 @@ class OnlineChatModuleBase(FineTuneMixin, ModuleBase):
         base_url: str | None = None,
         **params: Any,
     ) -> AsyncGenerator[Any, None]:
+        settings = self._http
+        if params:
+            # Call options that are ours, not the provider's: they never go into the body.
+            if (so := params.pop("stream_output", None)) is not None and stream is None:
+                stream = bool(so)
+            if (timeout := params.pop("timeout", None)) is not None:
+                settings = dataclasses.replace(settings, total_timeout=float(timeout))
         use_stream = self._stream if stream is None else stream
         model = model or self._model_name or await self._resolve_model()
         files: list[str] = []
@@ -377,7 +387,7 @@ class OnlineChatModuleBase(FineTuneMixin, ModuleBase):
         if use_stream:
             done = False
             convert = self._frame_converter()
-            async with stream_sse("POST", url, json=body, headers=headers, settings=self._http,
+            async with stream_sse("POST", url, json=body, headers=headers, settings=settings,
                                   provider=self.source, model=model) as events:
                 async for ev in events:
                     # Read on to the end of the body after [DONE]: a body read to its end lets
@@ -412,11 +422,13 @@ class OnlineChatModuleBase(FineTuneMixin, ModuleBase):
                     if f := ch.get("finish_reason"):
                         finish = f
             if finish is None and not done:
+                if self.errors_as_json_when_streaming and not (content or reasoning or calls or usage):
+                    await self._raise_json_error(url, body, headers, model)
                 raise ProtocolError(f"the stream from {self.source or url} ended before the model finished",
                                     provider=self.source, model=model)
             tool_calls = calls.result() if calls else None
         else:
-            data, _ = await request_json("POST", url, json=body, headers=headers, settings=self._http,
+            data, _ = await request_json("POST", url, json=body, headers=headers, settings=settings,
                                          provider=self.source, model=model)
             resp = self._convert_response(data)
             usage = resp.get("usage")
@@ -443,6 +455,13 @@ class OnlineChatModuleBase(FineTuneMixin, ModuleBase):
         elif tool_calls:
             log.warning("%s: the model asked for tool calls but the formatter drops them; set "
                         "formatter(FunctionCallFormatter()) to receive them", self.display_name)
+
+    async def _raise_json_error(self, url: str, body: dict[str, Any], headers: dict[str, str], model: str) -> None:
+        """The provider answered a stream request with a plain JSON error (HTTP 200): ask again
+        without streaming to read it, and raise the typed error it maps to."""
+        data, _ = await request_json("POST", url, json={**body, "stream": False}, headers=headers,
+                                     settings=self._http, provider=self.source, model=model)
+        self._convert_response(data)
 
     def _raise_finish(self, finish: str, partial: str, model: str) -> None:
         kw = {"provider": self.source, "model": model, "finish_reason": finish, "partial": partial}

@@ -150,6 +150,8 @@ class OnlineEmbeddingModuleBase(ModuleBase):
 
     async def forward(self, input: Any, *, model: str | None = None, url: str | None = None,
                       **params: Any) -> Any:
+        if params:
+            _drop_session_kwargs(params)
         model = model or self._model_name
         target = self._embed_url(url) if url else None
         if isinstance(input, (str, dict)):
@@ -169,6 +171,12 @@ class OnlineEmbeddingModuleBase(ModuleBase):
 
         results = await gather([job(b) for b in batches], limit=self._concurrency)
         return [v for r in results for v in r]
+
+
+def _drop_session_kwargs(params: dict[str, Any]) -> None:
+    # ModuleBase passes the session's history/files to every module; they mean nothing here.
+    params.pop("llm_chat_history", None)
+    params.pop("lazyllm_files", None)
 
 
 def ordered(pairs: list[tuple[Any, Any]], n: int, source: str) -> list[Any]:
@@ -209,6 +217,8 @@ class OnlineRerankModuleBase(OnlineEmbeddingModuleBase):
     async def forward(  # type: ignore[override]
         self, query: Any, documents: Sequence[str] | None = None, *, top_n: int | None = None,
                       model: str | None = None, url: str | None = None, **params: Any) -> Any:
+        if params:
+            _drop_session_kwargs(params)
         if not isinstance(query, str):
             raise ConfigError(f"rerank takes a query str, got {type(query).__name__}")
         if documents is None or isinstance(documents, str):

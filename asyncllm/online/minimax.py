@@ -39,6 +39,7 @@ def _reasoning(delta: dict[str, Any]) -> None:
 class MinimaxChat(OnlineChatModuleBase, source="minimax"):
     default_base_url = REGIONS["global"]
     default_model = "MiniMax-M1"
+    errors_as_json_when_streaming = True
 
     def __init__(self, model: str | None = None, *, region: str | None = None, **kw: Any) -> None:
         if region is not None and "base_url" not in kw:

@@ -190,3 +190,17 @@ async def test_chat_inside_a_flow_streams_and_returns(fake: FakeServer) -> None:
         text = "".join([c async for c in s if c.tag == "text"])
     assert text == "fake reply to: go!"
     assert s.result == "fake reply to: go!"
+
+
+async def test_call_options_do_not_leak_into_the_body(fake: FakeServer) -> None:
+    chat = openai(fake)
+    assert await chat("x", timeout=30, stream_output=False) == "fake reply to: x"
+    body = fake.state.requests[-1]["body"]
+    assert "timeout" not in body and "stream_output" not in body and body["stream"] is False
+    from asyncllm.online import OnlineEmbeddingModule
+
+    emb = OnlineEmbeddingModule(source="openai", embed_url=fake + "/v1/", api_key=KEY)
+    with al.session() as sess:
+        sess.chat_history[emb.id] = [["a", "b"]]
+        await emb("x")
+    assert "llm_chat_history" not in fake.state.requests[-1]["body"]

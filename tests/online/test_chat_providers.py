@@ -122,9 +122,10 @@ async def test_minimax_maps_reasoning_details_to_think_chunks(fake: FakeServer) 
     assert "".join(c for c in chunks if c.tag == "text") == "fake reply to: why"
 
 
-async def test_minimax_http_200_error_body_is_typed(fake: FakeServer) -> None:
+@pytest.mark.parametrize("stream", [True, False])
+async def test_minimax_http_200_error_body_is_typed(fake: FakeServer, stream: bool) -> None:
     chat = OnlineChatModule(source="minimax", base_url=fake + "/minimax/v1/", api_key="sk-wrong-minimax-key",
-                            stream=False)
+                            stream=stream)
     with pytest.raises(al.AuthenticationError) as info:
         await chat("x")
     assert "sk-wrong-minimax-key" not in str(info.value)
