@@ -14,6 +14,8 @@ A local start therefore also sets, for the processes Ray spawns:
   service (169.254.169.254 and a DNS lookup of ``metadata.google.internal``) unconditionally.
   The job's ``runtime_env`` gives workers (tasks, actors, Serve replicas) the caller's original
   proxy settings back.
+* (joining) an address on loopback is joined in the same single-node mode, else the driver
+  rewrites it to the primary IP as well;
 * a worker setup hook that makes Serve replicas bind their inter-deployment gRPC server on
   ``127.0.0.1`` instead of the hard-coded ``[::]``.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import ipaddress
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -132,6 +135,17 @@ def _single_node_mode() -> Iterator[None]:
         ray_constants.ENABLE_RAY_CLUSTER = saved
 
 
+def _is_loopback_address(address: str) -> bool:
+    """``127.0.0.1:6379``, ``[::1]:6379``, ``localhost:6379`` (``ray://`` prefix allowed)."""
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass
 class RayHandle:
     """A Ray instance this process started (``owned``) or joined. ``stop()`` shuts Serve and
@@ -202,7 +216,13 @@ def start_ray(
             kwargs.pop("include_dashboard")
             if runtime_env is not None:
                 kwargs["runtime_env"] = dict(runtime_env)
-            ctx = ray.init(address=address, **kwargs)
+            if _is_loopback_address(address):
+                # Without single-node mode the driver rewrites 127.0.0.1 to the primary IP
+                # (after a UDP "connect" towards 8.8.8.8) and cannot even reach the GCS.
+                with _single_node_mode():
+                    ctx = ray.init(address=address, _node_ip_address=LOOPBACK, **kwargs)
+            else:
+                ctx = ray.init(address=address, **kwargs)
             return RayHandle(
                 address=ctx.address_info["gcs_address"],
                 node_ip=ctx.address_info["node_ip_address"],

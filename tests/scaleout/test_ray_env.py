@@ -157,3 +157,20 @@ def test_second_start_returns_unowned_handle(ray_local: RayHandle) -> None:
 async def test_async_start_is_thread_offloaded(ray_local: RayHandle) -> None:
     handle = await astart_ray()
     assert not handle.owned and handle.node_ip == LOOPBACK
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1:6379", True),
+        ("localhost:6379", True),
+        ("[::1]:6379", True),
+        ("ray://127.0.0.1:10001", True),
+        ("10.0.0.5:6379", False),
+        ("head.cluster:6379", False),
+    ],
+)
+def test_loopback_address_detection(address: str, loopback: bool) -> None:
+    from asyncllm.launchers._ray_env import _is_loopback_address
+
+    assert _is_loopback_address(address) is loopback
