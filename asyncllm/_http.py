@@ -59,6 +59,8 @@ __all__ = [
 _SECRET_HEADERS = ("authorization", "x-api-key", "api-key")
 _RETRY_STATUS = frozenset({408, 409, 429})
 _ERROR_BODY_LIMIT = 64 * 1024
+# A response extension a transport sets when it has already undone Content-Encoding.
+DECODED = "asyncllm.decoded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,6 +480,7 @@ async def _exchange(transport: httpx.AsyncBaseTransport, request: httpx.Request,
     response: httpx.Response | None = None
     it: AsyncIterator[bytes] | None = None
     chunks: list[bytes] = []
+    complete = False
     try:
         with scope:
             response = await transport.handle_async_request(request)
@@ -492,17 +495,23 @@ async def _exchange(transport: httpx.AsyncBaseTransport, request: httpx.Request,
                 if limit is not None and size >= limit:
                     break
                 dl.renew(scope)
+            else:
+                complete = True
     except (httpx.TransportError, OSError) as exc:
         raise _transport_error(call, exc, dl.s) from exc
     finally:
         if response is not None:
-            await _close(response, it)
+            if complete:  # the common case: nothing left to abort, no shielded scope needed
+                await response.aclose()
+            else:
+                await _close(response, it)
     if scope.cancelled_caught or response is None:
         raise dl.error(call, scope, phase)
     raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    enc = response.headers.get("content-encoding")
-    if enc and enc != "identity":
-        raw = _decode(response, raw)
+    if not response.extensions.get(DECODED):
+        enc = response.headers.get("content-encoding")
+        if enc and enc != "identity":
+            raw = _decode(response, raw)
     if response.status_code >= 400:
         raise _status_with_hint(call, response, raw)
     return response, raw
@@ -668,7 +677,7 @@ async def _error_body(response: httpx.Response, call: _Call, dl: _Deadlines) -> 
     if scope.cancelled_caught:
         raise dl.error(call, scope, "idle")
     raw = b"".join(chunks)
-    enc = response.headers.get("content-encoding")
+    enc = None if response.extensions.get(DECODED) else response.headers.get("content-encoding")
     return _decode(response, raw) if enc and enc != "identity" else raw
 
 

@@ -121,7 +121,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             headers=raw_headers,
             stream=_ResponseStream(resp),
             request=request,
-            extensions={"http_version": b"HTTP/1.1"},
+            # asyncllm._http.DECODED (not imported: _http imports this module lazily)
+            extensions={"http_version": b"HTTP/1.1", "asyncllm.decoded": True},
         )
 
     async def aclose(self) -> None:
