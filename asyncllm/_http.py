@@ -39,6 +39,7 @@ from asyncllm._exceptions import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    ConfigError,
     ProtocolError,
     QuotaExceededError,
     status_error_class,
@@ -97,7 +98,7 @@ def _parse_url(url: str) -> tuple[httpx.URL, str]:
     if hit is None:
         u = httpx.URL(url)
         if u.scheme not in ("http", "https") or not u.host:
-            raise ValueError(f"not an http(s) URL: {_redact_url(url)!r}")
+            raise ConfigError(f"not an http(s) URL: {_redact_url(url)!r}; pass e.g. 'https://host/v1/...'")
         hit = (u, f"{u.scheme}://{u.host}:{u.port or (443 if u.scheme == 'https' else 80)}")
         if len(_URLS) >= _URL_CACHE_MAX:
             _URLS.clear()
@@ -176,11 +177,16 @@ async def aclose_all() -> None:
 
 
 def _redact_url(url: str) -> str:
-    if "key=" not in url.lower():
+    """``url`` without secrets: ``*key*=`` query values and a userinfo password become ``***``."""
+    low = url.lower()
+    if "key=" not in low and "@" not in low:
         return url
     u = httpx.URL(url)
-    params = [(k, "***" if "key" in k.lower() else v) for k, v in u.params.multi_items()]
-    return str(u.copy_with(params=params))
+    if "key=" in low:
+        u = u.copy_with(params=[(k, "***" if "key" in k.lower() else v) for k, v in u.params.multi_items()])
+    if u.password:
+        u = u.copy_with(password="***")
+    return str(u)
 
 
 class _Call:
@@ -588,9 +594,10 @@ async def request_raw(
 
     async def attempt() -> httpx.Response:
         response, raw = await _exchange(transport, request, call, dl)
-        out = httpx.Response(response.status_code, headers=response.headers, content=raw, request=request)
-        out.headers.pop("content-encoding", None)  # _read_body already decoded it
-        return out
+        # The body is decoded already: its original encoding and length no longer apply.
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k not in ("content-encoding", "content-length")]
+        return httpx.Response(response.status_code, headers=headers, content=raw, request=request)
 
     result: httpx.Response = await _with_retries(s, call, dl, attempt)
     return result

@@ -24,6 +24,7 @@ from asyncllm._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ConfigError,
     ConflictError,
     InternalServerError,
     NotFoundError,
@@ -515,3 +516,11 @@ async def test_tool_call_deltas_split_by_index(fake: FakeServer) -> None:
                 args[tc["index"]] = args.get(tc["index"], "") + tc["function"].get("arguments", "")
     assert finish == "tool_calls" and names == {0: "search", 1: "lookup"}
     assert orjson.loads(args[1]) == {"query": "find it", "n": 1}
+
+
+def test_url_redaction_and_validation() -> None:
+    assert _http._redact_url("https://h/v1?key=abc&alt=json") == "https://h/v1?key=%2A%2A%2A&alt=json"
+    assert "s3cret" not in _http._redact_url("https://user:s3cret@h/v1?api_key=s3cret")
+    assert _http._redact_url("https://h/v1/chat") == "https://h/v1/chat"
+    with pytest.raises(ConfigError, match="http"):
+        _http.get_transport("ftp://h/x")
