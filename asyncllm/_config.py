@@ -84,8 +84,14 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
 
+    def __copy__(self) -> Secret:
+        return self  # immutable: copies (and module deep copies) share it
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
     def __reduce__(self) -> Any:
-        raise TypeError("secrets are not picklable")
+        raise TypeError("secrets are not picklable (they must not travel over the wire)")
 
 
 def env_names_for_key(source: str) -> tuple[str, ...]:

@@ -204,3 +204,14 @@ async def test_call_options_do_not_leak_into_the_body(fake: FakeServer) -> None:
         sess.chat_history[emb.id] = [["a", "b"]]
         await emb("x")
     assert "llm_chat_history" not in fake.state.requests[-1]["body"]
+
+
+async def test_hooks_see_the_call_and_streaming_still_works(fake: FakeServer) -> None:
+    seen: list[Any] = []
+    chat = openai(fake).formatter(lambda t: t.upper())
+    chat.register_hook(lambda *a, **kw: seen.append(a))
+    assert await chat("hooked") == "FAKE REPLY TO: HOOKED"
+    async with chat.stream("hooked") as s:
+        text = "".join([c async for c in s])
+    assert text == "fake reply to: hooked" and s.result == "FAKE REPLY TO: HOOKED"
+    assert seen

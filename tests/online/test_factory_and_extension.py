@@ -59,6 +59,16 @@ def test_secret_and_config_reprs_hide_values(monkeypatch: pytest.MonkeyPatch) ->
     s = Secret("sk-very-secret")
     assert "sk-very" not in repr(s) and "sk-very" not in str(s) and "sk-very" not in f"{s}"
     assert s.get() == "sk-very-secret"
+    import copy
+    import pickle
+
+    assert copy.deepcopy(s) is s
+    with pytest.raises(TypeError, match="not picklable"):
+        pickle.dumps(s)
+    chat = OnlineChatModule(source="openai", api_key="sk-very-secret")
+    clone = copy.deepcopy(chat)
+    assert clone._api_key is not None and clone._api_key.get() == "sk-very-secret"
+    assert "sk-very" not in repr(clone)
     monkeypatch.setenv("ASYNCLLM_EMBED_BATCH_SIZE", "7")
     assert Config().get("embed_batch_size") == 7
     monkeypatch.setenv("ASYNCLLM_HTTP_TOTAL_TIMEOUT", "soon")
