@@ -3,7 +3,8 @@
 A hook is registered as an instance (deep-copied for every call), a class (instantiated with the
 module for every call) or a plain function (run as a pre hook; a generator function with one
 ``yield`` is pre before the yield and post after it, receiving the output). Copying per call is
-what keeps hook state from leaking between concurrent calls. ``pre`` hooks run in priority order,
+what keeps hook state from leaking between concurrent calls. ``finalize`` runs shielded from
+cancellation, so every hook gets to clean up when a call is cancelled. ``pre`` hooks run in priority order,
 the other phases in reverse. Every phase may be sync or async.
 """
 
@@ -14,6 +15,8 @@ import inspect
 import logging
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import anyio
 
 from .._concurrency import call_any
 from .._exceptions import HookError
@@ -162,10 +165,13 @@ class HookRunner:
 
     async def finalize(self) -> None:
         first: BaseException | None = None
-        for hook in reversed(self.active):
-            try:
-                await self._run(hook, "finalize")
-            except HookError as exc:  # finalize every hook before reporting the first failure
-                first = first or exc
+        # Shielded: finalize is cleanup and runs for every active hook even when the call is
+        # being cancelled (the cancellation is re-raised once the block ends).
+        with anyio.CancelScope(shield=True):
+            for hook in reversed(self.active):
+                try:
+                    await self._run(hook, "finalize")
+                except HookError as exc:  # finalize every hook before reporting the first failure
+                    first = first or exc
         if first is not None:
             raise first

@@ -105,8 +105,16 @@ async def test_cancellation_not_wrapped_through_hooks_and_flows() -> None:
         def finalize(self) -> None:
             finalized.append("yes")
 
+    class AsyncFin(al.Hook):
+        priority = 1
+
+        async def finalize(self) -> None:
+            await anyio.sleep(0.01)  # would be cancelled at once without the shield
+            finalized.append("async")
+
     slow = Slow()
     slow.register_hook(Fin)
+    slow.register_hook(AsyncFin)
     flow = al.pipeline(lambda x: x, al.parallel(slow, lambda x: x))
 
     async def run() -> None:
@@ -122,7 +130,7 @@ async def test_cancellation_not_wrapped_through_hooks_and_flows() -> None:
             await entered.wait()
             tg.cancel_scope.cancel()
     assert isinstance(caught[0], anyio.get_cancelled_exc_class())
-    assert finalized == ["yes"]
+    assert finalized == ["yes", "async"]  # every hook finalized (reverse order), async ones too
 
 
 def test_error_tree() -> None:
