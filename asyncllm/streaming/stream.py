@@ -12,7 +12,9 @@ leaf streaming module (an async-generator ``forward``: online chat, engines, ser
 it pulls the generator directly in the reader's task, so an early ``break`` closes it like any
 async generator. For a flow, the producer needs a task group, which only a ``with`` block can
 own safely: read a bare flow stream to the end (or let it raise / be cancelled), and use
-``async with`` when you may leave early.
+``async with`` when you may leave early. (A ``break`` out of a bare flow stream leaves the
+generator to be closed later by Python's finaliser, in another task, which cannot exit the task
+group it holds: there is no way round that in an async generator.)
 """
 
 from __future__ import annotations
