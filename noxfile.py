@@ -29,7 +29,9 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("ruff", "check", "asyncllm", "tests", "benchmarks", "noxfile.py")
-    session.run("mypy", "asyncllm")
+    # The optional engine stacks (torch, transformers, peft, gguf, numpy) are not installed in
+    # the lint venv; the subprocess workers that import them lazily are still type-checked.
+    session.run("mypy", "asyncllm", "--disable-error-code=import-not-found")
 
 
 @nox.session
