@@ -370,7 +370,7 @@ class ModuleBase:
     def stream(self, *args: Any, buffer: int = 64, **kw: Any) -> Stream:
         """Call the module and stream what it (and everything under it) produces."""
         pull = None
-        if inspect.isasyncgenfunction(type(self).forward) and not self._hooks:
+        if inspect.isasyncgenfunction(type(self).forward):
             pull = functools.partial(self._pull_stream, args, kw)
         return Stream(lambda: self(*args, **kw), buffer=buffer, name=self.display_name, pull=pull)
 
@@ -392,10 +392,14 @@ class ModuleBase:
             args = args[1:]
         pieces: list[Any] = []
         name = self.display_name
+        runner = HookRunner(self._hooks, self) if self._hooks else None
         send, recv = anyio.create_memory_object_stream[Chunk](math.inf)
         sink = Sink(send)
-        agen: Any = self.forward(*args, **kw)
+        agen: Any = None
         try:
+            if runner is not None:
+                await runner.pre(*args, **kw)
+            agen = self.forward(*args, **kw)
             while True:
                 token = bind_sink(sink)
                 try:
@@ -416,13 +420,20 @@ class ModuleBase:
                     yield recv.receive_nowait()
                 except anyio.WouldBlock:
                     break
+            result = self._join_pieces(pieces)
+            if runner is not None:
+                await runner.post(result)
         except Exception as exc:
+            if runner is not None:
+                await runner.on_error(exc)
             raise self._wrap_error(exc) from self._wrap_cause(exc)
         finally:
             send.close()
             recv.close()
-            await agen.aclose()
-        result = self._join_pieces(pieces)
+            if agen is not None:
+                await agen.aclose()
+            if runner is not None:
+                await runner.finalize()
         self._record_trace(sess, result)
         sess.usage.pop(mid, None)
         stream.set_result(result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import pytest
@@ -248,12 +248,41 @@ async def test_producer_error_surfaces_unwrapped_from_group() -> None:
     assert got == ["partial"]
 
 
-async def test_module_with_hooks_still_streams() -> None:
-    log: list[str] = []
+class Phases(al.Hook):
+    log: ClassVar[list[str]] = []
+
+    def pre(self, *args: Any, **kw: Any) -> None:
+        self.log.append(f"pre {args}")
+
+    def post(self, output: Any) -> None:
+        self.log.append(f"post {output!r}")
+
+    def on_error(self, exc: BaseException) -> None:
+        self.log.append(f"error {type(exc).__name__}")
+
+    def finalize(self) -> None:
+        self.log.append("finalize")
+
+
+async def test_module_with_hooks_streams_in_every_form() -> None:
+    Phases.log = []
     m = Tokens(name="hooked")
-    m.register_hook(lambda x: log.append(f"pre {x}"))
-    chunks = [c async for c in m.stream("a b")]
-    assert chunks == ["a ", "b "] and log == ["pre a b"]
+    m.register_hook(Phases)
+    assert [c async for c in m.stream("a b")] == ["a ", "b "]
+    assert Phases.log == ["pre ('a b',)", "post 'a b '", "finalize"]
+    Phases.log = []
+    async with m.stream("c d") as s:
+        assert [c async for c in s] == ["c ", "d "]
+    assert Phases.log == ["pre ('c d',)", "post 'c d '", "finalize"] and s.result == "c d "
+    # leaving a bare leaf stream early still finalizes the hooks (but no post: no full output)
+    Phases.log = []
+    m = Tokens(name="hooked again")
+    m.register_hook(Phases)
+    it = m.stream("e f g").__aiter__()
+    async for _ in it:
+        break
+    await it.aclose()
+    assert Phases.log == ["pre ('e f g',)", "finalize"] and m.closed and not m.completed
 
 
 async def test_bare_iteration_over_a_flow_read_to_the_end() -> None:
