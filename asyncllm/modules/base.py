@@ -368,7 +368,12 @@ class ModuleBase:
             await self.emit(spec["suffix"])
 
     def stream(self, *args: Any, buffer: int = 64, **kw: Any) -> Stream:
-        """Call the module and stream what it (and everything under it) produces."""
+        """Call the module and stream what it (and everything under it) produces.
+
+        ``buffer``: how many chunks the producer may run ahead of the reader (``0``: no bound).
+        A module whose ``forward`` is an async generator is read directly in the reader's task
+        when iterated bare; anything else runs as a producer task (see streaming/stream.py).
+        """
         pull = None
         if inspect.isasyncgenfunction(type(self).forward):
             pull = functools.partial(self._pull_stream, args, kw)
