@@ -65,6 +65,8 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        raw_receive, raw_send = receive, send
+        receive, send = _lingering(receive, send, drain_cap(self.max_body))
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         if sum(len(k) + len(v) for k, v in headers) > self.max_header:
             fail = HTTPFail(431, "HeadersTooLarge",
@@ -87,11 +89,35 @@ class Guard:
         if length is not None and length.isdigit() and int(length) > self.max_body:
             fail = HTTPFail(413, "BodyTooLarge", f"request body of {int(length)} bytes exceeds the "
                             f"server's limit of {self.max_body} bytes (max_body_bytes)")
-            if int(length) <= drain_cap(self.max_body):
-                await _drain(receive)
+            if int(length) > drain_cap(self.max_body):
+                receive, send = raw_receive, raw_send  # far too big: answer at once, let it close
             await fail.response()(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _lingering(receive: Receive, send: Send, cap: int) -> tuple[Receive, Send]:
+    """Wrap a request so that an answer given before the request body was read (an early
+    401/404/413/415) first reads and drops a bounded rest of the body: otherwise the server
+    closes the connection under a client that is still sending, or under the next request
+    of a kept-alive connection, and the client sees a broken connection instead of the answer."""
+    body_done = False
+
+    async def recv() -> Message:
+        nonlocal body_done
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            body_done = True
+        return message
+
+    async def snd(message: Message) -> None:
+        if not body_done and message["type"] == "http.response.start":
+            # Before answering: hypercorn closes a connection whose answer ends before the
+            # request body has arrived.
+            await _drain(recv, cap)
+        await send(message)
+
+    return recv, snd
 
 
 def drain_cap(max_body: int) -> int:
@@ -104,11 +130,13 @@ def drain_cap(max_body: int) -> int:
     return 4 * max_body
 
 
-async def _drain(receive: Receive) -> None:
-    while True:
+async def _drain(receive: Receive, cap: int) -> None:
+    seen = 0
+    while seen <= cap:
         message = await receive()
         if message["type"] != "http.request" or not message.get("more_body", False):
             return
+        seen += len(message.get("body", b""))
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:

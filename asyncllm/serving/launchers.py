@@ -115,15 +115,24 @@ async def serve(app: Any, host: str = "127.0.0.1", port: int = 0, *, graceful_ti
                 task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
     """Serve ``app`` as a task of the caller's loop: ``url = await tg.start(serve, app)``.
 
-    Runs until cancelled (or ``shutdown_trigger()`` returns); the URL is reported at start.
+    Runs until cancelled or until ``shutdown_trigger()`` returns; either way the server shuts
+    down gracefully (hypercorn itself must not be cancelled mid-flight: it leaks tasks then).
     """
     sock = bind_socket(host, port)
     url = _url(host, sock.getsockname()[1])
-    trigger = shutdown_trigger or anyio.sleep_forever
+    stop = anyio.Event()
+
+    async def run() -> None:
+        with anyio.CancelScope(shield=True):
+            await serve_socket(app, sock, stop.wait, graceful_timeout=graceful_timeout)
 
     async with anyio.create_task_group() as tg:
-        await tg.start(functools.partial(serve_socket, app, sock, trigger, graceful_timeout=graceful_timeout))
+        tg.start_soon(run)
         task_status.started(url)
+        try:
+            await (shutdown_trigger or anyio.sleep_forever)()
+        finally:
+            stop.set()
 
 
 class InProcessLauncher:

@@ -174,6 +174,7 @@ class SubCounter(Counter):
 
 
 counter = Counter()
+guarded_counter = Counter()  # served by the safety tests, never bumped
 sub_counter = SubCounter()
 
 # Served in a subprocess, this pipeline starts its own inner (in-process) ServerModule there.
@@ -195,3 +196,21 @@ def post_with_origin(out: Any, origin: Any) -> str:
 
 def post_kwonly(out: Any, *, origin: Any) -> str:
     return f"{out} from {origin}"
+
+
+class Spawner:
+    """Starts a long-running grandchild in the server's process group (like an engine)."""
+
+    def __call__(self, x: Any) -> Any:
+        return x
+
+    @remote_method
+    def spawn(self) -> int:
+        import subprocess
+        import sys
+
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+        return proc.pid
+
+
+spawner = Spawner()

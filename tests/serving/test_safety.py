@@ -47,7 +47,7 @@ async def _chunks(n: int, size: int) -> AsyncIterator[bytes]:
 
 
 async def test_bad_input_suite(launcher: str) -> None:
-    s = ServerModule(t.counter, launcher=launcher, security_key=KEY, max_body_bytes=64 * 1024,
+    s = ServerModule(t.guarded_counter, launcher=launcher, security_key=KEY, max_body_bytes=64 * 1024,
                      max_header_bytes=32 * 1024)
     auth = {"authorization": f"Bearer {KEY}"}
     async with s, httpx.AsyncClient(base_url=s.url, timeout=10) as c:
