@@ -112,6 +112,22 @@ async def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- serve ------------------------------------------------------------------------------------
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from asyncllm.serving.cli import add_arguments
+
+    add_arguments(parser)
+
+
+@subcommand("serve", help="serve a module over HTTP: asyncllm serve package.module:name", arguments=_serve_arguments)
+async def serve(args: argparse.Namespace) -> int:
+    from asyncllm.serving.cli import run
+
+    return await run(args)
+
+
 # -- dispatch ---------------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -26,12 +27,19 @@ def _announce(port_file: str, port: int) -> None:
     os.replace(tmp, port_file)  # the parent never sees a half-written file
 
 
-async def _serve(spec: dict[str, Any]) -> None:
+async def run_server(target: Any, *, pre: Any = None, post: Any = None, host: str = "127.0.0.1", port: int = 0,
+                     security_key: str | None = None, max_body_bytes: int, max_header_bytes: int,
+                     request_timeout: float | None = None, graceful_timeout: float = 5.0, debug: bool = False,
+                     model_name: str | None = None, announce: Callable[[int], None]) -> None:
+    """Start ``target``'s lifecycle, serve it until SIGTERM/SIGINT, then stop it.
+
+    ``announce(port)`` runs once the socket listens. Shared by the subprocess launcher's
+    child and ``asyncllm serve``.
+    """
     from .._http import aclose_all
     from ..modules.base import ModuleBase
     from ._hypercorn import bind_socket, serve_socket
     from .app import create_app
-    from .launchers import resolve
 
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
 
@@ -39,25 +47,35 @@ async def _serve(spec: dict[str, Any]) -> None:
             async for _ in signals:
                 return
 
-        target = resolve(spec["target"])
-        pre = resolve(spec["pre"]) if spec.get("pre") else None
-        post = resolve(spec["post"]) if spec.get("post") else None
         if isinstance(target, ModuleBase):
             await target.start()
         try:
-            app = create_app(target, pre=pre, post=post, security_key=spec.get("security_key"),
-                             max_body_bytes=spec["max_body_bytes"], max_header_bytes=spec["max_header_bytes"],
-                             request_timeout=spec.get("request_timeout"), debug=bool(spec.get("debug")),
-                             model_name=spec.get("model_name"))
-            sock = bind_socket(spec["host"], int(spec["port"]))
-            _announce(spec["port_file"], sock.getsockname()[1])
-            await serve_socket(app, sock, shutdown_trigger, graceful_timeout=float(spec["graceful_timeout"]),
-                               max_header_bytes=int(spec["max_header_bytes"]))
+            app = create_app(target, pre=pre, post=post, security_key=security_key,
+                             max_body_bytes=max_body_bytes, max_header_bytes=max_header_bytes,
+                             request_timeout=request_timeout, debug=debug, model_name=model_name)
+            sock = bind_socket(host, port)
+            announce(sock.getsockname()[1])
+            await serve_socket(app, sock, shutdown_trigger, graceful_timeout=graceful_timeout,
+                               max_header_bytes=max_header_bytes)
         finally:
             with anyio.CancelScope(shield=True):
                 if isinstance(target, ModuleBase):
                     await target.stop()
                 await aclose_all()
+
+
+async def _serve(spec: dict[str, Any]) -> None:
+    from .launchers import resolve
+
+    await run_server(
+        resolve(spec["target"]),
+        pre=resolve(spec["pre"]) if spec.get("pre") else None,
+        post=resolve(spec["post"]) if spec.get("post") else None,
+        host=spec["host"], port=int(spec["port"]), security_key=spec.get("security_key"),
+        max_body_bytes=int(spec["max_body_bytes"]), max_header_bytes=int(spec["max_header_bytes"]),
+        request_timeout=spec.get("request_timeout"), graceful_timeout=float(spec["graceful_timeout"]),
+        debug=bool(spec.get("debug")), model_name=spec.get("model_name"),
+        announce=lambda port: _announce(spec["port_file"], port))
 
 
 def main(argv: list[str] | None = None) -> None:
