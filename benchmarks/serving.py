@@ -8,7 +8,9 @@ Rows:
 * ``floor``          raw aiohttp client → bare starlette echo app under hypercorn (subprocess)
 * ``asyncllm subproc`` UrlModule → ServerModule(trivial, launcher="subprocess")
 * ``asyncllm inproc``  ServerModule(trivial) in this process (server in its own thread loop)
-* ``lazyllm``        LazyLLM's ServerModule + its own client, only when ``lazyllm`` imports
+* ``lazyllm``        LazyLLM's ServerModule + its own blocking client in threads, run by an
+  interpreter that has ``lazyllm`` (this one, or ``--lazyllm-python PATH``); skipped otherwise.
+  Its client and server share both cores, so its client/server split is rougher.
 
 Subprocess servers are pinned to one core and the client to the other
 (``os.sched_setaffinity``); server CPU is read from ``/proc/<pid>/stat``, client CPU with
@@ -196,18 +198,46 @@ async def row_asyncllm(seconds: float, launcher: str) -> dict[int, dict[str, flo
         await aclose_all()
 
 
-def lazyllm_available() -> bool:
-    return importlib.util.find_spec("lazyllm") is not None
+def lazyllm_python(explicit: str | None) -> str | None:
+    """An interpreter that can import lazyllm: ``--lazyllm-python``, else this one if it can."""
+    if explicit:
+        return explicit
+    return sys.executable if importlib.util.find_spec("lazyllm") is not None else None
 
 
-async def main(seconds: float) -> None:
+async def row_lazyllm(python: str, seconds: float) -> dict[int, dict[str, float]]:
+    levels = ",".join(str(c) for c in CONCURRENCY)
+    proc = await anyio.open_process([python, os.path.join(HERE, "_lazyllm_serving.py"), str(seconds), levels],
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+    os.sched_setaffinity(proc.pid, {0, 1})  # its client threads and its server share both cores
+    out = b""
+    try:
+        assert proc.stdout is not None
+        with anyio.fail_after(60 + 4 * seconds * len(CONCURRENCY)):
+            async for chunk in proc.stdout:
+                out += chunk
+            await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await proc.aclose()
+    for line in out.decode().splitlines():
+        if line.startswith("LAZYLLM_RESULT "):
+            return {int(k): v for k, v in orjson.loads(line.split(" ", 1)[1]).items()}
+    raise RuntimeError(f"the LazyLLM driver printed no result (exit {proc.returncode})")
+
+
+async def main(seconds: float, lazy_python: str | None) -> None:
     os.sched_setaffinity(0, {0})
     rows: dict[str, dict[int, dict[str, float]]] = {}
     rows["floor (bare starlette+hypercorn, raw aiohttp)"] = await row_floor(seconds)
     rows["asyncllm subprocess"] = await row_asyncllm(seconds, "subprocess")
     rows["asyncllm in-process"] = await row_asyncllm(seconds, "inprocess")
-    if not lazyllm_available():
-        print("lazyllm is not importable in this interpreter: skipping the LazyLLM row")
+    if lazy_python is None:
+        print("lazyllm is not importable here and no --lazyllm-python was given: skipping the LazyLLM row")
+    else:
+        rows["lazyllm ServerModule + UrlModule (threads)"] = await row_lazyllm(lazy_python, seconds)
     floor = rows["floor (bare starlette+hypercorn, raw aiohttp)"]
     print(f"\n{'row':48} {'conc':>5} {'req/s':>8} {'client µs':>10} {'server µs':>10} {'total µs':>9}"
           f" {'req/s ×':>8} {'CPU ×':>7}")
@@ -225,9 +255,11 @@ async def main(seconds: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=2.5, help="measuring time per cell")
+    parser.add_argument("--lazyllm-python", default=os.environ.get("LAZYLLM_PYTHON"),
+                        help="an interpreter with lazyllm installed (default: $LAZYLLM_PYTHON, or this one)")
     parser.add_argument("--floor-server", metavar="PORT_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_server:
         floor_server(args.floor_server)
     else:
-        anyio.run(main, args.seconds)
+        anyio.run(main, args.seconds, lazyllm_python(args.lazyllm_python))
