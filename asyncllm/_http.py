@@ -50,6 +50,7 @@ __all__ = [
     "HTTPSettings",
     "SSEStream",
     "aclose_all",
+    "aclose_origin",
     "get_transport",
     "install_transport",
     "request_json",
@@ -170,6 +171,15 @@ async def aclose_all() -> None:
     pools = _POOLS.pop(key, None) or {}
     with anyio.CancelScope(shield=True):
         for transport in pools.values():
+            await transport.aclose()
+
+
+async def aclose_origin(base_url: str) -> None:
+    """Close the running loop's pool for ``base_url``'s origin (a stopped engine or server)."""
+    key, _ = _loop_key()
+    transport = (_POOLS.get(key) or {}).pop(_parse_url(base_url)[1], None)
+    if transport is not None:
+        with anyio.CancelScope(shield=True):
             await transport.aclose()
 
 

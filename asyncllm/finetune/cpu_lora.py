@@ -1,0 +1,61 @@
+"""``finetune.cpu_lora``: LoRA on the CPU for a GGUF chat model, giving a GGUF llama.cpp serves.
+
+Drives ``asyncllm/finetune/_lora_cpu_worker.py`` in a subprocess (transformers loads the GGUF,
+peft trains the LoRA, the adapter is merged and written back as ``<target>/model.gguf``),
+reading its JSON progress lines: every step's loss is logged and passed to ``progress=``.
+Keywords: ``steps`` (14), ``lr`` (1e-3), ``lora_r`` (8), ``batch_size`` (4), ``max_len`` (256),
+``threads`` (all cores), ``seed``, ``timeout`` (seconds, default none). The trainset is a JSON
+or JSON-lines file of ``{"instruction", "input"?, "output"}`` or ``{"messages": [...]}`` records.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .._exceptions import ConfigError
+from ._runner import run_worker
+from .base import Finetuner
+
+__all__ = ["CpuLora", "cpu_lora"]
+
+_FLAGS = ("steps", "lr", "lora_r", "lora_alpha", "batch_size", "max_len", "threads", "seed", "target_modules",
+          "converter", "outtype")
+
+
+class CpuLora(Finetuner):
+    name = "cpu_lora"
+    requires = (("torch", "transformers", "peft", "gguf"), "torch, transformers, peft and gguf", "finetune")
+
+    def command(self, base_gguf: str, trainset: str, out_dir: str) -> list[str]:
+        unknown = set(self.kw) - set(_FLAGS) - {"timeout"}
+        if unknown:
+            raise ConfigError(f"finetune.cpu_lora does not take {sorted(unknown)}; it takes {', '.join(_FLAGS)}")
+        argv = [sys.executable, "-m", "asyncllm.finetune._lora_cpu_worker", "--base-gguf", base_gguf,
+                "--data", trainset, "--out", out_dir]
+        for key in _FLAGS:
+            if self.kw.get(key) is not None:
+                argv += ["--" + key.replace("_", "-"), str(self.kw[key])]
+        return argv
+
+    async def __call__(self, base_model: str, target_path: str, trainset: str | None) -> str:
+        self.check_available()
+        if not base_model.endswith(".gguf"):
+            raise ConfigError(f"finetune.cpu_lora tunes GGUF chat models; {base_model!r} is not a .gguf file")
+        if not trainset or not await anyio.Path(trainset).is_file():
+            raise ConfigError(f"finetune.cpu_lora needs trainset('data.jsonl') naming an existing file, "
+                              f"got {trainset!r}")
+        argv = self.command(base_model, trainset, target_path)
+        timeout: Any = self.kw.get("timeout")
+        done = await run_worker(argv, log_path=Path(target_path) / "finetune.log", on_event=self.report,
+                                timeout=float(timeout) if timeout else None)
+        gguf = done.get("gguf")
+        if not isinstance(gguf, str) or not await anyio.Path(gguf).is_file():
+            raise ConfigError(f"the fine-tune worker finished without a GGUF file (last event: {done})")
+        return gguf
+
+
+cpu_lora = CpuLora

@@ -1,0 +1,236 @@
+"""``_TrainableImpl``: the deployment and fine-tuning half of a ``TrainableModule``.
+
+It is the front module's submodule (and shared by every ``share()`` of it), so the lifecycle
+deploys it once, stops it once, and walks its ``Option``s. It holds the builders' values
+(``_deploy``/``_deploy_args``, ``_finetune``/``_finetune_args``, ``_train``, ``_trainset``,
+``_mode``), runs the fine-tune as a train task and the engine as a deploy task, and keeps the
+running :class:`~asyncllm.deploy.EngineHandle`.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .._config import config
+from .._exceptions import ConfigError, LifecycleError, MissingDependencyError
+from ..deploy.auto import Auto
+from ..deploy.base import Deployer, EngineHandle, EngineStatus, normalize_url
+from ..deploy.dummy import Dummy
+from ..modules.base import ModuleBase
+from ..option import Option
+from .families import ModelFamily, family_of
+from .models import KNOWN_MODELS, model_type, resolve_model
+
+__all__ = ["TrainableImpl"]
+
+log = logging.getLogger("asyncllm.trainable")
+
+_MODES = ("train", "finetune")
+
+
+def _plain(args: dict[str, Any]) -> dict[str, Any]:
+    # A module updated directly (not through a trial) still holds Options: use their current choice.
+    return {k: (v.value if isinstance(v, Option) else v) for k, v in args.items()}
+
+
+class TrainableImpl(ModuleBase):
+    builder_keys: ClassVar[tuple[str, ...]] = ("trainset", "train_method", "finetune_method", "deploy_method", "mode")
+
+    def __init__(self, base_model: Any, target_path: str, type: str | None) -> None:
+        super().__init__()
+        self._base_model = base_model
+        self._target_path = target_path
+        self._type_arg = type
+        self._finetuned_path: str | None = None
+        self._engine: EngineHandle | None = None
+        self._ever_started = False
+        self._deploy: Any = Auto if self.base_name else None
+
+    async def forward(self, *args: Any, **kw: Any) -> Any:
+        raise ConfigError("call the TrainableModule, not its deployment")
+
+    # -- what the builders set ----------------------------------------------------------------
+
+    @property
+    def base_name(self) -> str:
+        b = self._base_model
+        return str(b.value if isinstance(b, Option) else b or "").rstrip("/")
+
+    @property
+    def kind(self) -> str:
+        return model_type(self.base_name, self._type_arg) if self.base_name else (self._type_arg or "llm")
+
+    @property
+    def family(self) -> ModelFamily:
+        return family_of(self.base_name)
+
+    def _mode_setter_hook(self) -> None:
+        if self._mode not in (*_MODES, None):
+            raise ConfigError(f"mode must be 'train' or 'finetune', got {self._mode!r}")
+
+    def _deploy_setter_hook(self) -> None:
+        args = self._deploy_args
+        if self._deploy is not None and not (isinstance(self._deploy, Deployer) or
+                                              (isinstance(self._deploy, type) and issubclass(self._deploy, Deployer))):
+            raise ConfigError(f"deploy_method takes an engine such as al.deploy.llamacpp, got {self._deploy!r}")
+        if "url" in args:
+            extra = set(args) - {"url", "served_name"}
+            if extra:
+                raise ConfigError(f"deploy_method(..., url=...) attaches to a running engine; it takes no other "
+                                  f"options (got {sorted(extra)})")
+            self._engine = EngineHandle(normalize_url(str(args["url"])), None, None, self.base_name,
+                                        str(args.get("served_name") or ""))
+            self._attached = True
+            self._deployed = True
+        elif self._attached:
+            self._engine = None
+            self._attached = False
+            self._deployed = False
+
+    def _finetune_setter_hook(self) -> None:
+        if "base_model" in self._finetune_args or "target_path" in self._finetune_args:
+            raise ConfigError("finetune_method takes the method's own options; base_model and target_path "
+                              "come from TrainableModule(base_model, target_path)")
+
+    # -- paths --------------------------------------------------------------------------------
+
+    def _resolved_base(self) -> str:
+        name = self.base_name
+        try:
+            return resolve_model(name, self._type_arg).path
+        except MissingDependencyError:
+            raise
+        except ConfigError:
+            return name  # engines and fine-tunes that need no files (dummy) take the name as is
+
+    def target_dir(self, trainset: str | None) -> Path:
+        root = Path(str(config.get("train_target_root", "") or Path.cwd() / "save_ckpt"))
+        base = Path(self._target_path).expanduser() if self._target_path else Path(
+            self.base_name.split("/")[-1] or "model")
+        d = base if base.is_absolute() else root / base
+        stem = Path(trainset).stem if trainset else "run"
+        return d / f"{stem}-{time.strftime('%y%m%d%H%M%S')}-{uuid.uuid4().hex[:4]}"
+
+    def deploy_model(self) -> str:
+        """The fine-tuned model when there is one on disk, else the base model."""
+        ft = self._finetuned_path
+        if ft and Path(ft).exists() and (Path(ft).is_file() or any(Path(ft).iterdir())):
+            return ft
+        return self._resolved_base()
+
+    # -- lifecycle tasks ----------------------------------------------------------------------
+
+    def _train_method(self) -> Any:
+        mode = self._mode or ("finetune" if self._finetune is not None else None)
+        if mode == "finetune":
+            return self._finetune, self._finetune_args
+        if mode == "train":
+            return self._train, self._train_args
+        return None, {}
+
+    def _get_train_tasks(self) -> Any:
+        method, _ = self._train_method()
+        return None if method is None else self._run_train
+
+    async def _trainset_path(self) -> str | None:
+        ts = self._trainset
+        if ts is None or isinstance(ts, str):
+            return ts or None
+        if callable(ts):
+            out = ts()
+            if inspect.isawaitable(out):
+                out = await out
+            return None if out is None else str(out)
+        raise ConfigError(f"trainset takes a path or a callable returning one, got {type(ts).__name__}")
+
+    async def _run_train(self) -> str:
+        method, args = self._train_method()
+        trainset = await self._trainset_path()
+        tuner = method(**_plain(args)) if isinstance(method, type) else method
+        target = str(self.target_dir(trainset))
+        path = str(await tuner(self._resolved_base(), target, trainset))
+        self._finetuned_path = path
+        log.info("%s: fine-tuned model at %s", self.base_name or "model", path)
+        if self._engine is not None and not self._attached:
+            # The running engine serves the old weights: stop it so the deploy step serves the new.
+            await self._engine.stop()
+            self._engine = None
+            self._deployed = False
+        return path
+
+    def _get_deploy_tasks(self) -> Any:
+        if self._attached or self._deploy is None:
+            return None
+        return self._launch
+
+    def _deployer(self, model: str) -> Deployer:
+        method = self._deploy
+        if isinstance(method, Deployer):
+            dep = copy.copy(method)
+        else:
+            args = {k: v for k, v in _plain(self._deploy_args).items() if k != "url"}
+            if method is Auto:
+                args["kind"] = self.kind
+            dep = method(**args)
+        if isinstance(dep, Auto):
+            dep = dep.resolve(model)
+        if self.kind not in dep.serves:
+            raise ConfigError(f"deploy.{dep.name} does not serve {self.kind} models; use "
+                              f"{'al.deploy.embedding' if self.kind != 'llm' else 'al.deploy.llamacpp'}")
+        if dep.served_name is None and self.base_name:
+            name = self.base_name
+            canonical = next((k for k in KNOWN_MODELS if k.lower() == name.lower()), None)
+            dep.served_name = canonical or Path(name).name
+        return dep
+
+    async def _launch(self) -> None:
+        if self._engine is not None and self._engine.status() is EngineStatus.RUNNING:
+            return
+        needs_model = not (self._deploy is Dummy or isinstance(self._deploy, Dummy))
+        if needs_model and not self.base_name and not self._finetuned_path:
+            raise ConfigError("TrainableModule() has no base model to deploy: pass one, e.g. "
+                              "TrainableModule('SmolLM2-135M-Instruct'), or deploy_method(al.deploy.dummy)")
+        model = self.deploy_model() if needs_model else (self._finetuned_path or self.base_name or "dummy")
+        dep = self._deployer(model)
+        self._engine = await dep.launch(model)
+        self._ever_started = True
+        log.info("deploy.%s serving %s at %s (log: %s)", dep.name, model, self._engine.base_url, self._engine.log_path)
+
+    async def _stop_impl(self) -> None:
+        if self._engine is not None and not self._attached:
+            engine, self._engine = self._engine, None
+            await engine.stop()
+
+    async def _wait_impl(self) -> None:
+        if self._engine is not None:
+            await self._engine.wait()
+
+    def status(self) -> EngineStatus:
+        if self._engine is None:
+            return EngineStatus.STOPPED if self._ever_started else EngineStatus.NOT_STARTED
+        return self._engine.status()
+
+    def require_engine(self, who: str) -> EngineHandle:
+        if self._engine is None:
+            raise LifecycleError(f"{who} has no engine running: `await m.start()` it first (or attach with "
+                                 "deploy_method(al.deploy.X, url=...))")
+        return self._engine
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # A copy (a trial) deploys its own engine; it never owns (or copies) the original's process.
+        engine = self.__dict__["_engine"]
+        if not self._attached:
+            self.__dict__["_engine"] = None
+        try:
+            new = super().__deepcopy__(memo)
+        finally:
+            self.__dict__["_engine"] = engine
+        if not new._attached:
+            new.__dict__["_deployed"] = False
+        return new

@@ -1,0 +1,287 @@
+"""``TrainableModule``: a local model — deployed on an engine, fine-tuned, called like any module.
+
+::
+
+    llm = al.TrainableModule("SmolLM2-135M-Instruct")      # llama.cpp on the CPU, no key
+    async with llm:                                       # start() launches the engine
+        await llm("hi")
+        async for tok in llm.stream("tell me a story"): ...
+
+    emb = al.TrainableModule("all-MiniLM-L6-v2")          # 384-dim embeddings (and rerank)
+
+    m = (al.TrainableModule("SmolLM2-135M-Instruct", "/tmp/tuned")
+         .finetune_method(al.finetune.cpu_lora, steps=14).trainset("data.jsonl"))
+    await m.update()                                      # fine-tune → deploy the result → eval
+
+Builders (``trainset``, ``train_method``, ``finetune_method``, ``deploy_method``, ``mode``) act on
+the shared deployment (:class:`~asyncllm.trainable.impl.TrainableImpl`); ``prompt``/``formatter``
+/``share`` on this front. The engine is spoken to over OpenAI-compatible HTTP through the online
+layer's client (one per module id, so usage is recorded under this module and its ``used_by``).
+Tools are written into the prompt in the model family's format and calls are parsed back out
+of the raw text (:mod:`asyncllm.trainable.toolcalls`).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import uuid
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import Any, ClassVar, Self
+
+from .._exceptions import ConfigError, IncompleteOutputError
+from ..deploy.base import EngineHandle, EngineStatus
+from ..modules.base import ModuleBase
+from ..option import Option
+from ..prompts.base import EmptyPrompter, PrompterBase
+from ..prompts.chat import ChatPrompter
+from ..prompts.formatters import EmptyFormatter, FormatterBase, FormatterChain, as_formatter
+from ..streaming.channel import Chunk, current_sink
+from ..streaming.stream import Stream
+from .impl import TrainableImpl
+from .toolcalls import ToolTokenGate, parse_tool_calls, to_openai_calls
+
+__all__ = ["TrainableModule"]
+
+_UNSET: Any = object()
+
+
+class _Capture(FormatterBase):
+    """Makes the engine client hand back the whole assistant message (tool calls included)."""
+
+    def format(self, msg: Any) -> Any:
+        return msg
+
+
+_CAPTURE = _Capture()
+
+
+def _with_system(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    if messages and messages[0].get("role") == "system":
+        return [{"role": "system", "content": f"{messages[0].get('content') or ''}\n\n{text}".strip()},
+                *messages[1:]]
+    return [{"role": "system", "content": text}, *messages]
+
+
+class TrainableModule(ModuleBase):
+    """A local model on an inference engine; see the module docstring."""
+
+    builder_keys: ClassVar[tuple[str, ...]] = TrainableImpl.builder_keys
+
+    def __init__(self, base_model: Option | str = "", target_path: str = "", *, stream: bool = False,
+                 return_trace: bool = False, type: str | None = None, name: str | None = None) -> None:
+        super().__init__(return_trace=return_trace, name=name)
+        self._impl = TrainableImpl(base_model, target_path, type)
+        self._stream = stream
+        self._prompt: PrompterBase = EmptyPrompter()
+        self._formatter: FormatterBase = EmptyFormatter()
+
+    # -- builders -----------------------------------------------------------------------------
+
+    def _make_builder(self, key: str) -> Callable[..., Any]:
+        impl = self._impl
+        impl_setter = impl._make_builder(key)
+        target = key[: -len("_method")] if key.endswith("_method") else key
+
+        def setter(value: Any = None, **kw: Any) -> Any:
+            if not kw:  # a later call without options must not keep the earlier call's
+                setattr(impl, f"_{target}_args", {})
+            return impl_setter(value, _return_value=self, **kw)
+
+        setter.__name__ = key
+        return setter
+
+    def prompt(self, prompt: str | dict[str, str] | PrompterBase | None = None,
+               history: Sequence[Any] | None = None) -> Self:
+        """``None`` → the input is the user turn; a str/dict → :class:`ChatPrompter`; a prompter as is."""
+        if prompt is None:
+            if history:
+                raise ConfigError("history needs a prompt: pass prompt='' (a ChatPrompter) to keep history")
+            self._prompt = EmptyPrompter()
+        elif isinstance(prompt, PrompterBase):
+            self._prompt = prompt
+        elif isinstance(prompt, (str, dict)):
+            self._prompt = ChatPrompter(prompt, history=history)
+        else:
+            raise ConfigError(f"prompt() takes a str, a dict, a prompter or None, got {type(prompt).__name__}")
+        return self
+
+    def formatter(self, format: Any = None) -> Self:
+        self._formatter = as_formatter(format)
+        return self
+
+    def share(self, prompt: Any = _UNSET, format: Any = _UNSET, stream: bool | None = None,
+              history: Sequence[Any] | None = None) -> Self:
+        """A new module (new id: its own usage and session entries) on the same deployment, with its
+        own prompt/formatter/stream when given (else the same prompter object, as in LazyLLM)."""
+        new = copy.copy(self)
+        d = new.__dict__
+        d["_module_id"] = uuid.uuid4().hex
+        d["_hooks"] = list(self._hooks)
+        d["_submodule_map"] = dict(self._submodule_map)
+        d["_options"] = {k: list(v) for k, v in self._options.items()}
+        d.pop("_client", None)
+        d.pop("_embedder", None)
+        if prompt is not _UNSET or history is not None:
+            new.prompt(None if prompt is _UNSET else prompt, history=history)
+        if format is not _UNSET:
+            new.formatter(format)
+        if stream is not None:
+            new._stream = stream
+        return new
+
+    def __or__(self, other: Any) -> Self:
+        fmt = other if self._formatter.is_empty else FormatterChain(self._formatter, other)
+        return self.share(format=fmt)
+
+    # -- properties ---------------------------------------------------------------------------
+
+    @property
+    def base_model(self) -> str:
+        return self._impl.base_name
+
+    @property
+    def target_path(self) -> str:
+        return str(self._impl._target_path)
+
+    @property
+    def finetuned_model_path(self) -> str | None:
+        return self._impl._finetuned_path  # type: ignore[no-any-return]
+
+    @property
+    def type(self) -> str:
+        return self._impl.kind
+
+    @property
+    def series(self) -> str:
+        return self._impl.family.name.upper()
+
+    @property
+    def url(self) -> str | None:
+        """The engine's OpenAI base URL (``…/v1/``) while it runs or is attached."""
+        engine = self._impl._engine
+        return None if engine is None else engine.base_url
+
+    @property
+    def engine(self) -> EngineHandle | None:
+        return self._impl._engine  # type: ignore[no-any-return]
+
+    def status(self) -> EngineStatus:
+        return self._impl.status()
+
+    def log_path(self) -> str | None:
+        engine = self._impl._engine
+        return None if engine is None else engine.log_path
+
+    def _repr_fields(self) -> dict[str, Any]:
+        dep = self._impl._deploy
+        return {"name": self._module_name, "base_model": self.base_model or None,
+                "deploy": getattr(dep, "name", None), "status": self.status().value}
+
+    # -- calling ------------------------------------------------------------------------------
+
+    def forward(self, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
+        # An LLM streams (an async generator); embeddings and rerank are one awaitable answer.
+        if self._impl.kind in ("embed", "rerank"):
+            return self._embed(*args, **kw)
+        return self._chat(*args, **kw)
+
+    def stream(self, *args: Any, buffer: int = 64, **kw: Any) -> Stream:
+        pull = None
+        if self._impl.kind == "llm" and not self._hooks:
+            pull = functools.partial(self._pull_stream, args, kw)
+        return Stream(lambda: self(*args, **kw), buffer=buffer, name=self.display_name, pull=pull)
+
+    def _chat_client(self, engine: EngineHandle) -> Any:
+        client = self.__dict__.get("_client")
+        if client is None or client.base_url != engine.base_url:
+            from ..online.compatible import OpenAICompatibleChat
+
+            # Our id: the client records the engine's usage as this module's.
+            client = OpenAICompatibleChat(engine.served_name or None, base_url=engine.base_url, skip_auth=True,
+                                          stream=False, id=self._module_id, name=self.display_name)
+            client._formatter = _CAPTURE
+            self.__dict__["_client"] = client
+        client._used_by_moduleid = self._used_by_moduleid
+        return client
+
+    def _embed_client(self, engine: EngineHandle) -> Any:
+        client = self.__dict__.get("_embedder")
+        if client is None or self.__dict__.get("_embed_base") != engine.base_url:
+            from ..online.compatible import OpenAICompatibleEmbedding, OpenAICompatibleRerank
+
+            cls = OpenAICompatibleRerank if self._impl.kind == "rerank" else OpenAICompatibleEmbedding
+            client = cls(engine.base_url, engine.served_name or None, skip_auth=True, id=self._module_id,
+                         name=self.display_name)
+            self.__dict__["_embedder"] = client
+            self.__dict__["_embed_base"] = engine.base_url
+        return client
+
+    async def _embed(self, *args: Any, **kw: Any) -> Any:
+        client = self._embed_client(self._impl.require_engine(self.display_name))
+        return await client.forward(*args, **kw)
+
+    async def _chat(self, input: Any = None, *, llm_chat_history: Sequence[Any] | None = None,
+                    tools: list[dict[str, Any]] | None = None, lazyllm_files: Any = None,
+                    stream: bool | None = None, **params: Any) -> AsyncGenerator[Any, None]:
+        engine = self._impl.require_engine(self.display_name)
+        if (so := params.pop("stream_output", None)) is not None and stream is None:
+            stream = bool(so)
+        use_stream = stream if stream is not None else bool(self._stream or current_sink() is not None)
+        family = self._impl.family
+        chosen = list(tools) if tools is not None else self._prompt.tools
+        messages = self._prompt.generate_prompt(input, llm_chat_history, None)["messages"]
+        native_tools = None
+        if chosen:
+            if family.tool_prompt is not None:
+                messages = _with_system(messages, family.tool_prompt(chosen))
+            else:
+                native_tools = chosen  # the engine's own tool support (vLLM with a tool parser, ...)
+        gate = ToolTokenGate(family.tool_start_token if chosen else None)
+        client = self._chat_client(engine)
+        raw: list[str] = []
+        message: dict[str, Any] = {}
+        try:
+            async for piece in client.forward(messages, tools=native_tools, lazyllm_files=lazyllm_files,
+                                              stream=use_stream, **params):
+                if isinstance(piece, Chunk) and piece.tag != "text":
+                    if piece.tag == "result":
+                        message = piece.data if isinstance(piece.data, dict) else {}
+                    else:
+                        yield piece  # reasoning
+                    continue
+                raw.append(piece)
+                if shown := gate.feed(piece):
+                    yield shown
+        except IncompleteOutputError as exc:
+            # A local model asked for max_tokens gives that many (as LazyLLM's engines do); only a
+            # content filter is an error.
+            if exc.finish_reason != "length":
+                raise
+        if rest := gate.flush():
+            yield rest
+        text, calls = parse_tool_calls("".join(raw), **family.tool_keys, tools=chosen)
+        all_calls = list(message.get("tool_calls") or []) + to_openai_calls(calls)
+        if not self._formatter.is_empty:
+            out: dict[str, Any] = {"role": "assistant", "content": text}
+            if all_calls:
+                out["tool_calls"] = all_calls
+            if message.get("reasoning_content"):
+                out["reasoning_content"] = message["reasoning_content"]
+            yield Chunk("", tag="result", data=self._formatter(out))
+
+    def _join_pieces(self, pieces: list[Any]) -> Any:  # type: ignore[override]
+        if pieces:
+            last = pieces[-1]
+            if isinstance(last, Chunk) and last.tag == "result":
+                return last.data
+        return ModuleBase._join_pieces(pieces)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        # HTTP clients are per module and cheap to rebuild; never copy them.
+        d = self.__dict__
+        saved: dict[str, Any] = {k: d.pop(k) for k in ("_client", "_embedder", "_embed_base") if k in d}
+        try:
+            return super().__deepcopy__(memo)
+        finally:
+            d.update(saved)
