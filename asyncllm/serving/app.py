@@ -171,8 +171,16 @@ class ServedApp:
         except WireError as exc:
             raise HTTPFail(400, "BadRequest", str(exc)) from None
 
-    async def respond(self, request: Request, work: Callable[[], Awaitable[Any]]) -> Response:
-        finished, result = await run_unless_disconnected(request.receive, work)
+    async def respond(self, request: Request, work: Callable[[], Awaitable[Any]], *,
+                      watch: bool = True) -> Response:
+        if watch:
+            finished, result = await run_unless_disconnected(request.receive, work)
+        else:  # nothing in the call can be interrupted: skip the (costly) disconnect watcher
+            finished = True
+            try:
+                result = await work()
+            except Exception as exc:
+                result = exc
         if not finished:
             return Response(status_code=499)  # nobody is listening any more
         if isinstance(result, Exception):
@@ -206,7 +214,7 @@ class ServedApp:
                 out = await self.timed(lambda: self.invoker(args, kw))
                 return self.result_body(out, sess)
 
-        return await self.respond(request, work)
+        return await self.respond(request, work, watch=self.invoker.may_suspend)
 
     async def _stream(self, args: tuple[Any, ...], kw: dict[str, Any], sess: Session,
                       send: Callable[[bytes], Awaitable[None]]) -> None:

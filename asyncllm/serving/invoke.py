@@ -17,7 +17,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .._concurrency import call_any
+from .._concurrency import call_any, is_async_callable
 from .._types import kwargs as kwargs_type
 from .._types import package
 from ..modules.base import ModuleBase
@@ -58,6 +58,14 @@ class Invoker:
         if kwonly:
             return "keyword", kwonly[0].name
         return "output", None
+
+    @property
+    def may_suspend(self) -> bool:
+        """False when every part is a plain sync callable: such a call never yields to the event
+        loop, so a client disconnect could not interrupt it and watching for one is wasted."""
+        parts = [p for p in (self.target, self.pre, self.post) if p is not None]
+        return any(isinstance(p, ModuleBase) or is_async_callable(p) or inspect.isasyncgenfunction(p)
+                   or inspect.isasyncgenfunction(type(p).__call__) for p in parts)
 
     def accepts_history(self) -> bool:
         fn = self.target.forward if isinstance(self.target, ModuleBase) else self.target
