@@ -31,6 +31,7 @@ import http_transport
 
 KEY = "sk-bench"
 HEADERS = {"authorization": "Bearer " + KEY}
+CONNECT_TIMEOUT = 60.0  # 256 connections opening at once on a busy 2-core box can take seconds
 TEXTS = [f"text {i}" for i in range(http_transport.N_INPUTS)]
 Call = Callable[[], Awaitable[float]]  # one request; returns seconds to its first chunk
 
@@ -145,16 +146,18 @@ def bare_http_calls(base: str) -> dict[str, Call]:
 
     chat_url, emb_url = f"{base}/v1/chat/completions", f"{base}/v1/embeddings"
     msgs = [{"role": "user", "content": "hello"}]
+    s = _http.HTTPSettings(connect_timeout=CONNECT_TIMEOUT)
 
     async def chat() -> float:
         t0 = time.perf_counter()
-        await _http.request_json("POST", chat_url, json={"model": "m", "messages": msgs}, headers=HEADERS)
+        await _http.request_json("POST", chat_url, json={"model": "m", "messages": msgs}, headers=HEADERS,
+                                 settings=s)
         return time.perf_counter() - t0
 
     async def stream() -> float:
         t0, first = time.perf_counter(), 0.0
         async with _http.stream_sse("POST", chat_url, json={"model": "m", "messages": msgs, "stream": True},
-                                    headers=HEADERS) as events:
+                                    headers=HEADERS, settings=s) as events:
             async for ev in events:
                 if not ev.is_done:
                     ev.json()
@@ -163,7 +166,8 @@ def bare_http_calls(base: str) -> dict[str, Call]:
 
     async def embed() -> float:
         t0 = time.perf_counter()
-        await _http.request_json("POST", emb_url, json={"model": "e", "input": TEXTS}, headers=HEADERS)
+        await _http.request_json("POST", emb_url, json={"model": "e", "input": TEXTS}, headers=HEADERS,
+                                 settings=s)
         return time.perf_counter() - t0
 
     return {"chat": chat, "stream64": stream, "embed16": embed}
@@ -172,10 +176,11 @@ def bare_http_calls(base: str) -> dict[str, Call]:
 def module_calls(base: str) -> dict[str, Call]:
     from asyncllm.online import OnlineChatModule, OnlineEmbeddingModule
 
-    chat_m = OnlineChatModule(base_url=f"{base}/v1/", model="m", api_key=KEY, stream=False)
-    stream_m = OnlineChatModule(base_url=f"{base}/v1/", model="m", api_key=KEY, stream=True)
+    ct = CONNECT_TIMEOUT
+    chat_m = OnlineChatModule(base_url=f"{base}/v1/", model="m", api_key=KEY, stream=False, connect_timeout=ct)
+    stream_m = OnlineChatModule(base_url=f"{base}/v1/", model="m", api_key=KEY, stream=True, connect_timeout=ct)
     emb_m = OnlineEmbeddingModule(embed_url=f"{base}/v1/embeddings", embed_model_name="e", api_key=KEY,
-                                  batch_size=len(TEXTS))
+                                  batch_size=len(TEXTS), connect_timeout=ct)
 
     async def chat() -> float:
         t0 = time.perf_counter()
@@ -214,7 +219,8 @@ async def make_clients(which: list[str], base: str) -> tuple[dict[str, dict[str,
         elif w == "openai":
             import openai
 
-            sdk = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0)
+            # the SDK's 5 s connect timeout trips when 256 connections open at once on a busy box
+            sdk = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0, timeout=120.0)
             closers.append(sdk.close)
             calls[w] = openai_calls(sdk)
         elif w == "_http":
