@@ -215,3 +215,42 @@ async def test_hooks_see_the_call_and_streaming_still_works(fake: FakeServer) ->
         text = "".join([c async for c in s])
     assert text == "fake reply to: hooked" and s.result == "FAKE REPLY TO: HOOKED"
     assert seen
+
+
+@pytest.fixture
+async def ports_seen(anyio_backend: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A fake provider that records the client port of every request (one port = one connection)."""
+    from fakeprovider import server
+
+    from asyncllm._http import aclose_all
+
+    ports: list[int] = []
+    plain = server.build_app
+
+    def build(state: Any = None) -> Any:
+        app = plain(state)
+
+        async def recording(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                ports.append(scope["client"][1])
+            await app(scope, receive, send)
+
+        return recording
+
+    monkeypatch.setattr(server, "build_app", build)
+    async with server.running_fake_provider() as url:
+        try:
+            yield url, ports
+        finally:
+            await aclose_all()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_sequential_calls_reuse_one_keepalive_connection(ports_seen: Any, stream: bool) -> None:
+    url, ports = ports_seen
+    chat = OnlineChatModule(source="openai", base_url=url + "/v1/", api_key=KEY, stream=stream)
+    for i in range(5):
+        assert await chat(f"call {i}") == f"fake reply to: call {i}"
+    async for _ in chat.stream("one more"):
+        pass
+    assert len(ports) == 6 and len(set(ports)) == 1  # streams are read to their end, so the socket is reused
