@@ -128,6 +128,22 @@ async def serve(args: argparse.Namespace) -> int:
     return await run(args)
 
 
+# -- chat -------------------------------------------------------------------------------------
+
+
+def _chat_arguments(parser: argparse.ArgumentParser) -> None:
+    from .trainable._chat_cli import add_arguments
+
+    add_arguments(parser)
+
+
+@subcommand("chat", help="chat with a local model (SmolLM2 on llama.cpp: no key, no GPU)", arguments=_chat_arguments)
+async def chat(args: argparse.Namespace) -> int:
+    from .trainable._chat_cli import run_chat
+
+    return await run_chat(args)
+
+
 # -- dispatch ---------------------------------------------------------------------------------
 
 

@@ -1,0 +1,93 @@
+"""``asyncllm chat``: talk to a local model from the terminal — no key, no GPU.
+
+Starts the engine (SmolLM2-135M-Instruct on llama.cpp by default), answers one prompt from the
+command line, or the lines typed at an interactive terminal (``/exit`` or Ctrl-D to leave), or
+the whole of stdin when it is piped; tokens are printed as they arrive; the engine is stopped
+on the way out, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from .._exceptions import AsyncLLMError
+
+__all__ = ["add_arguments", "run_chat"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt", nargs="*", help="one prompt; without it: an interactive chat (or stdin)")
+    parser.add_argument("--model", default="SmolLM2-135M-Instruct", help="a model name or a GGUF path")
+    parser.add_argument("--system", default=None, help="a system prompt")
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=None)
+    parser.add_argument("--stats", action="store_true", help="print time to first token and tokens/s")
+    parser.add_argument("--engine", default="auto", help="deploy method: auto (default), llamacpp, dummy, ...")
+
+
+async def _answer(llm: Any, text: str, history: list[list[str]], args: argparse.Namespace) -> str:
+    params: dict[str, Any] = {"max_tokens": args.max_tokens}
+    if args.temperature is not None:
+        params["temperature"] = args.temperature
+    started = time.perf_counter()
+    first: float | None = None
+    n = 0
+    async with llm.stream(text, llm_chat_history=history or None, **params) as tokens:
+        async for tok in tokens:
+            if first is None:
+                first = time.perf_counter() - started
+            n += 1
+            sys.stdout.write(tok)
+            sys.stdout.flush()
+    sys.stdout.write("\n")
+    if args.stats and first is not None:
+        took = time.perf_counter() - started
+        print(f"[{n} chunks, first after {first:.2f} s, {n / max(took - first, 1e-9):.1f} chunks/s]", file=sys.stderr)
+    return str(tokens.result)
+
+
+async def run_chat(args: argparse.Namespace) -> int:
+    from .module import TrainableModule
+
+    from .. import deploy
+
+    engine = getattr(deploy, args.engine, None)
+    if not (isinstance(engine, type) and issubclass(engine, deploy.Deployer)):
+        print(f"asyncllm chat: unknown engine {args.engine!r}; try auto, llamacpp, vllm or dummy", file=sys.stderr)
+        return 2
+    llm = TrainableModule(args.model).deploy_method(engine)
+    if args.system:
+        llm.prompt(args.system)
+    interactive = not args.prompt and sys.stdin.isatty()
+    if not args.prompt and not interactive:
+        piped = (await anyio.to_thread.run_sync(sys.stdin.read)).strip()
+        if not piped:
+            print("asyncllm chat: give a prompt, pipe one in, or run it at a terminal", file=sys.stderr)
+            return 2
+        args.prompt = [piped]
+    print(f"starting {args.model} ...", file=sys.stderr, flush=True)
+    try:
+        async with llm:
+            if not interactive:
+                await _answer(llm, " ".join(args.prompt), [], args)
+                return 0
+            print("ready: type a message (/exit or Ctrl-D to quit)", file=sys.stderr)
+            history: list[list[str]] = []
+            while True:
+                try:
+                    line = await anyio.to_thread.run_sync(input, "> ")
+                except EOFError:
+                    return 0
+                if line.strip() in ("/exit", "/quit"):
+                    return 0
+                if line.strip():
+                    history.append([line, await _answer(llm, line, history, args)])
+    except AsyncLLMError as exc:
+        print(f"asyncllm chat: {exc}", file=sys.stderr)
+        return 1
