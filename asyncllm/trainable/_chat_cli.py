@@ -53,9 +53,8 @@ async def _answer(llm: Any, text: str, history: list[list[str]], args: argparse.
 
 
 async def run_chat(args: argparse.Namespace) -> int:
-    from .module import TrainableModule
-
     from .. import deploy
+    from .module import TrainableModule
 
     engine = getattr(deploy, args.engine, None)
     if not (isinstance(engine, type) and issubclass(engine, deploy.Deployer)):
