@@ -152,3 +152,21 @@ async def al_sleep(seconds: float) -> None:
     import anyio
 
     await anyio.sleep(seconds)
+
+
+@MID_BODY_CLOSE
+@pytest.mark.parametrize("stream", [True, False])
+async def test_cancelling_a_call_closes_its_response(fake: FakeServer, stream: bool) -> None:
+    import anyio
+
+    m = chat(fake, model="fake-chat fault=stall-mid", stream=stream)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(m, "one two three four five")
+        with anyio.fail_after(10):
+            while fake.state.streams_open == 0:  # the answer has started and then stalls
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert fake.state.stream_closed is not None
+    with anyio.fail_after(5):
+        await fake.state.stream_closed.wait()  # the server saw the client go away
+    assert fake.state.disconnects == 1 and fake.state.streams_open == 0
