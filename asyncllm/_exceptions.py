@@ -10,7 +10,7 @@ library, and the original is always kept as ``__cause__``. Cancellation is never
     ├── ConfigError                 bad argument / missing setting; message names the fix
     │   └── MissingDependencyError  an optional extra is not installed; names the pip command
     ├── ModuleExecutionError        a module's forward failed; names the module, keeps the cause
-    ├── FlowError                   a flow item failed; names the flow and the item
+    │   └── FlowError               a plain-callable flow item failed; names the flow and the item
     ├── HookError                   a 'raise'-mode hook failed in some phase
     ├── LifecycleError              start/update/stop failed (deploy, train, eval tasks)
     │   └── EngineStartError        an engine process did not become ready; carries the log tail
@@ -95,11 +95,15 @@ class ModuleExecutionError(AsyncLLMError):
         self.module = module
 
 
-class FlowError(AsyncLLMError):
-    """An item of a flow raised; ``__cause__`` is the original error."""
+class FlowError(ModuleExecutionError):
+    """A plain-callable item of a flow raised; ``__cause__`` is the original error.
+
+    A ModuleExecutionError too, so ``except ModuleExecutionError`` catches every failure of
+    user code, whether it ran as a module or as a function inside a flow.
+    """
 
     def __init__(self, message: str, *, flow: str = "", item: str = "") -> None:
-        super().__init__(message)
+        super().__init__(message, module=flow)
         self.flow = flow
         self.item = item
 
