@@ -285,6 +285,12 @@ def run(args: argparse.Namespace) -> Path:
 
     merged = peft_model.merge_and_unload()
     merged.eval()
+    # transformers 5 tags GGUF-loaded models as "quantized with gguf" and refuses to save them,
+    # although the weights were de-quantised to float32 at load. Drop the tag so the merged
+    # model saves (and its config.json does not claim a quantisation it no longer has).
+    merged.hf_quantizer = None
+    if hasattr(merged.config, "quantization_config"):
+        del merged.config.quantization_config
     hf_dir = out_dir / "hf"
     merged.save_pretrained(str(hf_dir))
     tokenizer.save_pretrained(str(hf_dir))
