@@ -222,3 +222,17 @@ async def test_failing_engine_start_has_log_tail_and_leaves_nothing(tmp_path: Pa
     assert "exited" in str(err) and err.log_tail  # the engine's own last words
     assert pids and not pid_alive(pids[0])
     assert m.status() is EngineStatus.NOT_STARTED
+
+
+async def test_seed_trial_of_a_served_trainable_module(caplog: pytest.LogCaptureFixture) -> None:
+    # The seed's TrialModule example: a finetune Option, served with a post step, evaluated.
+    m = TrainableModule("b1", "t").finetune_method(finetune.dummy, **dict(a=al.Option(["f1", "f2"])))
+    m.deploy_method(deploy.dummy, chunk_delay=al.Option([0.0, 0.001])).mode("finetune").prompt(None)
+    s = ServerModule(m, post=lambda x: f"post2({x})")
+    s.evalset([1, 2, 3])
+    with caplog.at_level(logging.INFO, logger="asyncllm.finetune"):
+        results = await al.TrialModule(s).update()
+    assert [r.values for r in results] == [["f1", 0.0], ["f1", 0.001], ["f2", 0.0], ["f2", 0.001]]
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert all(r.eval_result == [f"post2({reply(i)})" for i in (1, 2, 3)] for r in results)
+    assert caplog.text.count("init-args is {'a': 'f2'}") == 2
