@@ -194,11 +194,15 @@ class EventStream:
     """A ``text/event-stream`` response whose producer is cancelled when the client leaves.
 
     The producer is a function given ``send(event_bytes)``; it runs in this task, in one
-    frame, so its task groups (a Stream's) are never suspended across a ``yield``.
+    frame, so its task groups (a Stream's) are never suspended across a ``yield``. While the
+    producer is silent for ``keepalive`` seconds a comment line goes out, so a client's idle
+    timeout measures a dead server, not a slow step.
     """
 
-    def __init__(self, produce: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]) -> None:
+    def __init__(self, produce: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]],
+                 keepalive: float = 15.0) -> None:
         self._produce = produce
+        self._keepalive = keepalive
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [
@@ -206,13 +210,25 @@ class EventStream:
             (b"cache-control", b"no-cache"),
             (b"x-accel-buffering", b"no"),
         ]})
+        lock = anyio.Lock()
+        last = anyio.current_time()
 
         async def send_event(event: bytes) -> None:
-            await send({"type": "http.response.body", "body": event, "more_body": True})
+            nonlocal last
+            async with lock:
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            last = anyio.current_time()
+
+        async def pinger() -> None:
+            while True:
+                await anyio.sleep(max(last + self._keepalive - anyio.current_time(), 0.0))
+                if anyio.current_time() - last >= self._keepalive:
+                    await send_event(b": keep-alive\n\n")
 
         finished = False
         async with anyio.create_task_group() as tg:
             tg.start_soon(_watch_disconnect, receive, tg.cancel_scope)
+            tg.start_soon(pinger)
             try:
                 await self._produce(send_event)
                 finished = True

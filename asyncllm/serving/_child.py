@@ -30,7 +30,8 @@ def _announce(port_file: str, port: int) -> None:
 async def run_server(target: Any, *, pre: Any = None, post: Any = None, host: str = "127.0.0.1", port: int = 0,
                      security_key: str | None = None, max_body_bytes: int, max_header_bytes: int,
                      request_timeout: float | None = None, graceful_timeout: float = 5.0, debug: bool = False,
-                     model_name: str | None = None, announce: Callable[[int], None]) -> None:
+                     model_name: str | None = None, sse_keepalive: float = 15.0,
+                     announce: Callable[[int], None]) -> None:
     """Start ``target``'s lifecycle, serve it until SIGTERM/SIGINT, then stop it.
 
     ``announce(port)`` runs once the socket listens. Shared by the subprocess launcher's
@@ -52,7 +53,8 @@ async def run_server(target: Any, *, pre: Any = None, post: Any = None, host: st
         try:
             app = create_app(target, pre=pre, post=post, security_key=security_key,
                              max_body_bytes=max_body_bytes, max_header_bytes=max_header_bytes,
-                             request_timeout=request_timeout, debug=debug, model_name=model_name)
+                             request_timeout=request_timeout, debug=debug, model_name=model_name,
+                             sse_keepalive=sse_keepalive)
             sock = bind_socket(host, port)
             announce(sock.getsockname()[1])
             await serve_socket(app, sock, shutdown_trigger, graceful_timeout=graceful_timeout,
@@ -75,6 +77,7 @@ async def _serve(spec: dict[str, Any]) -> None:
         max_body_bytes=int(spec["max_body_bytes"]), max_header_bytes=int(spec["max_header_bytes"]),
         request_timeout=spec.get("request_timeout"), graceful_timeout=float(spec["graceful_timeout"]),
         debug=bool(spec.get("debug")), model_name=spec.get("model_name"),
+        sse_keepalive=float(spec.get("sse_keepalive", 15.0)),
         announce=lambda port: _announce(spec["port_file"], port))
 
 

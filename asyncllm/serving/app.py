@@ -75,6 +75,7 @@ class ServedApp:
         request_timeout: float | None = None,
         debug: bool = False,
         model_name: str | None = None,
+        sse_keepalive: float = 15.0,
     ) -> None:
         if not callable(target):
             from .._exceptions import ConfigError
@@ -85,6 +86,7 @@ class ServedApp:
         self.max_body = max_body_bytes
         self.timeout = request_timeout
         self.debug = debug
+        self.sse_keepalive = sse_keepalive
         self.model_name = model_name or self.invoker.name
         self.module_ids = [m.id for m in post_order(target)] if isinstance(target, ModuleBase) else []
         from .openai_face import openai_routes
@@ -207,7 +209,7 @@ class ServedApp:
         except HTTPFail as fail:
             return fail.response()
         if "text/event-stream" in request.headers.get("accept", ""):
-            return EventStream(lambda send: self._stream(args, kw, sess, send))
+            return EventStream(lambda send: self._stream(args, kw, sess, send), self.sse_keepalive)
 
         async def work() -> Any:
             with session(sess):
@@ -301,11 +303,17 @@ def create_app(
     request_timeout: float | None = None,
     debug: bool = False,
     model_name: str | None = None,
+    sse_keepalive: float = 15.0,
 ) -> ServedApp:
-    """A plain ASGI app serving ``m`` (see the module docstring for its routes)."""
+    """A plain ASGI app serving ``m`` (see the module docstring for its routes).
+
+    ``security_key``: bearer key every route but ``/health`` requires. ``request_timeout``:
+    seconds a call may take (504 after). ``debug``: tracebacks in error bodies.
+    ``sse_keepalive``: seconds of silence after which a stream sends a comment line.
+    """
     return ServedApp(m, pre=pre, post=post, security_key=security_key, max_body_bytes=max_body_bytes,
                      max_header_bytes=max_header_bytes, request_timeout=request_timeout, debug=debug,
-                     model_name=model_name)
+                     model_name=model_name, sse_keepalive=sse_keepalive)
 
 
 

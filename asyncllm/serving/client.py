@@ -194,6 +194,7 @@ class ServerModule(UrlModule):
         request_timeout: float | None = None,
         graceful_timeout: float = 5.0,
         debug: bool = False,
+        sse_keepalive: float = 15.0,
         settings: HTTPSettings | None = None,
         name: str | None = None,
     ) -> None:
@@ -221,7 +222,7 @@ class ServerModule(UrlModule):
         self.__dict__["_spec"] = ServerSpec(
             target=m, pre=pre, post=post, host=host, port=port or 0, security_key=security_key,
             max_body_bytes=max_body_bytes, max_header_bytes=max_header_bytes, request_timeout=request_timeout,
-            graceful_timeout=graceful_timeout, debug=debug, model_name=name)
+            graceful_timeout=graceful_timeout, debug=debug, model_name=name, sse_keepalive=sse_keepalive)
         self.__dict__["_app"] = None
 
     @property

@@ -73,11 +73,13 @@ class ServerSpec:
     graceful_timeout: float = 5.0
     debug: bool = False
     model_name: str | None = None
+    sse_keepalive: float = 15.0
 
     def build_app(self) -> Any:
         return create_app(self.target, pre=self.pre, post=self.post, security_key=self.security_key,
                           max_body_bytes=self.max_body_bytes, max_header_bytes=self.max_header_bytes,
-                          request_timeout=self.request_timeout, debug=self.debug, model_name=self.model_name)
+                          request_timeout=self.request_timeout, debug=self.debug, model_name=self.model_name,
+                          sse_keepalive=self.sse_keepalive)
 
 
 class Launcher(Protocol):
@@ -275,7 +277,7 @@ class SubprocessLauncher:
             "host": spec.host, "port": spec.port, "security_key": spec.security_key,
             "max_body_bytes": spec.max_body_bytes, "max_header_bytes": spec.max_header_bytes,
             "request_timeout": spec.request_timeout, "graceful_timeout": spec.graceful_timeout,
-            "debug": spec.debug, "model_name": spec.model_name,
+            "debug": spec.debug, "model_name": spec.model_name, "sse_keepalive": spec.sse_keepalive,
             "sys_path": await anyio.to_thread.run_sync(_import_dirs),
             "backend": sniffio.current_async_library(),
         }

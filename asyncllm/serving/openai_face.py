@@ -79,7 +79,8 @@ def openai_routes(app: ServedApp) -> list[Route]:
         if body.get("stream"):
             opts = body.get("stream_options")
             with_usage = isinstance(opts, dict) and bool(opts.get("include_usage"))
-            return EventStream(lambda send: _stream(app, query, kw, sess, send, rid, created, model, with_usage))
+            return EventStream(lambda send: _stream(app, query, kw, sess, send, rid, created, model, with_usage),
+                               app.sse_keepalive)
 
         async def work() -> Any:
             with session(sess):

@@ -100,3 +100,18 @@ async def _health(s: ServerModule) -> bool:
 
     body, _ = await request_json("GET", f"{s.url}/health")
     return bool(body == {"status": "ok"})
+
+
+async def test_keepalive_comments_outlast_client_idle_timeout(launcher: str) -> None:
+    from asyncllm._http import HTTPSettings
+
+    idle = HTTPSettings(idle_timeout=0.6, first_chunk_timeout=5, max_attempts=1)
+    async with ServerModule(t.letters, launcher=launcher, sse_keepalive=0.1) as s:
+        client = ServerModule(url=s.url, settings=idle)
+        async with client.stream("ab", gap=1.2) as st:  # 1.2 s of silence between chunks
+            assert [str(c) async for c in st] == ["a", "b"]
+    async with ServerModule(t.letters, sse_keepalive=30) as s:  # the control: no comments in time
+        client = ServerModule(url=s.url, settings=idle)
+        with pytest.raises(al.APITimeoutError, match="idle"):
+            async with client.stream("ab", gap=1.2) as st:
+                [c async for c in st]
