@@ -115,3 +115,11 @@ async def test_keepalive_comments_outlast_client_idle_timeout(launcher: str) -> 
         with pytest.raises(al.APITimeoutError, match="idle"):
             async with client.stream("ab", gap=1.2) as st:
                 [c async for c in st]
+
+
+async def test_stream_with_pre_and_post() -> None:
+    async with ServerModule(t.letters, pre=str.lower, post=lambda out, origin: f"{origin}->{out}") as s:
+        async with s.stream("AB") as st:
+            chunks = [str(c) async for c in st]
+        assert chunks == ["a", "b"]  # chunks as the module produced them
+        assert st.result == "AB->ab"  # post shapes the final result only
