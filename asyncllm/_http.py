@@ -80,6 +80,9 @@ class HTTPSettings:
     retry_after_cap: float = 60.0
     backoff_base: float = 0.5
     backoff_max: float = 8.0
+    # Re-send after a connection broke *after* the request went out. Fine for LLM providers
+    # (as their SDKs do); a served module may not be idempotent, so its client turns it off.
+    retry_broken: bool = True
 
 
 DEFAULT_SETTINGS = HTTPSettings()
@@ -338,7 +341,9 @@ def _transport_error(call: _Call, exc: httpx.TransportError | OSError, s: HTTPSe
     connecting = isinstance(exc, httpx.ConnectError | OSError)
     what = "could not connect to" if connecting else "connection broke with"
     detail = call.scrub(str(exc)) or type(exc).__name__
-    return APIConnectionError(f"{what} {call.where()} ({call.url}): {detail}", **call.kw())
+    err = APIConnectionError(f"{what} {call.where()} ({call.url}): {detail}", **call.kw())
+    err.after_send = not connecting  # type: ignore[attr-defined]
+    return err
 
 
 # ---------------------------------------------------------------------------- deadlines
@@ -414,7 +419,9 @@ def _should_retry(s: HTTPSettings) -> Callable[[BaseException], bool]:
             return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
         if isinstance(exc, APITimeoutError):
             return exc.kind == "connect"  # a slow model is not helped by asking again
-        return isinstance(exc, APIConnectionError)
+        if isinstance(exc, APIConnectionError):
+            return s.retry_broken or not getattr(exc, "after_send", False)
+        return False
     return pred
 
 

@@ -17,6 +17,7 @@ closes the connection, which cancels the work on the server.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,11 @@ def _base_url(url: str) -> str:
     return url[: -len("/generate")] if url.endswith("/generate") else url
 
 
+# A served module may have side effects: never re-send a request whose connection broke after
+# it went out (connect failures and 5xx answers marked retryable are still retried).
+_SERVED_SETTINGS = dataclasses.replace(DEFAULT_SETTINGS, retry_broken=False)
+
+
 class UrlModule(ModuleBase):
     """A client of a served module at ``url`` (its base URL, or the ``.../generate`` URL)."""
 
@@ -51,7 +57,7 @@ class UrlModule(ModuleBase):
         super().__init__(return_trace=return_trace, name=name)
         self._stream = stream
         self.__dict__["_security_key"] = security_key
-        self._settings = settings or DEFAULT_SETTINGS
+        self._settings = settings or _SERVED_SETTINGS
         self._url = _base_url(url) if url else ""
         self._remote_ids: frozenset[str] | None = None
         self._attached = bool(url)

@@ -4,6 +4,7 @@ and trio (httpx transport)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import socket
 import time
@@ -524,3 +525,42 @@ def test_url_redaction_and_validation() -> None:
     assert _http._redact_url("https://h/v1/chat") == "https://h/v1/chat"
     with pytest.raises(ConfigError, match="http"):
         _http.get_transport("ftp://h/x")
+
+
+@pytest.mark.parametrize("retry_broken", [True, False])
+async def test_broken_after_send_is_retried_only_when_allowed(pools: None, retry_broken: bool) -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise httpx.ReadError("peer reset the connection mid-answer", request=request)
+        return httpx.Response(200, json={"ok": calls})
+
+    _http.install_transport("http://mock.invalid", httpx.MockTransport(handler))
+    settings = dataclasses.replace(FAST, retry_broken=retry_broken)
+    if retry_broken:
+        body, _ = await request_json("POST", "http://mock.invalid/x", json={}, settings=settings)
+        assert body == {"ok": 2}
+        assert calls == 2
+    else:
+        with pytest.raises(APIConnectionError, match="connection broke"):
+            await request_json("POST", "http://mock.invalid/x", json={}, settings=settings)
+        assert calls == 1
+
+
+async def test_connect_failure_is_retried_even_without_retry_broken(pools: None) -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, json={"ok": True})
+
+    _http.install_transport("http://mock.invalid", httpx.MockTransport(handler))
+    settings = dataclasses.replace(FAST, retry_broken=False)
+    body, _ = await request_json("POST", "http://mock.invalid/x", json={}, settings=settings)
+    assert body == {"ok": True} and calls == 2
