@@ -11,14 +11,11 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import math
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import CoroutineType, TracebackType
 from typing import Any, ClassVar, Self
-
-import anyio
 
 from .._context import _session as _current_session
 from .._context import current_session
@@ -56,6 +53,26 @@ def _check_option_args(cls: type, args: tuple[Any, ...], kw: dict[str, Any]) -> 
                 f"{cls.__name__}: {name} cannot take an Option; annotate the parameter as `Option` "
                 "or pass the Option to a builder such as finetune_method()/deploy_method()"
             )
+
+
+class _ListSend:
+    """A sink that buffers in a list: what a pulled leaf emits between two of its pieces."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Chunk]) -> None:
+        self.items = items
+
+    async def send(self, item: Chunk) -> None:
+        self.items.append(item)
+
+
+def _as_chunk(piece: Any, module: str) -> Chunk:
+    if isinstance(piece, Chunk):
+        if not piece.module:
+            piece.module = module  # tag in place: a new Chunk per token is measurable
+        return piece
+    return Chunk(piece, module=module)
 
 
 class ModuleBase:
@@ -322,7 +339,7 @@ class ModuleBase:
         try:
             async for piece in agen:
                 pieces.append(piece)
-                if sink is not None:
+                if sink is not None and getattr(piece, "tag", "text") != "result":
                     await emit(piece, module=name, tag=getattr(piece, "tag", "text"))
         finally:
             aclose = getattr(agen, "aclose", None)
@@ -332,6 +349,14 @@ class ModuleBase:
 
     @staticmethod
     def _join_pieces(pieces: list[Any]) -> Any:
+        """The call's value from a streaming forward's pieces.
+
+        A last ``Chunk(tag="result", data=v)`` states the value outright (a formatter's output,
+        say); otherwise the text pieces joined (reasoning and events are streamed, not part of
+        the answer), or the list of pieces when they are not text.
+        """
+        if pieces and isinstance(last := pieces[-1], Chunk) and last.tag == "result":
+            return last.data
         texts = [p for p in pieces if isinstance(p, str) and getattr(p, "tag", "text") == "text"]
         if len(texts) == len(pieces):
             return "".join(texts)
@@ -398,8 +423,8 @@ class ModuleBase:
         pieces: list[Any] = []
         name = self.display_name
         runner = HookRunner(self._hooks, self) if self._hooks else None
-        send, recv = anyio.create_memory_object_stream[Chunk](math.inf)
-        sink = Sink(send)
+        emitted: list[Chunk] = []
+        sink = Sink(_ListSend(emitted))
         agen: Any = None
         try:
             if runner is not None:
@@ -413,18 +438,16 @@ class ModuleBase:
                     break
                 finally:
                     reset_sink(token)
-                while True:
-                    try:
-                        yield recv.receive_nowait()
-                    except anyio.WouldBlock:
-                        break
+                if emitted:
+                    for chunk in emitted:
+                        yield chunk
+                    emitted.clear()
                 pieces.append(piece)
-                yield Chunk(piece, module=name, tag=getattr(piece, "tag", "text"))
-            while True:
-                try:
-                    yield recv.receive_nowait()
-                except anyio.WouldBlock:
-                    break
+                chunk = _as_chunk(piece, name)
+                if chunk.tag != "result":
+                    yield chunk
+            for chunk in emitted:
+                yield chunk
             result = self._join_pieces(pieces)
             if runner is not None:
                 await runner.post(result)
@@ -433,8 +456,6 @@ class ModuleBase:
                 await runner.on_error(exc)
             raise self._wrap_error(exc) from self._wrap_cause(exc)
         finally:
-            send.close()
-            recv.close()
             if agen is not None:
                 await agen.aclose()
             if runner is not None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass
-from typing import Any
-
-from anyio.abc import ObjectSendStream
+from typing import Any, Protocol
 
 __all__ = ["Chunk", "Sink", "current_sink", "emit"]
 
@@ -41,9 +39,13 @@ class Chunk(str):
         return (Chunk, (str(self), self.module, self.tag, self.data))
 
 
+class ChunkSender(Protocol):
+    async def send(self, item: Chunk, /) -> None: ...
+
+
 @dataclass(slots=True)
 class Sink:
-    send: ObjectSendStream[Chunk]
+    send: ChunkSender
 
 
 _sink: contextvars.ContextVar[Sink | None] = contextvars.ContextVar("asyncllm_sink", default=None)
