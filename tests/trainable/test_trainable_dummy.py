@@ -236,3 +236,29 @@ async def test_seed_trial_of_a_served_trainable_module(caplog: pytest.LogCapture
     assert all(r.ok for r in results), [r.error for r in results]
     assert all(r.eval_result == [f"post2({reply(i)})" for i in (1, 2, 3)] for r in results)
     assert caplog.text.count("init-args is {'a': 'f2'}") == 2
+
+
+def test_engine_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
+    # A caller that crashes (no stop(), no `async with`) must not leave its engine running.
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "import os, anyio\n"
+        "from asyncllm import deploy\n"
+        "from asyncllm.trainable import TrainableModule\n"
+        "async def main():\n"
+        "    m = TrainableModule().deploy_method(deploy.dummy)\n"
+        "    await m.start()\n"
+        "    print(m.engine.pid, flush=True)\n"
+        "    os._exit(3)\n"
+        "anyio.run(main)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 3, out.stderr
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(pid)
