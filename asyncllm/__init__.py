@@ -7,6 +7,9 @@ imported on first use, so ``import asyncllm`` stays cheap.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._concurrency import to_thread
 from ._context import Session, current_session, new_session, session
 from ._exceptions import (
@@ -59,6 +62,75 @@ from .trial import TrialModule, TrialResult
 
 __version__ = "0.1.0"
 
+# Names whose modules pull in starlette/hypercorn or many provider files: imported on first use.
+_LAZY: dict[str, tuple[str, str]] = {
+    # online clients
+    "OnlineChatModule": ("asyncllm.online", "OnlineChatModule"),
+    "OnlineEmbeddingModule": ("asyncllm.online", "OnlineEmbeddingModule"),
+    "OnlineChatModuleBase": ("asyncllm.online", "OnlineChatModuleBase"),
+    "OnlineEmbeddingModuleBase": ("asyncllm.online", "OnlineEmbeddingModuleBase"),
+    "OnlineRerankModuleBase": ("asyncllm.online", "OnlineRerankModuleBase"),
+    # prompts and formatters
+    "ChatPrompter": ("asyncllm.prompts", "ChatPrompter"),
+    "AlpacaPrompter": ("asyncllm.prompts", "AlpacaPrompter"),
+    "EmptyPrompter": ("asyncllm.prompts", "EmptyPrompter"),
+    "PrompterBase": ("asyncllm.prompts", "PrompterBase"),
+    "EmptyFormatter": ("asyncllm.prompts", "EmptyFormatter"),
+    "JsonFormatter": ("asyncllm.prompts", "JsonFormatter"),
+    "FunctionCallFormatter": ("asyncllm.prompts", "FunctionCallFormatter"),
+    "FormatterBase": ("asyncllm.prompts", "FormatterBase"),
+    # settings and the HTTP pools
+    "config": ("asyncllm._config", "config"),
+    "Secret": ("asyncllm._config", "Secret"),
+    "HTTPSettings": ("asyncllm._http", "HTTPSettings"),
+    "aclose": ("asyncllm._http", "aclose_all"),
+    # serving
+    "ServerModule": ("asyncllm.serving", "ServerModule"),
+    "UrlModule": ("asyncllm.serving", "UrlModule"),
+    "ServedModuleError": ("asyncllm.serving", "ServedModuleError"),
+    "create_app": ("asyncllm.serving", "create_app"),
+    "remote_method": ("asyncllm.serving", "remote_method"),
+    "route": ("asyncllm.serving", "route"),
+    "serve": ("asyncllm.serving", "serve"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'asyncllm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(target[0]), target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+if TYPE_CHECKING:
+    from ._config import Secret, config
+    from ._http import HTTPSettings
+    from ._http import aclose_all as aclose
+    from .online import (
+        OnlineChatModule,
+        OnlineChatModuleBase,
+        OnlineEmbeddingModule,
+        OnlineEmbeddingModuleBase,
+        OnlineRerankModuleBase,
+    )
+    from .prompts import (
+        AlpacaPrompter,
+        ChatPrompter,
+        EmptyFormatter,
+        EmptyPrompter,
+        FormatterBase,
+        FunctionCallFormatter,
+        JsonFormatter,
+        PrompterBase,
+    )
+    from .serving import ServedModuleError, ServerModule, UrlModule, create_app, remote_method, route, serve
+
 __all__ = [
     "IFS",
     "APIConnectionError",
@@ -66,43 +138,64 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "ActionModule",
+    "AlpacaPrompter",
     "AsyncLLMError",
     "AuthenticationError",
     "BadRequestError",
+    "ChatPrompter",
     "Chunk",
     "ConfigError",
     "ContentFilteredError",
     "Diverter",
+    "EmptyFormatter",
+    "EmptyPrompter",
     "EngineStartError",
     "FlowBase",
     "FlowError",
+    "FormatterBase",
     "FuncHook",
+    "FunctionCallFormatter",
+    "HTTPSettings",
     "Hook",
     "HookError",
     "HookHandle",
     "IncompleteOutputError",
+    "JsonFormatter",
     "LifecycleError",
     "Loop",
     "MissingDependencyError",
     "ModuleBase",
     "ModuleExecutionError",
     "NotFoundError",
+    "OnlineChatModule",
+    "OnlineChatModuleBase",
+    "OnlineEmbeddingModule",
+    "OnlineEmbeddingModuleBase",
+    "OnlineRerankModuleBase",
     "Option",
     "OptionIter",
     "Parallel",
     "PermissionDeniedError",
     "Pipeline",
+    "PrompterBase",
     "ProtocolError",
     "ProviderOverloadedError",
     "QuotaExceededError",
     "RateLimitError",
+    "Secret",
+    "ServedModuleError",
+    "ServerModule",
     "Session",
     "Stream",
     "StreamError",
     "Switch",
     "TrialModule",
     "TrialResult",
+    "UrlModule",
     "Warp",
+    "aclose",
+    "config",
+    "create_app",
     "current_session",
     "diverter",
     "emit",
@@ -113,6 +206,9 @@ __all__ = [
     "package",
     "parallel",
     "pipeline",
+    "remote_method",
+    "route",
+    "serve",
     "session",
     "switch",
     "to_thread",
