@@ -1,0 +1,32 @@
+"""The curated public surface: every exported name resolves, and importing stays cheap."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import asyncllm as al
+
+
+def test_every_exported_name_resolves() -> None:
+    missing = [name for name in al.__all__ if getattr(al, name, None) is None]
+    assert missing == []
+
+
+def test_import_does_not_load_heavy_dependencies() -> None:
+    code = (
+        "import sys, asyncllm;"
+        "heavy = [m for m in ('starlette', 'hypercorn', 'httpx', 'aiohttp', 'torch', 'ray') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == ""
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    try:
+        al.NoSuchThing  # noqa: B018
+    except AttributeError as exc:
+        assert "NoSuchThing" in str(exc)
+    else:  # pragma: no cover - the assertion below documents the failure
+        raise AssertionError("al.NoSuchThing should raise AttributeError")
