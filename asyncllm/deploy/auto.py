@@ -30,7 +30,7 @@ def pick_engine(kind: str, model: str, *, gpu: bool | None = None) -> type[Deplo
     """The engine class for a model of ``kind`` ("llm"/"embed"/"rerank") at path ``model``."""
     if kind in ("embed", "rerank"):
         if not Embedding.available():
-            raise MissingDependencyError("torch and transformers", "local", f"serving the {kind} model {model!r}")
+            raise MissingDependencyError("torch and transformers", "embed", f"serving the {kind} model {model!r}")
         return Embedding
     if kind != "llm":
         raise ConfigError(f"no engine serves models of type {kind!r}; supported: llm, embed, rerank")

@@ -20,7 +20,7 @@ __all__ = ["Embedding", "embedding"]
 class Embedding(Deployer):
     name = "embedding"
     serves = ("embed", "rerank")
-    requires = ("torch", "torch", "local")
+    requires = ("torch", "torch and transformers", "embed")
     port_file = True
     startup_timeout = 180.0
 

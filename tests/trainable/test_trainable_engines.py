@@ -177,3 +177,9 @@ def test_finetune_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(finetune.CpuLora, "available", classmethod(lambda cls: False))
     with pytest.raises(al.MissingDependencyError, match=r"asyncllm\[finetune\]"):
         finetune.pick_finetuner("/b.gguf", gpu=False)
+
+
+def test_missing_embedding_stack_names_the_embed_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deploy.Embedding, "available", classmethod(lambda cls: False))
+    with pytest.raises(al.MissingDependencyError, match=r"pip install 'asyncllm\[embed\]'"):
+        deploy.pick_engine("embed", "/m/minilm", gpu=False)
