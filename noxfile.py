@@ -4,6 +4,8 @@ tests  pytest on asyncio and trio, warnings as errors (the extras the suite need
 lint   ruff over the package, tests and benchmarks; mypy --strict over the package
 bench  every script in benchmarks/ (each prints ratios to a floor measured in the same run)
 demo   the main job: ``asyncllm demo``
+scaleout  Ray + Slurm tests on real engines (root: installs slurm-wlm/munge, starts a one-node
+          loopback Slurm cluster, runs tests/scaleout, tears it down): scripts/ci_scaleout.sh
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ def bench(session: nox.Session) -> None:
     scripts = sorted(p for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("_"))
     for script in scripts:
         session.run("python", str(script), *session.posargs)
+
+
+@nox.session
+def scaleout(session: nox.Session) -> None:
+    session.install("-e", ".[test]", "ray[serve]==2.60.0")
+    python = str(Path(session.virtualenv.location) / "bin" / "python")
+    session.run("bash", str(ROOT / "scripts" / "ci_scaleout.sh"), *session.posargs, env={"PYTHON": python},
+                external=True)
 
 
 @nox.session

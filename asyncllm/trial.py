@@ -4,6 +4,12 @@ For each combination of choices, a deep copy of the module is made with those ch
 (an Option deep-copies to its current choice), then driven through train → deploy → eval in
 its own session, and stopped. Trials run concurrently up to ``concurrency``; one failing trial
 is recorded in its result and does not stop the others.
+
+With ``launcher=al.launchers.ray(...)`` (or any non-local launcher) each trial runs where the
+launcher puts it (a Ray task): the module must then be importable (``pkg.mod:name``, or an
+object defined at module level), since workers import it and pick their combination by index;
+eval results come back as wire-format data (tuples become lists) and a failed trial's error
+as a :class:`ModuleExecutionError` naming the original type and message.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 from ._concurrency import gather
 from ._context import session
-from ._exceptions import ConfigError
+from ._exceptions import ConfigError, ModuleExecutionError
 from .modules.base import ModuleBase
 from .option import OptionIter
 
@@ -43,13 +49,20 @@ def _suboptions(choice: Any) -> list[Any]:
 class TrialModule:
     """``await TrialModule(m).update()`` → one :class:`TrialResult` per combination."""
 
-    def __init__(self, m: ModuleBase, *, concurrency: int = 4) -> None:
+    def __init__(self, m: ModuleBase | str, *, concurrency: int = 4, launcher: Any = None) -> None:
+        self._target: str | None = None
+        if isinstance(m, str):
+            from .serving.launchers import locate, resolve
+
+            self._target = locate(m, "the trial module")
+            m = resolve(self._target)
         if not isinstance(m, ModuleBase):
             raise ConfigError(f"TrialModule needs a module, got {type(m).__name__}")
         if concurrency < 1:
             raise ConfigError(f"TrialModule concurrency must be >= 1, got {concurrency}")
         self.m = m
         self.concurrency = concurrency
+        self.launcher = launcher
         self.results: list[TrialResult] = []
 
     def combinations(self) -> list[tuple[list[Any], ModuleBase]]:
@@ -70,6 +83,25 @@ class TrialModule:
                 await trial.stop()
 
     async def update(self) -> list[TrialResult]:
+        if self.launcher is not None and getattr(self.launcher, "kind", "local") != "local":
+            self.results = await self._update_remote()
+            return self.results
         jobs = [functools.partial(self._run_one, values, trial) for values, trial in self.combinations()]
         self.results = await gather(jobs, limit=self.concurrency)
         return self.results
+
+    async def _update_remote(self) -> list[TrialResult]:
+        from .serving.launchers import locate
+        from .serving.wire import from_wire
+
+        target = self._target or locate(self.m, "the trial module")
+        all_values = list(OptionIter(self.m.options, _suboptions))
+        outcomes = await self.launcher.run_trials(target, range(len(all_values)), concurrency=self.concurrency)
+        results = []
+        for values, out in zip(all_values, outcomes, strict=True):
+            if out.error is not None:
+                err = ModuleExecutionError(f"trial {out.index} {values!r} failed: {out.error}")
+                results.append(TrialResult(values, error=err))
+            else:
+                results.append(TrialResult(values, from_wire(out.eval_result)))
+        return results

@@ -371,9 +371,12 @@ def get_launcher(launcher: Any) -> InProcessLauncher | SubprocessLauncher:
         return SubprocessLauncher()
     if isinstance(launcher, (InProcessLauncher, SubprocessLauncher)):
         return launcher
+    if callable(getattr(launcher, "server_launcher", None)):
+        # An al.launchers object (local/ray/slurm): a configuration that makes one server each.
+        return launcher.server_launcher()  # type: ignore[no-any-return]
     if all(hasattr(launcher, a) for a in ("launch", "stop", "wait")):
         return launcher  # type: ignore[no-any-return]
     raise ConfigError(f"unknown launcher {launcher!r}; use 'inprocess', 'subprocess', "
-                      "InProcessLauncher() or SubprocessLauncher()")
+                      "InProcessLauncher(), SubprocessLauncher() or an al.launchers object")
 
 

@@ -19,7 +19,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["SocketInfo", "foreign_sockets", "process_tree", "sockets_of"]
+__all__ = ["SocketInfo", "foreign_sockets", "process_tree", "ray_pids", "sockets_of"]
 
 _TCP_STATES = {
     "01": "ESTABLISHED",
@@ -189,3 +189,19 @@ def foreign_sockets(pids: Iterable[int], *, allow_wildcard_listen: bool = False)
         elif not _is_loopback(local_host):
             problems.append(s.describe() + "  (local address is not loopback)")
     return problems
+
+
+def ray_pids() -> set[int]:
+    """Processes of Ray's daemons/workers on this machine (by executable / process title)."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::") or b"/ray/core/src/ray/" in cmd or b"site-packages/ray/" in cmd:
+            pids.add(int(entry))
+    return pids

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from net_check import foreign_sockets, process_tree, sockets_of
+from net_check import foreign_sockets, process_tree, ray_pids, sockets_of
 
 pytest.importorskip("ray", reason="ray not installed (pip install 'asyncllm[ray]')")
 
@@ -37,44 +35,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _ray_pids() -> set[int]:
-    """Processes of Ray's daemons/workers on this machine (by executable / process title)."""
-    pids = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if cmd.startswith(b"ray::") or b"/ray/core/src/ray/" in cmd or b"site-packages/ray/" in cmd:
-            pids.add(int(entry))
-    return pids
-
-
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=30) as r:
         return str(r.read().decode())
-
-
-@pytest.fixture(scope="module")
-def ray_local() -> Iterator[RayHandle]:
-    before = _ray_pids()
-    t0 = time.monotonic()
-    handle = start_ray(num_cpus=2, object_store_memory=100 * 1024**2)
-    print(f"ray start: {time.monotonic() - t0:.1f}s")
-    try:
-        yield handle
-    finally:
-        t0 = time.monotonic()
-        handle.stop()
-        print(f"ray stop: {time.monotonic() - t0:.1f}s")
-        deadline = time.monotonic() + 30
-        while (_ray_pids() - before) and time.monotonic() < deadline:
-            time.sleep(0.2)
-    left = _ray_pids() - before
-    assert not left, f"Ray processes left behind: {sorted(left)}"
 
 
 def test_node_is_loopback(ray_local: RayHandle) -> None:
@@ -127,8 +90,14 @@ def test_serve_two_replicas_streaming_loopback_only(ray_local: RayHandle) -> Non
     class App:
         pass
 
-    port = _free_port()
-    serve.start(http_options=serve_http_options(port))
+    from ray.serve.context import _get_global_client
+
+    # Serve may already run (the launcher tests share this Ray instance): then use its proxy.
+    client = _get_global_client(raise_if_no_controller_running=False)
+    if client is None:
+        serve.start(http_options=serve_http_options(_free_port()))
+        client = _get_global_client()
+    port = int(client.http_config.port)
     serve.run(App.bind(), name="probe", route_prefix="/probe")  # type: ignore[attr-defined]
     try:
         seen = {_get(f"http://{LOOPBACK}:{port}/probe/") for _ in range(20)}
@@ -137,7 +106,7 @@ def test_serve_two_replicas_streaming_loopback_only(ray_local: RayHandle) -> Non
         assert all(s.endswith("proxy=") for s in seen), seen
         assert _get(f"http://{LOOPBACK}:{port}/probe/stream") == "chunk0\nchunk1\nchunk2\n"
 
-        pids = process_tree(_ray_pids() | {os.getpid()})
+        pids = process_tree(ray_pids() | {os.getpid()})
         listening = [s for s in sockets_of(pids) if s.state == "LISTEN"]
         assert any(s.local[1] == port for s in listening), "the Serve proxy was not seen"
         assert len(listening) >= 8, listening  # gcs, raylet, agents, controller, proxy, replicas

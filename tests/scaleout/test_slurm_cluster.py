@@ -5,7 +5,6 @@ reaches the job through a 0600 env file, never through a command line."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from slurm_check import slurm_skip_reason
 
 from asyncllm.launchers._slurm_cmd import (
     JobState,
@@ -32,20 +32,7 @@ from asyncllm.launchers._slurm_cmd import (
     write_env_file,
 )
 
-
-def _cluster_up() -> str | None:
-    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
-        return "Slurm client tools not installed (apt-get install slurm-wlm munge)"
-    try:
-        out = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"scontrol ping failed: {e}"
-    if "is UP" not in out:
-        return "no slurmctld answering (run scripts/slurm_setup.sh as root)"
-    return None
-
-
-_skip_reason = _cluster_up()
+_skip_reason = slurm_skip_reason()
 pytestmark = [
     pytest.mark.slurm,
     pytest.mark.timeout(120),

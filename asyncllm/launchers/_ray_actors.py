@@ -1,0 +1,46 @@
+"""Ray-side workers of ``launchers.ray``: an async actor that runs a command (an engine, a
+fine-tune) as a process group on its node, and the trial task.
+
+Imported by Ray workers by module path. The actor keeps the local launcher's guarantees on
+the node it lands on: own process group, log file, health probe, group stop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["CommandActor"]
+
+
+class CommandActor:
+    """Runs one :class:`~asyncllm.launchers.base.CommandSpec` (sent as plain fields)."""
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+
+    async def start(self, fields: dict[str, Any]) -> str | None:
+        import ray
+
+        from .base import CommandSpec
+        from .local import start_command
+
+        spec = CommandSpec(**fields)
+        node = str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
+        self._handle = await start_command(spec)
+        url: str | None = self._handle.url
+        return url.replace("127.0.0.1", node, 1) if url and node != "127.0.0.1" else url
+
+    async def status(self) -> str:
+        return "pending" if self._handle is None else str(self._handle.status.value)
+
+    async def wait(self) -> str:
+        if self._handle is not None:
+            await self._handle.wait()
+        return await self.status()
+
+    async def stop(self) -> None:
+        if self._handle is not None:
+            await self._handle.stop()
+
+    async def log_tail(self, lines: int = 40) -> str:
+        return "" if self._handle is None else str(self._handle.process.log_tail(lines))

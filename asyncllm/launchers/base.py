@@ -1,0 +1,172 @@
+"""The launcher protocol: *where* a server, an engine command or a trial runs.
+
+A launcher is a small, reusable configuration object (``al.launchers.local()``,
+``al.launchers.ray(num_replicas=2)``, ``al.launchers.slurm(partition="gpu")``). Each
+``await launcher.launch(spec)`` starts one thing and returns a :class:`Handle` for it:
+
+* a :class:`~asyncllm.serving.launchers.ServerSpec` — a module served over HTTP (ServerModule);
+* a :class:`CommandSpec` — a command line (an inference engine, a fine-tune job).
+
+A handle reports where the thing answers (``url``), its last known ``status`` (``await
+poll()`` refreshes it), ``await stop()`` ends it and everything it started (idempotent,
+shielded from cancellation) and ``await wait()`` returns when it ended on its own.
+
+Trials use :meth:`Launcher.run_trials` (see trial.py): each combination is named by an
+index into the module tree reached by import path, so no module object travels.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from .._exceptions import ConfigError
+
+__all__ = ["CommandSpec", "Handle", "Launcher", "Status", "TrialOutcome", "expand_port"]
+
+
+class Status(enum.Enum):
+    """Where a launched thing is (LazyLLM's ``Status`` without its TBSubmitted/InQueue split)."""
+
+    PENDING = "pending"  # submitted, waiting for resources (a queued Slurm job, a Ray actor)
+    RUNNING = "running"
+    DONE = "done"  # ended on its own with success
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # stopped by us (or by the cluster's operator)
+
+    @property
+    def finished(self) -> bool:
+        return self in (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+
+_PORT = "{port}"
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A command to run where the launcher decides.
+
+    ``argv`` may contain the placeholder ``{port}``: the launcher picks a free port on the
+    machine that runs the command and substitutes it; ``health_path`` (relative to
+    ``http://<node>:<port>``) is then polled until it answers 200, and the handle's ``url`` is
+    that root. Without ``{port}`` the command is a batch job (a fine-tune) and the handle has no
+    URL. ``env`` reaches the command through its environment (a 0600 file for Slurm), never its
+    command line: put secrets there. ``num_cpus``/``num_gpus`` are what the command needs.
+    """
+
+    argv: Sequence[str]
+    name: str = "job"
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    cwd: str | None = None
+    health_path: str | None = "/health"
+    start_timeout: float = 600.0
+    num_cpus: float | None = None
+    num_gpus: int | None = None
+    stop_grace: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.argv or not all(isinstance(a, str) for a in self.argv):
+            raise ConfigError("CommandSpec.argv must be a non-empty list of strings")
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", self.name):
+            raise ConfigError(f"CommandSpec.name {self.name!r} may only hold letters, digits, '.', '_' and '-'")
+
+    @property
+    def serves(self) -> bool:
+        """True when the command listens on ``{port}`` (an engine), False for a batch job."""
+        return any(_PORT in a for a in self.argv)
+
+
+def expand_port(argv: Sequence[str], port: int) -> list[str]:
+    """``argv`` with every ``{port}`` replaced by ``port``."""
+    return [a.replace(_PORT, str(port)) for a in argv]
+
+
+@runtime_checkable
+class Handle(Protocol):
+    """One launched server, engine or job."""
+
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def status(self) -> Status: ...
+    async def poll(self) -> Status: ...
+    async def stop(self) -> None: ...
+    async def wait(self) -> None: ...
+
+
+@dataclass
+class TrialOutcome:
+    """What comes back from a remote trial: JSON-able data only. ``error`` is
+    ``"ExceptionType: message"`` when the trial failed."""
+
+    index: int
+    eval_result: Any = None
+    error: str | None = None
+
+
+@runtime_checkable
+class Launcher(Protocol):
+    """Where things run. Implementations: local.py, ray.py, slurm.py."""
+
+    kind: str
+
+    async def launch(self, spec: Any) -> Handle:
+        """Start ``spec`` (a ServerSpec or a :class:`CommandSpec`); return once it answers."""
+        ...
+
+    def server_launcher(self) -> Any:
+        """A one-server object with the serving layer's launcher interface
+        (``launch(spec) -> url``, ``stop``, ``wait``, ``running``), for ServerModule."""
+        ...
+
+    async def run_trials(self, target: str, indices: Sequence[int], *, concurrency: int) -> list[TrialOutcome]:
+        """Run the trials ``indices`` of the module at import path ``target``."""
+        ...
+
+
+class HandleServer:
+    """Adapts a :class:`Launcher` to the serving layer's one-server interface."""
+
+    def __init__(self, launcher: Launcher) -> None:
+        self.launcher = launcher
+        self.handle: Handle | None = None
+
+    def __repr__(self) -> str:
+        return f"<HandleServer {self.launcher!r} url={self.handle.url if self.handle else None}>"
+
+    @property
+    def url(self) -> str | None:
+        return self.handle.url if self.handle is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.handle is not None and not self.handle.status.finished
+
+    async def launch(self, spec: Any) -> str:
+        if self.handle is not None:
+            from .._exceptions import LifecycleError
+
+            raise LifecycleError(f"this launcher already runs a server at {self.url}; stop() it first")
+        self.handle = await self.launcher.launch(spec)
+        url = self.handle.url
+        assert url is not None
+        return url
+
+    async def stop(self) -> None:
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            await handle.stop()
+
+    async def wait(self) -> None:
+        if self.handle is not None:
+            await self.handle.wait()
+
+
+def merge_env(*envs: Mapping[str, str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in envs:
+        out.update(e or {})
+    return out

@@ -1,0 +1,78 @@
+"""Objects the scale-out tests serve or search, importable by path (``scaleout_targets:name``)
+so Ray replicas, Ray tasks and Slurm jobs import them instead of receiving pickles."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import anyio
+
+import asyncllm as al
+
+
+class Words(al.ModuleBase):
+    """Streams the words of its input, tagging each with the replica's pid via the result."""
+
+    async def forward(self, text: str, gap: float = 0.0):  # type: ignore[no-untyped-def]
+        for i, w in enumerate(text.split()):
+            if gap:
+                await anyio.sleep(gap)
+            yield w if i == 0 else " " + w
+
+
+def who(x: Any) -> dict[str, Any]:
+    return {"x": x, "pid": os.getpid(), "proxy": os.environ.get("http_proxy", "")}
+
+
+async def nap(x: Any, delay: float = 0.0) -> Any:
+    await anyio.sleep(delay)
+    return x
+
+
+# A served pipeline: a streaming module, then an upper-casing step.
+words_pipeline = al.pipeline(Words(name="words"), lambda s: s.upper())
+who_pipeline = al.pipeline(lambda x: x + 1, who)
+
+
+async def sleepy(x: Any) -> Any:
+    """The benchmark's served module: 20 ms of waiting (an I/O-bound step) per call."""
+    await anyio.sleep(0.02)
+    return x
+
+
+class Scored(al.ModuleBase):
+    """A trial target: deploy fails for one combination, eval reports the chosen values."""
+
+    def __init__(self, lr: al.Option | float, size: al.Option | int) -> None:
+        super().__init__()
+        self.lr = lr
+        self.size = size
+
+    def _get_deploy_tasks(self) -> Any:
+        async def deploy() -> None:
+            if self.lr == 0.3 and self.size == 2:
+                raise RuntimeError("this combination does not fit")
+
+        return deploy
+
+    async def forward(self, x: int) -> Any:
+        return [self.lr, self.size, x, os.getpid()]
+
+
+scored = Scored(al.Option([0.1, 0.3]), al.Option([1, 2])).evalset([5])
+
+
+class GatedWords(al.ModuleBase):
+    """Streams 'first', waits until the file ``gate`` exists, then streams ' second': the client
+    creates the gate only after receiving 'first', proving chunks arrive while work goes on."""
+
+    async def forward(self, gate: str):  # type: ignore[no-untyped-def]
+        yield "first"
+        with anyio.fail_after(30):
+            while not await anyio.Path(gate).exists():
+                await anyio.sleep(0.01)
+        yield " second"
+
+
+gated_pipeline = al.pipeline(GatedWords(name="gated"), lambda s: s.upper())
