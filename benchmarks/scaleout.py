@@ -12,7 +12,10 @@ process), ``local subproc`` (hypercorn in one child process), ``ray x1`` and ``r
 (al.launchers.ray(num_replicas=N): Ray Serve replicas behind Ray's HTTP proxy, all on
 127.0.0.1, replicas with ``max_ongoing_requests=32`` and ``num_cpus=0``). The client is
 asyncllm's own (ServerModule calls, pooled keep-alive connections) on asyncio in this process.
-Ratios are to ``local inproc`` of the same module, plus ``x2/x1`` for Ray. The machine's
+Floor row ``ray bare x1``: a bare Starlette echo app (no asyncllm on the server, no work)
+deployed on the same Ray Serve proxy and called with the same client — the ceiling of the
+proxy path on this machine. Ratios are to ``local inproc`` of the same module, plus
+``x2/x1`` for Ray. The machine's
 cores are shared by the client, the proxy and the replicas, so CPU-bound rows show how much
 of a second core a second replica can use here, not a cluster's scaling.
 """
@@ -58,6 +61,22 @@ async def measure(s: Any, concurrency: int, seconds: float) -> tuple[float, floa
     return done / elapsed, 1000 * lat / max(done, 1)
 
 
+async def measure_bare(seconds: float) -> tuple[float, float]:
+    import anyio.to_thread
+    from _scaleout_targets import bare_ray_app
+    from ray import serve
+
+    from asyncllm.launchers.ray import _Runtime
+    from asyncllm.serving import UrlModule
+
+    port = await anyio.to_thread.run_sync(_Runtime.ensure_serve, None, "127.0.0.1")
+    await anyio.to_thread.run_sync(lambda: serve.run(bare_ray_app(), name="bare", route_prefix="/bare"))
+    try:
+        return await measure(UrlModule(url=f"http://127.0.0.1:{port}/bare"), 32, seconds)
+    finally:
+        await anyio.to_thread.run_sync(serve.delete, "bare")
+
+
 async def main(seconds: float) -> None:
     from asyncllm import launchers
     from asyncllm._http import aclose_all
@@ -69,6 +88,8 @@ async def main(seconds: float) -> None:
     print(f"# ray started in {time.perf_counter() - t0:.1f}s (node {ray_handle.node_ip})")
     rows: list[tuple[str, str, int, float, float]] = []
     try:
+        rows.append(("bare", "ray bare x1", 32, *(await measure_bare(seconds))))
+        print(f"# bare    ray bare x1    : {rows[-1][3]:8.1f} calls/s", flush=True)
         for target, conc in WORKLOADS:
             configs: list[tuple[str, Any]] = [
                 ("local inproc", launchers.local()),
@@ -88,6 +109,8 @@ async def main(seconds: float) -> None:
         await ray_handle.astop()
 
     print()
+    _, label, conc, rps, ms = rows[0]
+    print(f"floor: {label} (echo, no work) at concurrency {conc}: {rps:.1f} calls/s, {ms:.1f} ms mean")
     print(f"{'module':8s} {'launcher':14s} {'conc':>4s} {'calls/s':>9s} {'mean ms':>8s} {'vs local':>9s} {'x2/x1':>6s}")
     for target, _ in WORKLOADS:
         mine = {label: (rps, ms, conc) for t, label, conc, rps, ms in rows if t == target}

@@ -121,7 +121,7 @@ class RayLauncher:
     def __init__(self, address: str | None = None, *, num_replicas: int = 1, num_cpus: float | None = None,
                  num_gpus: float | None = None, max_ongoing_requests: int | None = None,
                  http_host: str = LOOPBACK, http_port: int | None = None, start_timeout: float = 120.0,
-                 ray_init: dict[str, Any] | None = None) -> None:
+                 access_log: bool = False, ray_init: dict[str, Any] | None = None) -> None:
         if num_replicas < 1:
             raise ConfigError(f"num_replicas must be >= 1, got {num_replicas}")
         for name, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
@@ -137,6 +137,7 @@ class RayLauncher:
         self.http_host = http_host
         self.http_port = http_port
         self.start_timeout = start_timeout
+        self.access_log = access_log
         self.ray_init = dict(ray_init or {})
 
     def __repr__(self) -> str:
@@ -199,7 +200,9 @@ class RayLauncher:
     def _deploy(self, name: str, config: dict[str, Any]) -> None:
         from ._ray_replica import ServedModuleDeployment
 
-        options: dict[str, Any] = {"num_replicas": self.num_replicas, "ray_actor_options": self._resources()}
+        # Serve writes one access-log line per request in every replica unless told not to.
+        options: dict[str, Any] = {"num_replicas": self.num_replicas, "ray_actor_options": self._resources(),
+                                   "logging_config": {"enable_access_log": self.access_log}}
         if self.max_ongoing_requests is not None:
             options["max_ongoing_requests"] = self.max_ongoing_requests
         app = ServedModuleDeployment.options(**options).bind(config)
@@ -385,6 +388,7 @@ def ray(address: str | None = None, *, num_replicas: int = 1, num_cpus: float | 
         num_gpus: float | None = None, **kw: Any) -> RayLauncher:
     """Run on Ray: a local loopback instance (``address=None``) or the cluster at ``address``.
     ``num_replicas`` applies to served modules; ``num_cpus``/``num_gpus`` to each replica, actor
-    or trial task. Other keywords: ``max_ongoing_requests``, ``http_host``, ``http_port``,
-    ``start_timeout``, ``ray_init`` (extra ``ray.init`` arguments for a local start)."""
+    or trial task. Other keywords: ``max_ongoing_requests`` (Serve's default is 5 per replica),
+    ``http_host``, ``http_port``, ``start_timeout``, ``access_log`` (Serve's per-request log
+    lines, off by default), ``ray_init`` (extra ``ray.init`` arguments for a local start)."""
     return RayLauncher(address, num_replicas=num_replicas, num_cpus=num_cpus, num_gpus=num_gpus, **kw)
