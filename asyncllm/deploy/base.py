@@ -89,7 +89,8 @@ class EngineHandle:
             return EngineStatus.ATTACHED
         if self.process.running:
             return EngineStatus.RUNNING
-        return EngineStatus.FAILED if self.process.returncode not in (0, -15, None) else EngineStatus.STOPPED
+        # 143 = 128 + SIGTERM, as the supervisor reports an engine ended by stop()
+        return EngineStatus.FAILED if self.process.returncode not in (0, -15, 143, None) else EngineStatus.STOPPED
 
     async def stop(self) -> None:
         if self.process is not None:

@@ -262,3 +262,20 @@ def test_engine_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(pid)
+
+
+async def test_status_reports_an_engine_that_died_on_its_own() -> None:
+    import os
+    import signal
+
+    m = TrainableModule().deploy_method(deploy.dummy)
+    await m.start()
+    try:
+        os.killpg(m.engine.pid, signal.SIGKILL)  # type: ignore[union-attr,arg-type]
+        with anyio.fail_after(10):
+            while m.status() is EngineStatus.RUNNING:
+                await anyio.sleep(0.05)
+        assert m.status() is EngineStatus.FAILED
+    finally:
+        await m.stop()
+    assert m.status() is EngineStatus.STOPPED
