@@ -92,10 +92,17 @@ _LAZY: dict[str, tuple[str, str]] = {
     "remote_method": ("asyncllm.serving", "remote_method"),
     "route": ("asyncllm.serving", "route"),
     "serve": ("asyncllm.serving", "serve"),
+    # local engines and fine-tuning
+    "TrainableModule": ("asyncllm.trainable", "TrainableModule"),
+    "EngineStatus": ("asyncllm.deploy", "EngineStatus"),
 }
+# Sub-packages reached as attributes: al.deploy.llamacpp, al.finetune.dummy, al.launchers.ray().
+_LAZY_PACKAGES = ("deploy", "finetune", "launchers")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_PACKAGES:
+        return importlib.import_module(f"asyncllm.{name}")
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'asyncllm' has no attribute {name!r}")
@@ -105,13 +112,15 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, *_LAZY_PACKAGES})
 
 
 if TYPE_CHECKING:
+    from . import deploy, finetune, launchers
     from ._config import Secret, config
     from ._http import HTTPSettings
     from ._http import aclose_all as aclose
+    from .deploy import EngineStatus
     from .online import (
         OnlineChatModule,
         OnlineChatModuleBase,
@@ -130,6 +139,7 @@ if TYPE_CHECKING:
         PrompterBase,
     )
     from .serving import ServedModuleError, ServerModule, UrlModule, create_app, remote_method, route, serve
+    from .trainable import TrainableModule
 
 __all__ = [
     "IFS",
@@ -150,6 +160,7 @@ __all__ = [
     "EmptyFormatter",
     "EmptyPrompter",
     "EngineStartError",
+    "EngineStatus",
     "FlowBase",
     "FlowError",
     "FormatterBase",
@@ -189,6 +200,7 @@ __all__ = [
     "Stream",
     "StreamError",
     "Switch",
+    "TrainableModule",
     "TrialModule",
     "TrialResult",
     "UrlModule",
@@ -197,10 +209,13 @@ __all__ = [
     "config",
     "create_app",
     "current_session",
+    "deploy",
     "diverter",
     "emit",
+    "finetune",
     "ifs",
     "kwargs",
+    "launchers",
     "loop",
     "new_session",
     "package",

@@ -82,9 +82,12 @@ class MissingDependencyError(ConfigError, ImportError):
         self.package = package
         self.extra = extra
         why = f" (needed for {purpose})" if purpose else ""
-        super().__init__(
-            f"{package!r} is not installed{why}; install it with: pip install 'asyncllm[{extra}]'"
+        how = (
+            f"install it with: pip install 'asyncllm[{extra}]'"
+            if extra
+            else "it is not on PyPI: install it from its source checkout (pip install <path>)"
         )
+        super().__init__(f"{package!r} is not installed{why}; {how}")
 
 
 class ModuleExecutionError(AsyncLLMError):
