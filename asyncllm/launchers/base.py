@@ -170,3 +170,19 @@ def merge_env(*envs: Mapping[str, str] | None) -> dict[str, str]:
     for e in envs:
         out.update(e or {})
     return out
+
+
+class _PortPlaceholder(int):
+    """An ``int`` that prints as ``{port}``: lets code that builds a command line with
+    ``str(port)`` / f-strings produce the placeholder a remote launcher fills in on its node."""
+
+    def __str__(self) -> str:
+        return _PORT
+
+    __repr__ = __str__
+
+    def __format__(self, spec: str) -> str:
+        return _PORT
+
+
+PORT_PLACEHOLDER: int = _PortPlaceholder(0)
