@@ -17,3 +17,17 @@ def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     assert info.value.extra == "ray"
     with pytest.raises(MissingDependencyError):
         start_ray()
+
+
+@pytest.mark.anyio
+async def test_ray_launcher_without_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asyncllm import launchers
+    from asyncllm.launchers.ray import _Runtime
+    from asyncllm.serving import ServerModule
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setattr(_Runtime, "handle", None)
+    s = ServerModule("scaleout_targets:who", launcher=launchers.ray())
+    with pytest.raises(Exception, match=r"pip install 'asyncllm\[ray\]'"):
+        await s.start()
+    assert s.url == ""
