@@ -57,6 +57,9 @@ class _Runtime:
         with cls.lock:
             if cls.handle is None or not import_ray().is_initialized():
                 cls.handle = start_ray(address, **init)
+            if address not in (None, "auto") and "://" not in address and address != cls.handle.address:
+                raise ConfigError(f"this process is already connected to Ray at {cls.handle.address}, not {address}: "
+                                  "a process talks to one Ray cluster; use address=None to share it")
             cls.users += 1
             return cls.handle
 

@@ -128,3 +128,12 @@ async def test_trial_grid_runs_as_ray_tasks() -> None:
         assert (got_lr, got_size, x) == (lr, size, 5) and pid != os.getpid()
     bad = results[3]
     assert isinstance(bad.error, ModuleExecutionError) and "does not fit" in str(bad.error)
+
+
+@pytest.mark.anyio
+async def test_other_address_while_connected_is_a_config_error() -> None:
+    from asyncllm._exceptions import ConfigError
+
+    spec = CommandSpec(["true"], name="nothing")
+    with pytest.raises(ConfigError, match="already connected to Ray"):
+        await launchers.ray(address="127.0.0.1:1").launch(spec)
