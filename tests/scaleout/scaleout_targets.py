@@ -65,14 +65,19 @@ scored = Scored(al.Option([0.1, 0.3]), al.Option([1, 2])).evalset([5])
 
 class GatedWords(al.ModuleBase):
     """Streams 'first', waits until the file ``gate`` exists, then streams ' second': the client
-    creates the gate only after receiving 'first', proving chunks arrive while work goes on."""
+    creates the gate only after receiving 'first', proving chunks arrive while work goes on.
+    ``<gate>.closed`` is written when the generator ends or is cancelled."""
 
     async def forward(self, gate: str):  # type: ignore[no-untyped-def]
-        yield "first"
-        with anyio.fail_after(30):
-            while not await anyio.Path(gate).exists():
-                await anyio.sleep(0.01)
-        yield " second"
+        try:
+            yield "first"
+            with anyio.fail_after(30):
+                while not await anyio.Path(gate).exists():
+                    await anyio.sleep(0.01)
+            yield " second"
+        finally:
+            with open(gate + ".closed", "w") as f:  # noqa: ASYNC230  (sync: it must run while cancelled)
+                f.write("closed")
 
 
 gated_pipeline = al.pipeline(GatedWords(name="gated"), lambda s: s.upper())

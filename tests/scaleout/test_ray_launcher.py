@@ -67,6 +67,17 @@ async def test_served_pipeline_two_replicas_concurrent_streaming_loopback(tmp_pa
         assert chunks == ["first", " second"] and {c.module for c in chunks} == {"gated"}
         assert st.result == "FIRST SECOND"
 
+        # Leaving a stream early closes the connection; Ray's proxy cancels the replica's work.
+        gate = tmp_path / "never"
+        async with streams.stream(str(gate)) as st:
+            async for c in st:
+                assert c == "first"
+                break
+        with anyio.fail_after(20):
+            while not (tmp_path / "never.closed").exists():
+                await anyio.sleep(0.05)
+        assert not gate.exists()
+
         # The OpenAI-compatible face answers through Ray's proxy too (key required).
         async with httpx.AsyncClient(timeout=30, trust_env=False) as client:
             r = await client.get(f"{calls.url}/v1/models")
