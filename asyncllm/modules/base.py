@@ -566,6 +566,17 @@ class ModuleBase:
         self.eval_result = await run_evalset(self)
         return self.eval_result
 
+    def _shallow_clone(self) -> Self:
+        """A shallow copy with a new id and its own hooks, submodule and Option registries
+        (what ``share()`` builds on): shared deployment, separate identity."""
+        new = copy.copy(self)
+        d = new.__dict__
+        d["_module_id"] = uuid.uuid4().hex
+        d["_hooks"] = list(self._hooks)
+        d["_submodule_map"] = dict(self._submodule_map)
+        d["_options"] = {k: list(v) for k, v in self._options.items()}
+        return new
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         cls = type(self)
         new = cls.__new__(cls)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 from urllib.parse import urljoin
@@ -46,8 +45,8 @@ from .._exceptions import (
 from .._http import HTTPSettings, request_json, stream_sse
 from ..modules.base import ModuleBase
 from ..prompts.base import EmptyPrompter, PrompterBase
-from ..prompts.chat import ChatPrompter
-from ..prompts.formatters import EmptyFormatter, FormatterBase, FormatterChain, as_formatter
+from ..prompts.formatters import EmptyFormatter, FormatterBase
+from ..prompts.llm import _UNSET, LLMBuilders
 from ..streaming.channel import Chunk
 from ..streaming.sse import SSEEvent
 from ._finetune import FineTuneMixin
@@ -59,7 +58,6 @@ __all__ = ["OnlineChatModuleBase", "RedactedHeaders", "http_settings", "resolve_
 
 log = logging.getLogger("asyncllm.online")
 
-_UNSET: Any = object()
 _OK_FINISH = frozenset({"stop", "tool_calls", "function_call", "end_turn", "stop_sequence", "tool_use"})
 _FILTERED = frozenset({"content_filter", "sensitive", "refusal"})
 
@@ -111,7 +109,7 @@ def usage_of(u: Any) -> dict[str, int] | None:
     return {"prompt_tokens": int(p) if p is not None else -1, "completion_tokens": int(c) if c is not None else -1}
 
 
-class OnlineChatModuleBase(FineTuneMixin, ModuleBase):
+class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
     """Base of every online chat provider (OpenAI chat-completions wire by default)."""
 
     source: ClassVar[str] = ""
@@ -240,49 +238,14 @@ class OnlineChatModuleBase(FineTuneMixin, ModuleBase):
 
     # -- builders ----------------------------------------------------------------------------
 
-    def prompt(self, prompt: str | dict[str, str] | PrompterBase | None = None,
-               history: Sequence[Any] | None = None) -> Self:
-        """``None`` → no template; a str/dict → :class:`ChatPrompter`; a prompter as is."""
-        if prompt is None:
-            if history:
-                raise ConfigError("history needs a prompt: pass prompt='' (a ChatPrompter) to keep history")
-            self._prompt = EmptyPrompter()
-        elif isinstance(prompt, PrompterBase):
-            self._prompt = prompt
-        elif isinstance(prompt, (str, dict)):
-            self._prompt = ChatPrompter(prompt, history=history)
-        else:
-            raise ConfigError(f"prompt() takes a str, a dict, a prompter or None, got {type(prompt).__name__}")
-        return self
-
-    def formatter(self, format: Any = None) -> Self:
-        """Set what a call returns (see asyncllm.prompts.formatters); None → the text."""
-        self._formatter = as_formatter(format)
-        return self
-
     def share(self, prompt: Any = _UNSET, format: Any = _UNSET, stream: bool | None = None,
               history: Sequence[Any] | None = None, copy_static_params: bool = False) -> Self:
-        """A shallow copy with a new id: same endpoint, key, pool and static params; its own
-        prompt/formatter/stream when given."""
-        new = copy.copy(self)
-        d = new.__dict__
-        d["_module_id"] = uuid.uuid4().hex
-        d["_hooks"] = list(self._hooks)
-        d["_submodule_map"] = dict(self._submodule_map)
-        d["_options"] = {k: list(v) for k, v in self._options.items()}
-        if prompt is not _UNSET or history is not None:
-            new.prompt(None if prompt is _UNSET else prompt, history=history)
-        if format is not _UNSET:
-            new.formatter(format)
-        if stream is not None:
-            new._stream = stream
+        """A new module with a new id: same endpoint, key, pool and static params (unless
+        ``copy_static_params``); its own prompt/formatter/stream when given."""
+        new = super().share(prompt, format, stream, history)
         if copy_static_params:
             new._static_params = copy.deepcopy(self._static_params)
         return new
-
-    def __or__(self, other: Any) -> Self:
-        fmt = other if self._formatter.is_empty else FormatterChain(self._formatter, other)
-        return self.share(format=fmt)
 
     # -- properties --------------------------------------------------------------------------
 

@@ -23,28 +23,23 @@ of the raw text (:mod:`asyncllm.trainable.toolcalls`).
 
 from __future__ import annotations
 
-import copy
 import functools
-import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, ClassVar, Self
 
-from .._exceptions import ConfigError, IncompleteOutputError
+from .._exceptions import IncompleteOutputError
 from ..deploy.base import EngineHandle, EngineStatus
 from ..modules.base import ModuleBase
 from ..option import Option
 from ..prompts.base import EmptyPrompter, PrompterBase
-from ..prompts.chat import ChatPrompter
-from ..prompts.formatters import EmptyFormatter, FormatterBase, FormatterChain, as_formatter
+from ..prompts.formatters import EmptyFormatter, FormatterBase
+from ..prompts.llm import LLMBuilders
 from ..streaming.channel import Chunk, current_sink
 from ..streaming.stream import Stream
 from .impl import TrainableImpl
 from .toolcalls import ToolTokenGate, parse_tool_calls, to_openai_calls
 
 __all__ = ["TrainableModule"]
-
-_UNSET: Any = object()
-
 
 class _Capture(FormatterBase):
     """Makes the engine client hand back the whole assistant message (tool calls included)."""
@@ -63,10 +58,11 @@ def _with_system(messages: list[dict[str, Any]], text: str) -> list[dict[str, An
     return [{"role": "system", "content": text}, *messages]
 
 
-class TrainableModule(ModuleBase):
+class TrainableModule(LLMBuilders, ModuleBase):
     """A local model on an inference engine; see the module docstring."""
 
     builder_keys: ClassVar[tuple[str, ...]] = TrainableImpl.builder_keys
+    _share_drops = ("_client", "_embedder")  # a share builds its own client on the shared engine
 
     def __init__(self, base_model: Option | str = "", target_path: str = "", *, stream: bool = False,
                  return_trace: bool = False, type: str | None = None, name: str | None = None) -> None:
@@ -90,49 +86,6 @@ class TrainableModule(ModuleBase):
 
         setter.__name__ = key
         return setter
-
-    def prompt(self, prompt: str | dict[str, str] | PrompterBase | None = None,
-               history: Sequence[Any] | None = None) -> Self:
-        """``None`` → the input is the user turn; a str/dict → :class:`ChatPrompter`; a prompter as is."""
-        if prompt is None:
-            if history:
-                raise ConfigError("history needs a prompt: pass prompt='' (a ChatPrompter) to keep history")
-            self._prompt = EmptyPrompter()
-        elif isinstance(prompt, PrompterBase):
-            self._prompt = prompt
-        elif isinstance(prompt, (str, dict)):
-            self._prompt = ChatPrompter(prompt, history=history)
-        else:
-            raise ConfigError(f"prompt() takes a str, a dict, a prompter or None, got {type(prompt).__name__}")
-        return self
-
-    def formatter(self, format: Any = None) -> Self:
-        self._formatter = as_formatter(format)
-        return self
-
-    def share(self, prompt: Any = _UNSET, format: Any = _UNSET, stream: bool | None = None,
-              history: Sequence[Any] | None = None) -> Self:
-        """A new module (new id: its own usage and session entries) on the same deployment, with its
-        own prompt/formatter/stream when given (else the same prompter object, as in LazyLLM)."""
-        new = copy.copy(self)
-        d = new.__dict__
-        d["_module_id"] = uuid.uuid4().hex
-        d["_hooks"] = list(self._hooks)
-        d["_submodule_map"] = dict(self._submodule_map)
-        d["_options"] = {k: list(v) for k, v in self._options.items()}
-        d.pop("_client", None)
-        d.pop("_embedder", None)
-        if prompt is not _UNSET or history is not None:
-            new.prompt(None if prompt is _UNSET else prompt, history=history)
-        if format is not _UNSET:
-            new.formatter(format)
-        if stream is not None:
-            new._stream = stream
-        return new
-
-    def __or__(self, other: Any) -> Self:
-        fmt = other if self._formatter.is_empty else FormatterChain(self._formatter, other)
-        return self.share(format=fmt)
 
     # -- properties ---------------------------------------------------------------------------
 
