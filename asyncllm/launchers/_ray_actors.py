@@ -26,7 +26,8 @@ class CommandActor:
 
         spec = CommandSpec(**fields)
         node = str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
-        self._handle = await start_command(spec)
+        # guard: a killed actor (ray.kill, the driver's exit) must not leave the command running.
+        self._handle = await start_command(spec, guard=True)
         url: str | None = self._handle.url
         return url.replace("127.0.0.1", node, 1) if url and node != "127.0.0.1" else url
 

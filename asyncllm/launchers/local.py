@@ -61,10 +61,16 @@ class ProcessHandle:
             await self.process.wait()
 
 
-async def start_command(spec: CommandSpec, *, log_dir: str | None = None) -> ProcessHandle:
-    """Run ``spec`` here; for a serving command wait until its health URL answers."""
+async def start_command(spec: CommandSpec, *, log_dir: str | None = None, guard: bool = False) -> ProcessHandle:
+    """Run ``spec`` here; for a serving command wait until its health URL answers.
+
+    ``guard``: end the command if this process dies without stopping it (_guard.py)."""
     port = free_port() if spec.serves else None
     argv = expand_port(spec.argv, port) if port is not None else list(spec.argv)
+    if guard:
+        from ._guard import guarded
+
+        argv = guarded(argv)
     directory = log_dir or os.path.join(tempfile.gettempdir(), "asyncllm-jobs")
     await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
     proc = ManagedProcess(argv, name=spec.name, log_path=Path(directory) / f"{spec.name}-{os.urandom(4).hex()}.log")

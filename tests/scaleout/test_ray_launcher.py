@@ -148,3 +148,28 @@ async def test_other_address_while_connected_is_a_config_error() -> None:
     spec = CommandSpec(["true"], name="nothing")
     with pytest.raises(ConfigError, match="already connected to Ray"):
         await launchers.ray(address="127.0.0.1:1").launch(spec)
+
+
+SERVE_FOREVER = ("import http.server, sys\n"
+                 "http.server.HTTPServer(('127.0.0.1', int(sys.argv[2])), http.server.SimpleHTTPRequestHandler)"
+                 ".serve_forever()\n")
+
+
+@pytest.mark.anyio
+async def test_killed_actor_takes_its_command_along() -> None:
+    import ray as ray_mod
+
+    marker = f"marker-{os.urandom(6).hex()}"
+    spec = CommandSpec([sys.executable, "-c", SERVE_FOREVER, marker, "{port}"], name="orphan", health_path="/",
+                       num_cpus=0.25)
+    handle = await launchers.ray().launch(spec)
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit() and marker.encode() in _cmdline(p)]
+        assert pids, "the command is not running"
+        await anyio.to_thread.run_sync(ray_mod.kill, handle._actor)  # the actor dies without stop()
+        with anyio.fail_after(20):
+            while any(marker.encode() in _cmdline(p) for p in pids):
+                await anyio.sleep(0.1)
+    finally:
+        await handle.stop()  # a dead actor is fine to stop
+    assert handle.status is Status.CANCELLED
