@@ -144,13 +144,15 @@ class Deployer:
 
     def __init__(self, *, url: str | None = None, host: str = "127.0.0.1", port: int | None = None,
                  startup_timeout: float | None = None, served_name: str | None = None,
-                 env: Mapping[str, str] | None = None, **options: Any) -> None:
+                 env: Mapping[str, str] | None = None, launcher: Any = None, **options: Any) -> None:
         self.url = normalize_url(url) if url else None
         self.host = host
         self.port = port
         self.timeout = float(startup_timeout or self.startup_timeout)
         self.served_name = served_name
         self.env = dict(env or {})
+        #: where the engine runs: None / al.launchers.local() here, or al.launchers.ray()/slurm()
+        self.launcher = launcher
         self.options = {self.auto_map.get(k, k): v for k, v in options.items()}
 
     def __repr__(self) -> str:
@@ -185,11 +187,28 @@ class Deployer:
 
     # -- launching ----------------------------------------------------------------------------
 
+    async def _launch_remote(self, model: str) -> EngineHandle:
+        # The launcher's node picks the port ({port} in the command line); no local supervisor:
+        # the Ray actor / Slurm job owns the engine's lifetime.
+        from ..launchers.base import PORT_PLACEHOLDER
+        from ..launchers.jobs import launch_engine
+
+        argv = self.command(model, PORT_PLACEHOLDER, None)
+        root, proc = await launch_engine(self.launcher, argv, name=f"engine-{self.name}",
+                                         health_path=self.health_path, env=self.env, timeout=self.timeout)
+        return EngineHandle(f"{root}/v1/", self, proc, model, self.served_model_name(model),  # type: ignore[arg-type]
+                            {"command": shlex.join(argv), "launcher": repr(self.launcher)})
+
     async def launch(self, model: str) -> EngineHandle:
         """Start the engine for ``model`` and return once its health URL answers."""
         if self.url:
             return EngineHandle(self.url, self, None, model, self.served_model_name(model))
         self.check_available()
+        if self.launcher is not None:
+            from ..launchers.jobs import is_remote
+
+            if is_remote(self.launcher):
+                return await self._launch_remote(model)
         log_dir = _log_dir()
         await anyio.Path(log_dir).mkdir(parents=True, exist_ok=True)
         stem = f"{self.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # unique per launch

@@ -32,8 +32,17 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 async def run_worker(argv: Sequence[str], *, log_path: Path, on_event: Callable[[dict[str, Any]], Awaitable[None]],
-                     env: Mapping[str, str] | None = None, timeout: float | None = None) -> dict[str, Any]:
-    """Run ``argv``; return the last JSON event (the worker's ``{"done": true, ...}``)."""
+                     env: Mapping[str, str] | None = None, timeout: float | None = None,
+                     launcher: Any = None) -> dict[str, Any]:
+    """Run ``argv``; return the last JSON event (the worker's ``{"done": true, ...}``).
+
+    With a remote ``launcher`` (Ray, Slurm) the worker runs as its job; its JSON lines go to a
+    file next to ``log_path`` (which must be on a filesystem both sides see)."""
+    from ..launchers.jobs import is_remote, run_job
+
+    if is_remote(launcher):
+        return await run_job(launcher, argv, events_path=log_path.with_suffix(".events.jsonl"), name="finetune",
+                             on_event=on_event, env=env, timeout=timeout)
     await anyio.Path(log_path.parent).mkdir(parents=True, exist_ok=True)
     log_file = await anyio.to_thread.run_sync(lambda: log_path.open("ab"))
     try:

@@ -33,6 +33,8 @@ class Finetuner:
 
     def __init__(self, *, progress: ProgressCallback | None = None, **kw: Any) -> None:
         self.progress = progress
+        #: where the worker runs: None / al.launchers.local() here, or al.launchers.ray()/slurm()
+        self.launcher = kw.pop("launcher", None)
         self.kw = kw
 
     def __repr__(self) -> str:

@@ -51,7 +51,7 @@ class CpuLora(Finetuner):
         argv = self.command(base_model, trainset, target_path)
         timeout: Any = self.kw.get("timeout")
         done = await run_worker(argv, log_path=Path(target_path) / "finetune.log", on_event=self.report,
-                                timeout=float(timeout) if timeout else None)
+                                timeout=float(timeout) if timeout else None, launcher=self.launcher)
         gguf = done.get("gguf")
         if not isinstance(gguf, str) or not await anyio.Path(gguf).is_file():
             raise ConfigError(f"the fine-tune worker finished without a GGUF file (last event: {done})")

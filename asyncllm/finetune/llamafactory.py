@@ -65,7 +65,7 @@ class LlamaFactory(Finetuner):
             "template": cfg["template"], "finetuning_type": "lora", "export_dir": str(merged)}, indent=1))
         for argv in cmds:
             await run_worker(argv, log_path=target / "finetune.log", on_event=self.report,
-                             timeout=self.kw.get("timeout"))
+                             timeout=self.kw.get("timeout"), launcher=self.launcher)
         return str(merged if len(cmds) > 1 else cfg["output_dir"])
 
 
