@@ -31,11 +31,12 @@ async def run_server(target: Any, *, pre: Any = None, post: Any = None, host: st
                      security_key: str | None = None, max_body_bytes: int, max_header_bytes: int,
                      request_timeout: float | None = None, graceful_timeout: float = 5.0, debug: bool = False,
                      model_name: str | None = None, sse_keepalive: float = 15.0,
-                     announce: Callable[[int], None]) -> None:
+                     announce: Callable[[int], None], parent_pid: int | None = None) -> None:
     """Start ``target``'s lifecycle, serve it until SIGTERM/SIGINT, then stop it.
 
     ``announce(port)`` runs once the socket listens. Shared by the subprocess launcher's
-    child and ``asyncllm serve``.
+    child and ``asyncllm serve``. With ``parent_pid``, the server also shuts down when that
+    process is gone (it died without calling stop()), so no orphan keeps serving.
     """
     from .._http import aclose_all
     from ..modules.base import ModuleBase
@@ -45,8 +46,23 @@ async def run_server(target: Any, *, pre: Any = None, post: Any = None, host: st
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
 
         async def shutdown_trigger() -> None:
-            async for _ in signals:
-                return
+            async with anyio.create_task_group() as tg:
+
+                async def on_signal() -> None:
+                    async for _ in signals:
+                        break
+                    tg.cancel_scope.cancel()
+
+                async def on_orphaned() -> None:
+                    # Our own session/process group shields us from the parent's signals, so
+                    # poll: when it dies we are re-parented and getppid() changes.
+                    while os.getppid() == parent_pid:
+                        await anyio.sleep(0.5)
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(on_signal)
+                if parent_pid is not None:
+                    tg.start_soon(on_orphaned)
 
         if isinstance(target, ModuleBase):
             await target.start()
@@ -78,7 +94,8 @@ async def _serve(spec: dict[str, Any]) -> None:
         request_timeout=spec.get("request_timeout"), graceful_timeout=float(spec["graceful_timeout"]),
         debug=bool(spec.get("debug")), model_name=spec.get("model_name"),
         sse_keepalive=float(spec.get("sse_keepalive", 15.0)),
-        announce=lambda port: _announce(spec["port_file"], port))
+        announce=lambda port: _announce(spec["port_file"], port),
+        parent_pid=spec.get("parent_pid"))
 
 
 def main(argv: list[str] | None = None) -> None:

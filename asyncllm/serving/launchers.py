@@ -280,6 +280,7 @@ class SubprocessLauncher:
             "debug": spec.debug, "model_name": spec.model_name, "sse_keepalive": spec.sse_keepalive,
             "sys_path": await anyio.to_thread.run_sync(_import_dirs),
             "backend": sniffio.current_async_library(),
+            "parent_pid": os.getpid(),  # the child ends itself if we die without stopping it
         }
         self._dir = tmp = await anyio.to_thread.run_sync(functools.partial(tempfile.mkdtemp, prefix="asyncllm-serve-"))
         spec_file, port_file = os.path.join(tmp, "spec.json"), os.path.join(tmp, "port")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import anyio
@@ -39,6 +40,9 @@ async def test_cancelled_caller_does_not_leave_server(launcher: str) -> None:
         scope.cancel()
         await s.stop()  # shielded: completes even inside a cancelled scope
     assert not s.launcher.running
+
+
+_TARGETS_DIR = Path(t.__file__).resolve().parent
 
 
 def _group_alive(pgid: int) -> bool:
@@ -122,3 +126,27 @@ async def test_module_lifecycle_reaches_served_flow() -> None:
     assert inner.url  # deployed as part of the outer server's start
     await outer.stop()
     assert not inner.url
+
+
+async def test_subprocess_server_ends_itself_when_its_parent_dies(tmp_path: Path) -> None:
+    """A parent killed without stop() must not leave its served child running for ever."""
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import os, anyio, serving_targets as t\n"
+        "from asyncllm.serving import ServerModule\n"
+        "async def main():\n"
+        "    s = ServerModule(t.double, launcher='subprocess')\n"
+        "    await s.start()\n"
+        f"    open({str(pid_file)!r}, 'w').write(str(s.launcher.pid))\n"
+        "    os._exit(1)  # dies without stop()\n"
+        "anyio.run(main)\n"
+    )
+    here = str(_TARGETS_DIR)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    with anyio.fail_after(60):
+        done = await anyio.run_process([sys.executable, "-c", script], env=env, check=False)
+    assert done.returncode == 1
+    child = int(await anyio.Path(pid_file).read_text())
+    with anyio.fail_after(15):
+        while _group_alive(child):
+            await anyio.sleep(0.1)
