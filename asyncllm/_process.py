@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,7 +24,47 @@ from anyio.abc import Process
 
 from ._exceptions import EngineStartError
 
-__all__ = ["ManagedProcess", "free_port", "http_ok"]
+__all__ = ["ManagedProcess", "free_port", "guarded", "http_ok"]
+
+
+# A command's supervisor, for processes whose starter may die without stopping them (a crash,
+# SIGKILL, a killed Ray actor). It leads the process group, polls its parent's pid and, when the
+# parent is gone, terminates the command and then kills the group. The command is bound to it
+# with PR_SET_PDEATHSIG — safe because the single-threaded supervisor forks from the thread that
+# lives as long as it does (unlike binding to a trio worker thread, which retires after 10 s
+# idle), so a SIGKILLed supervisor takes the command along. A normal group stop still works: the
+# supervisor ignores SIGTERM and exits with the command's code.
+_SUPERVISOR = """
+import ctypes, os, signal, subprocess, sys
+parent = int(sys.argv[1])
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+def child_setup():
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:  # PR_SET_PDEATHSIG: SIGTERM the command if the supervisor itself is SIGKILLed
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except Exception:
+        pass
+child = subprocess.Popen(sys.argv[2:], preexec_fn=child_setup)
+while True:
+    try:
+        rc = child.wait(timeout=0.5)
+        sys.exit(rc if rc >= 0 else 128 - rc)
+    except subprocess.TimeoutExpired:
+        if os.getppid() != parent:
+            child.terminate()
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            os.killpg(0, signal.SIGKILL)
+"""
+
+
+def guarded(argv: Sequence[str]) -> list[str]:
+    """``argv`` under the supervisor, bound to this process (Linux; unchanged elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return list(argv)
+    return [sys.executable, "-c", _SUPERVISOR, str(os.getpid()), *argv]
 
 
 def free_port(host: str = "127.0.0.1") -> int:

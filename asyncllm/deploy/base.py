@@ -30,7 +30,7 @@ import anyio
 from .._config import config
 from .._exceptions import ConfigError, MissingDependencyError
 from .._http import aclose_origin
-from .._process import ManagedProcess, free_port, http_ok
+from .._process import ManagedProcess, free_port, guarded, http_ok
 
 __all__ = ["Deployer", "EngineHandle", "EngineStatus", "cli_flags"]
 
@@ -215,7 +215,7 @@ class Deployer:
         port_path = log_dir / f"{stem}.port" if self.port_file and not self.port else None
         port = self.port or (0 if port_path is not None else free_port(self.host))
         argv = self.command(model, port, port_path)
-        proc = ManagedProcess(_orphan_guard(argv), name=f"engine {self.name}", log_path=log_dir / f"{stem}.log")
+        proc = ManagedProcess(guarded(argv), name=f"engine {self.name}", log_path=log_dir / f"{stem}.log")
         await proc.start(env=self.env)
         try:
             if port_path is not None:
@@ -235,36 +235,6 @@ class Deployer:
                 await anyio.Path(port_path).unlink(missing_ok=True)
         return EngineHandle(f"{root}/v1/", self, proc, model, self.served_model_name(model),
                             {"command": shlex.join(argv)})
-
-
-# The engine runs under this small supervisor (the process-group leader): it exits with the
-# engine, and if the process that started it dies without stopping it (a crash, SIGKILL), it
-# ends the group. It polls the parent pid rather than using PR_SET_PDEATHSIG, which fires when
-# the forking *thread* exits, and trio forks in a worker thread that retires after 10 s idle.
-_GUARD = """
-import os, signal, subprocess, sys
-parent = int(sys.argv[1])
-signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stop() signals the whole group: the engine exits, then we do
-child = subprocess.Popen(sys.argv[2:], preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
-while True:
-    try:
-        rc = child.wait(timeout=0.5)
-        sys.exit(rc if rc >= 0 else 128 - rc)
-    except subprocess.TimeoutExpired:
-        if os.getppid() != parent:
-            child.terminate()
-            try:
-                child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(0, signal.SIGKILL)
-            sys.exit(1)
-"""
-
-
-def _orphan_guard(argv: list[str]) -> list[str]:
-    if not sys.platform.startswith("linux"):
-        return argv
-    return [sys.executable, "-c", _GUARD, str(os.getpid()), *argv]
 
 
 def extra_options(options: Mapping[str, Any], known: Sequence[str]) -> dict[str, Any]:

@@ -64,11 +64,11 @@ class ProcessHandle:
 async def start_command(spec: CommandSpec, *, log_dir: str | None = None, guard: bool = False) -> ProcessHandle:
     """Run ``spec`` here; for a serving command wait until its health URL answers.
 
-    ``guard``: end the command if this process dies without stopping it (_guard.py)."""
+    ``guard``: end the command if this process dies without stopping it (_process.guarded)."""
     port = free_port() if spec.serves else None
     argv = expand_port(spec.argv, port) if port is not None else list(spec.argv)
     if guard:
-        from ._guard import guarded
+        from .._process import guarded
 
         argv = guarded(argv)
     directory = log_dir or os.path.join(tempfile.gettempdir(), "asyncllm-jobs")
