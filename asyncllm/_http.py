@@ -249,7 +249,7 @@ def _secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(sorted(out, key=len, reverse=True))  # longest first, so 'Bearer x' goes before 'x'
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds the server asked us to wait: ``retry-after-ms``, then ``Retry-After`` (seconds or date)."""
     ms = headers.get("retry-after-ms")
     if ms is not None:
@@ -298,7 +298,8 @@ _STRICT_QUOTA_MARKERS = ("insufficient_quota", "arrearage", "credit balance is t
                          "credit_balance_exhausted", "quota_exhausted")
 
 
-def _status_error(call: _Call, response: httpx.Response, raw: bytes) -> APIStatusError:
+def _status_error(call: _Call, response: Any, raw: bytes) -> APIStatusError:
+    """The typed error for a non-2xx answer (an ``httpx.Response`` or a lean-path answer)."""
     status = response.status_code
     text = call.scrub(raw.decode("utf-8", "replace"))
     try:
@@ -481,10 +482,11 @@ def _build(method: str, url: str, s: HTTPSettings, headers: Mapping[str, str] | 
            json: Any = None, content: bytes | None = None, data: Any = None,
            files: Any = None) -> tuple[httpx.Request, str]:
     u, origin = _parse_url(url)
-    hdrs = dict(headers) if headers else {}
     if json is not None:
         content = orjson.dumps(json)
-        hdrs.setdefault("content-type", "application/json")
+        hdrs = _json_headers(headers)
+    else:
+        hdrs = dict(headers) if headers else {}
     req = httpx.Request(method, u, headers=hdrs, content=content, data=data, files=files,
                         extensions={"timeout": {"connect": s.connect_timeout, "read": None,
                                                 "write": None, "pool": None}})
@@ -546,6 +548,55 @@ def _decode(response: httpx.Response, raw: bytes) -> bytes:
     return r.content
 
 
+async def _exchange_raw(send_raw: Any, method: str, url: str, headers: Mapping[str, str],
+                        body: bytes | None, call: _Call, dl: _Deadlines) -> tuple[Any, bytes]:
+    """:func:`_exchange` on a transport's lean path (``send_raw``): same deadlines and errors,
+    no httpx models. Returns ``(answer, body)``; the answer has status_code/headers."""
+    scope = dl.start_attempt()
+    phase = "first_chunk"
+    answer: Any = None
+    chunks: list[bytes] = []
+    complete = False
+    try:
+        with scope:
+            answer = await send_raw(method, url, headers, body, dl.s.connect_timeout)
+            phase = "idle"
+            dl.renew(scope, phase_change=True)
+            limit = _ERROR_BODY_LIMIT if answer.status_code >= 400 else None
+            size = 0
+            while chunk := await answer.read_some():
+                chunks.append(chunk)
+                size += len(chunk)
+                if limit is not None and size >= limit:
+                    break
+                dl.renew(scope)
+            else:
+                complete = True
+    except (httpx.TransportError, OSError) as exc:
+        raise _transport_error(call, exc, dl.s) from exc
+    finally:
+        if answer is not None:
+            # A fully read body hands its connection back; anything else (cancelled, timed
+            # out, failed, error body cut short) closes the socket at once. Neither awaits.
+            if complete:
+                answer.release()
+            else:
+                answer.close()
+    if scope.cancelled_caught or answer is None:
+        raise dl.error(call, scope, phase)
+    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if answer.status_code >= 400:
+        raise _status_with_hint(call, answer, raw)
+    return answer, raw
+
+
+def _json_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    hdrs = dict(headers) if headers else {}
+    if not any(k.lower() == "content-type" for k in hdrs):
+        hdrs["content-type"] = "application/json"
+    return hdrs
+
+
 async def request_json(
     method: str,
     url: str,
@@ -555,16 +606,31 @@ async def request_json(
     settings: HTTPSettings | None = None,
     provider: str | None = None,
     model: str | None = None,
-) -> tuple[Any, httpx.Headers]:
-    """Send a JSON request and return ``(parsed body, response headers)``; retries, typed errors."""
+) -> tuple[Any, Mapping[str, str]]:
+    """Send a JSON request and return ``(parsed body, response headers)``; retries, typed errors.
+
+    The headers are a read-only, case-insensitive mapping.
+    """
     s = settings or DEFAULT_SETTINGS
-    request, origin = _build(method, url, s, headers, json=json)
+    origin = _parse_url(url)[1]
     transport = _transport_for(origin, s)
     call = _Call(url, headers, provider, model)
     dl = _Deadlines(s)
+    send_raw = getattr(transport, "send_raw", None)
+    if send_raw is not None:  # the lean path: the body is small and already bytes
+        body = orjson.dumps(json) if json is not None else None
+        hdrs = _json_headers(headers) if json is not None else dict(headers or {})
 
-    async def attempt() -> tuple[Any, httpx.Headers]:
-        response, raw = await _exchange(transport, request, call, dl)
+        def exchange() -> Any:
+            return _exchange_raw(send_raw, method, url, hdrs, body, call, dl)
+    else:
+        request, _ = _build(method, url, s, headers, json=json)
+
+        def exchange() -> Any:
+            return _exchange(transport, request, call, dl)
+
+    async def attempt() -> tuple[Any, Mapping[str, str]]:
+        response, raw = await exchange()
         try:
             return (orjson.loads(raw) if raw else None), response.headers
         except orjson.JSONDecodeError as exc:
@@ -572,11 +638,11 @@ async def request_json(
             raise ProtocolError(f"{call.where()} sent a body that is not JSON: {snippet!r}",
                                 **call.kw(response.headers.get("x-request-id"))) from exc
 
-    result: tuple[Any, httpx.Headers] = await _with_retries(s, call, dl, attempt)
+    result: tuple[Any, Mapping[str, str]] = await _with_retries(s, call, dl, attempt)
     return result
 
 
-def _status_with_hint(call: _Call, response: httpx.Response, raw: bytes) -> APIStatusError:
+def _status_with_hint(call: _Call, response: Any, raw: bytes) -> APIStatusError:
     """The typed error for a non-2xx answer, with the server's x-should-retry hint attached."""
     err = _status_error(call, response, raw)
     hint = response.headers.get("x-should-retry")

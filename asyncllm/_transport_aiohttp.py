@@ -14,13 +14,14 @@ Timeouts other than ``connect`` are enforced by the caller with anyio cancel sco
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 import httpx
+from yarl import URL
 
-__all__ = ["AiohttpTransport", "running_loop"]
+__all__ = ["AiohttpTransport", "RawAnswer", "running_loop"]
 
 
 def running_loop() -> object:
@@ -73,12 +74,76 @@ class _ResponseStream(httpx.AsyncByteStream):
             self._resp.close()
 
 
+class RawAnswer:
+    """One response on the lean path: status and headers, then body chunks until ``b""``.
+
+    The caller must end it with :meth:`release` (body read to its end: the connection goes
+    back to the pool) or :meth:`close` (anything else: the socket is closed).
+    """
+
+    __slots__ = ("_resp", "headers", "reason_phrase", "status_code")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status_code = resp.status
+        self.reason_phrase = resp.reason or ""
+        # Case-insensitive, read-only; aiohttp has already undone any Content-Encoding.
+        self.headers: Mapping[str, str] = resp.headers
+
+    async def read_some(self) -> bytes:
+        try:
+            return await self._resp.content.readany()
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _map_error(exc) from exc
+
+    def release(self) -> None:
+        self._resp.release()
+
+    def close(self) -> None:
+        self._resp.close()
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One pooled ``aiohttp.ClientSession`` behind the httpx transport interface."""
+    """One pooled ``aiohttp.ClientSession`` behind the httpx transport interface.
+
+    :meth:`send_raw` is the lean path ``_http`` takes for bodies it already holds as bytes:
+    no ``httpx.Request``/``httpx.Response`` is built, which is most of what the httpx
+    interface costs per small request.
+    """
 
     def __init__(self, limits: httpx.Limits) -> None:
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
+        # Both repeat on every call and cost measurable CPU to build: keep them.
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
+
+    def _timeout(self, connect: float | None) -> aiohttp.ClientTimeout:
+        t = self._timeouts.get(connect)
+        if t is None:
+            t = self._timeouts[connect] = aiohttp.ClientTimeout(total=None, sock_connect=connect)
+        return t
+
+    def _url(self, url: str) -> URL:
+        u = self._urls.get(url)
+        if u is None:
+            if len(self._urls) >= 256:
+                self._urls.clear()
+            u = self._urls[url] = URL(url)
+        return u
+
+    async def send_raw(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+                       connect_timeout: float | None) -> RawAnswer:
+        """Send ``body`` and return once the status line and headers are in."""
+        session = self._session
+        if session is None:
+            session = self._session = self._open()
+        try:
+            resp = await session.request(method, self._url(url), headers=headers, data=body,
+                                         allow_redirects=False, timeout=self._timeout(connect_timeout))
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _map_error(exc) from exc
+        return RawAnswer(resp)
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -108,7 +173,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=body,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout.get("connect")),
+                timeout=self._timeout(timeout.get("connect")),
             )
         except (aiohttp.ClientError, OSError) as exc:
             raise _map_error(exc) from exc

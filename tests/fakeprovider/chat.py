@@ -9,6 +9,7 @@ Anthropic ``message_start`` … ``message_stop`` named events; DashScope ``event
 
 from __future__ import annotations
 
+import gzip
 import re
 import time
 from collections.abc import AsyncIterator
@@ -128,6 +129,9 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
                "usage": usage, **extra}
         if fault is not None and fault.name in ("stall-mid", "drop"):
             return SSEBody(_slow_json(out, fault), state, headers, "application/json")
+        if fault is not None and fault.name == "gzip":
+            return Response(gzip.compress(orjson.dumps(out)), 200, {**headers, "content-encoding": "gzip"},
+                            media_type="application/json")
         return json_response(out, 200, headers)
 
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))

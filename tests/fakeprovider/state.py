@@ -13,6 +13,8 @@ the model name). A spec is ``name`` or ``name:N`` (fire the first N times for th
 * ``malformed``: a stream frame that is not JSON.  ``drop``: close the socket mid-stream.
 * ``length`` / ``content_filter``: finish with that reason.  ``keepalive``: ``:``-comments
   between frames.
+* ``gzip``: a non-streamed chat answer sent gzip-compressed.  ``huge-error``: a 500 whose
+  body is 300 KB.
 """
 
 from __future__ import annotations

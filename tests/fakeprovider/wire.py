@@ -94,6 +94,8 @@ async def pre_header_fault(fault: Fault | None, flavor: str, headers: dict[str, 
         return json_response(error_body(flavor, 429, "You exceeded your current quota, please check your plan "
                                         "and billing details.", "insufficient_quota", "insufficient_quota"),
                              429, headers)
+    if fault.name == "huge-error":  # an error body far past any sane read limit
+        return json_response(error_body(flavor, 500, "x" * 300_000, "server_error", request_id=rid), 500, headers)
     status = fault.status
     if status is None:
         return None
