@@ -1,10 +1,11 @@
 """The HTTP layer every online client and URL client goes through.
 
-* **Pools.** One pooled transport per (origin, event loop), created lazily and closed by
-  :func:`aclose_all`. On asyncio it is aiohttp-backed (several times less CPU per request than
-  httpx's own transport), on trio it is ``httpx.AsyncHTTPTransport``. The API stays httpx:
-  we build ``httpx.Request`` objects and hand them straight to the transport; the
-  ``AsyncClient`` layer costs CPU and adds nothing we use on this path.
+* **Pools.** One pool per (origin, event loop), created lazily and closed by
+  :func:`aclose_all`. On asyncio it is an aiohttp session that takes bytes and answers with
+  a light object (several times less CPU per call than httpx's transport and models); on trio
+  it is ``httpx.AsyncHTTPTransport``, sent ``httpx.Request`` objects directly (the
+  ``AsyncClient`` layer costs CPU and adds nothing we use). Any httpx transport can be
+  installed for an origin (tests, proxies). ``_http_answer`` hides the difference.
 * **Timeouts.** ``connect`` (inside the transport), ``first_chunk`` (request sent → first
   body bytes / first SSE event), ``idle`` (between chunks) and ``total`` (the whole call,
   retries and stream consumption included). Each raises ``APITimeoutError(kind=...)``. They
@@ -22,6 +23,7 @@ import email.utils
 import random
 import time
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ from asyncllm._exceptions import (
     QuotaExceededError,
     status_error_class,
 )
+from asyncllm._http_answer import Answer, RawPool, Sender, sender
 from asyncllm.streaming.sse import SSEDecoder, SSEEvent
 
 __all__ = [
@@ -61,8 +64,7 @@ __all__ = [
 _SECRET_HEADERS = ("authorization", "x-api-key", "api-key")
 _RETRY_STATUS = frozenset({408, 409, 429})
 _ERROR_BODY_LIMIT = 64 * 1024
-# A response extension a transport sets when it has already undone Content-Encoding.
-DECODED = "asyncllm.decoded"
+Pool = httpx.AsyncBaseTransport | RawPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,7 @@ DEFAULT_SETTINGS = HTTPSettings()
 
 # loop (asyncio) or trio token → origin → transport. Weak keys: a finished loop takes its
 # pools with it instead of leaking them for the life of the process.
-_POOLS: weakref.WeakKeyDictionary[object, dict[str, httpx.AsyncBaseTransport]] = weakref.WeakKeyDictionary()
+_POOLS: weakref.WeakKeyDictionary[object, dict[str, Pool]] = weakref.WeakKeyDictionary()
 # Parsing a URL is a noticeable part of a request's CPU; URLs repeat, so keep a few parsed.
 _URLS: dict[str, tuple[httpx.URL, str]] = {}
 _URL_CACHE_MAX = 512
@@ -127,21 +129,21 @@ def _loop_key() -> tuple[object, str]:
     raise RuntimeError(f"asyncllm's HTTP layer needs asyncio or trio, not {lib!r}")
 
 
-def _new_transport(kind: str, settings: HTTPSettings) -> httpx.AsyncBaseTransport:
+def _new_transport(kind: str, settings: HTTPSettings) -> Pool:
     limits = httpx.Limits(
         max_connections=settings.max_connections,
         max_keepalive_connections=settings.max_keepalive,
         keepalive_expiry=settings.keepalive_expiry,
     )
     if kind == "asyncio":
-        from asyncllm._transport_aiohttp import AiohttpTransport
+        from asyncllm._transport_aiohttp import AiohttpPool
 
-        return AiohttpTransport(limits)
+        return AiohttpPool(limits)
     return httpx.AsyncHTTPTransport(limits=limits, http1=True, http2=False, retries=0)
 
 
-def get_transport(base_url: str, settings: HTTPSettings | None = None) -> httpx.AsyncBaseTransport:
-    """The pooled transport for ``base_url``'s origin in the running event loop.
+def get_transport(base_url: str, settings: HTTPSettings | None = None) -> Pool:
+    """The pool for ``base_url``'s origin in the running event loop.
 
     The pool's limits come from the first caller's ``settings``.
     """
@@ -157,7 +159,7 @@ def install_transport(base_url: str, transport: httpx.AsyncBaseTransport) -> Non
     _POOLS.setdefault(key, {})[_parse_url(base_url)[1]] = transport
 
 
-def _transport_for(origin: str, settings: HTTPSettings) -> httpx.AsyncBaseTransport:
+def _transport_for(origin: str, settings: HTTPSettings) -> Pool:
     key, kind = _loop_key()
     pools = _POOLS.get(key)
     if pools is None:
@@ -298,7 +300,7 @@ _STRICT_QUOTA_MARKERS = ("insufficient_quota", "arrearage", "credit balance is t
                          "credit_balance_exhausted", "quota_exhausted")
 
 
-def _status_error(call: _Call, response: Any, raw: bytes) -> APIStatusError:
+def _status_error(call: _Call, response: Answer, raw: bytes) -> APIStatusError:
     """The typed error for a non-2xx answer (an ``httpx.Response`` or a lean-path answer)."""
     status = response.status_code
     text = call.scrub(raw.decode("utf-8", "replace"))
@@ -393,17 +395,6 @@ class _Deadlines:
         return _timeout(call, kind, secs)
 
 
-async def _close(response: httpx.Response, it: object = None) -> None:
-    # Closing must finish even while the caller is being cancelled: that is what releases
-    # the socket (and tells the server to stop generating). An unfinished body iterator is
-    # closed first, so its generator does not linger until garbage collection.
-    with anyio.move_on_after(5, shield=True):
-        aclose = getattr(it, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        await response.aclose()
-
-
 # ---------------------------------------------------------------------------- retry policy
 
 
@@ -478,88 +469,39 @@ class stop_when(stop_base):
 # ---------------------------------------------------------------------------- requests
 
 
-def _build(method: str, url: str, s: HTTPSettings, headers: Mapping[str, str] | None, *,
-           json: Any = None, content: bytes | None = None, data: Any = None,
-           files: Any = None) -> tuple[httpx.Request, str]:
-    u, origin = _parse_url(url)
+def _json_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    hdrs = dict(headers) if headers else {}
+    if not any(k.lower() == "content-type" for k in hdrs):
+        hdrs["content-type"] = "application/json"
+    return hdrs
+
+
+def _json_sender(method: str, url: str, s: HTTPSettings, headers: Mapping[str, str] | None,
+                 json: Any) -> Sender:
+    parsed, origin = _parse_url(url)
     if json is not None:
-        content = orjson.dumps(json)
+        body: bytes | None = orjson.dumps(json)
         hdrs = _json_headers(headers)
     else:
-        hdrs = dict(headers) if headers else {}
-    req = httpx.Request(method, u, headers=hdrs, content=content, data=data, files=files,
-                        extensions={"timeout": {"connect": s.connect_timeout, "read": None,
-                                                "write": None, "pool": None}})
-    return req, origin
+        body, hdrs = None, dict(headers) if headers else {}
+    return sender(_transport_for(origin, s), method, url, parsed, hdrs, body, s.connect_timeout)
 
 
-async def _exchange(transport: httpx.AsyncBaseTransport, request: httpx.Request, call: _Call,
-                    dl: _Deadlines) -> tuple[httpx.Response, bytes]:
-    """One attempt: send, read the whole body, close. A non-2xx status raises its typed error.
+async def _exchange(send: Sender, call: _Call, dl: _Deadlines) -> tuple[Answer, bytes]:
+    """One attempt: send, read the whole body, end the answer. A non-2xx status raises its
+    typed error (its body read only up to a limit).
 
     One cancel scope covers it all: first-chunk deadline until the headers arrive, then idle
     deadlines between chunks (renewed lazily), all capped by the total deadline.
     """
     scope = dl.start_attempt()
     phase = "first_chunk"
-    response: httpx.Response | None = None
-    it: AsyncIterator[bytes] | None = None
+    answer: Answer | None = None
     chunks: list[bytes] = []
     complete = False
     try:
         with scope:
-            response = await transport.handle_async_request(request)
-            phase = "idle"
-            dl.renew(scope, phase_change=True)
-            limit = _ERROR_BODY_LIMIT if response.status_code >= 400 else None
-            size = 0
-            it = response.stream.__aiter__()  # type: ignore[union-attr]
-            async for chunk in it:
-                chunks.append(chunk)
-                size += len(chunk)
-                if limit is not None and size >= limit:
-                    break
-                dl.renew(scope)
-            else:
-                complete = True
-    except (httpx.TransportError, OSError) as exc:
-        raise _transport_error(call, exc, dl.s) from exc
-    finally:
-        if response is not None:
-            if complete:  # the common case: nothing left to abort, no shielded scope needed
-                await response.aclose()
-            else:
-                await _close(response, it)
-    if scope.cancelled_caught or response is None:
-        raise dl.error(call, scope, phase)
-    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    if not response.extensions.get(DECODED):
-        enc = response.headers.get("content-encoding")
-        if enc and enc != "identity":
-            raw = _decode(response, raw)
-    if response.status_code >= 400:
-        raise _status_with_hint(call, response, raw)
-    return response, raw
-
-
-def _decode(response: httpx.Response, raw: bytes) -> bytes:
-    # Rare (we do not ask for compression): let httpx's decoders handle gzip/deflate/br.
-    r = httpx.Response(response.status_code, headers=response.headers, content=raw)
-    return r.content
-
-
-async def _exchange_raw(send_raw: Any, method: str, url: str, headers: Mapping[str, str],
-                        body: bytes | None, call: _Call, dl: _Deadlines) -> tuple[Any, bytes]:
-    """:func:`_exchange` on a transport's lean path (``send_raw``): same deadlines and errors,
-    no httpx models. Returns ``(answer, body)``; the answer has status_code/headers."""
-    scope = dl.start_attempt()
-    phase = "first_chunk"
-    answer: Any = None
-    chunks: list[bytes] = []
-    complete = False
-    try:
-        with scope:
-            answer = await send_raw(method, url, headers, body, dl.s.connect_timeout)
+            answer = await send()
             phase = "idle"
             dl.renew(scope, phase_change=True)
             limit = _ERROR_BODY_LIMIT if answer.status_code >= 400 else None
@@ -576,25 +518,23 @@ async def _exchange_raw(send_raw: Any, method: str, url: str, headers: Mapping[s
         raise _transport_error(call, exc, dl.s) from exc
     finally:
         if answer is not None:
-            # A fully read body hands its connection back; anything else (cancelled, timed
-            # out, failed, error body cut short) closes the socket at once. Neither awaits.
-            if complete:
-                answer.release()
-            else:
-                answer.close()
+            await answer.aclose(complete)
     if scope.cancelled_caught or answer is None:
         raise dl.error(call, scope, phase)
-    raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    raw = _decoded(answer, chunks[0] if len(chunks) == 1 else b"".join(chunks))
     if answer.status_code >= 400:
         raise _status_with_hint(call, answer, raw)
     return answer, raw
 
 
-def _json_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
-    hdrs = dict(headers) if headers else {}
-    if not any(k.lower() == "content-type" for k in hdrs):
-        hdrs["content-type"] = "application/json"
-    return hdrs
+def _decoded(answer: Answer, raw: bytes) -> bytes:
+    if answer.decoded:
+        return raw
+    enc = answer.headers.get("content-encoding")
+    if not enc or enc == "identity":
+        return raw
+    # Rare (we do not ask for compression): let httpx's decoders handle gzip/deflate/br.
+    return httpx.Response(answer.status_code, headers=answer.headers, content=raw).content
 
 
 async def request_json(
@@ -612,40 +552,27 @@ async def request_json(
     The headers are a read-only, case-insensitive mapping.
     """
     s = settings or DEFAULT_SETTINGS
-    origin = _parse_url(url)[1]
-    transport = _transport_for(origin, s)
+    send = _json_sender(method, url, s, headers, json)
     call = _Call(url, headers, provider, model)
     dl = _Deadlines(s)
-    send_raw = getattr(transport, "send_raw", None)
-    if send_raw is not None:  # the lean path: the body is small and already bytes
-        body = orjson.dumps(json) if json is not None else None
-        hdrs = _json_headers(headers) if json is not None else dict(headers or {})
-
-        def exchange() -> Any:
-            return _exchange_raw(send_raw, method, url, hdrs, body, call, dl)
-    else:
-        request, _ = _build(method, url, s, headers, json=json)
-
-        def exchange() -> Any:
-            return _exchange(transport, request, call, dl)
 
     async def attempt() -> tuple[Any, Mapping[str, str]]:
-        response, raw = await exchange()
+        answer, raw = await _exchange(send, call, dl)
         try:
-            return (orjson.loads(raw) if raw else None), response.headers
+            return (orjson.loads(raw) if raw else None), answer.headers
         except orjson.JSONDecodeError as exc:
             snippet = call.scrub(raw[:120].decode("utf-8", "replace"))
             raise ProtocolError(f"{call.where()} sent a body that is not JSON: {snippet!r}",
-                                **call.kw(response.headers.get("x-request-id"))) from exc
+                                **call.kw(answer.headers.get("x-request-id"))) from exc
 
     result: tuple[Any, Mapping[str, str]] = await _with_retries(s, call, dl, attempt)
     return result
 
 
-def _status_with_hint(call: _Call, response: Any, raw: bytes) -> APIStatusError:
+def _status_with_hint(call: _Call, answer: Answer, raw: bytes) -> APIStatusError:
     """The typed error for a non-2xx answer, with the server's x-should-retry hint attached."""
-    err = _status_error(call, response, raw)
-    hint = response.headers.get("x-should-retry")
+    err = _status_error(call, answer, raw)
+    hint = answer.headers.get("x-should-retry")
     if hint in ("true", "false"):
         vars(err)["_should_retry"] = hint == "true"
     return err
@@ -669,18 +596,25 @@ async def request_raw(
     Non-2xx statuses raise the typed error as in :func:`request_json`.
     """
     s = settings or DEFAULT_SETTINGS
-    request, origin = _build(method, url, s, headers, json=json, content=content, data=data, files=files)
-    await request.aread()  # multipart bodies are generated lazily; retries need the bytes
-    transport = _transport_for(origin, s)
+    parsed, origin = _parse_url(url)
+    if json is not None:
+        content, hdrs = orjson.dumps(json), _json_headers(headers)
+    else:
+        hdrs = dict(headers) if headers else {}
+    # httpx encodes forms and multipart bodies (boundary header included); retries need the bytes.
+    encoded = httpx.Request(method, parsed, headers=hdrs, content=content, data=data, files=files)
+    body = await encoded.aread()
+    send = sender(_transport_for(origin, s), method, url, parsed, encoded.headers, body or None,
+                  s.connect_timeout)
     call = _Call(url, headers, provider, model)
     dl = _Deadlines(s)
 
     async def attempt() -> httpx.Response:
-        response, raw = await _exchange(transport, request, call, dl)
+        answer, raw = await _exchange(send, call, dl)
         # The body is decoded already: its original encoding and length no longer apply.
-        headers = [(k, v) for k, v in response.headers.multi_items()
-                   if k not in ("content-encoding", "content-length")]
-        return httpx.Response(response.status_code, headers=headers, content=raw, request=request)
+        items = getattr(answer.headers, "multi_items", answer.headers.items)()
+        kept = [(k, v) for k, v in items if k.lower() not in ("content-encoding", "content-length")]
+        return httpx.Response(answer.status_code, headers=kept, content=raw, request=encoded)
 
     result: httpx.Response = await _with_retries(s, call, dl, attempt)
     return result
@@ -696,15 +630,14 @@ class SSEStream:
     ``APITimeoutError`` instead of hanging. ``response`` gives the status and headers.
     """
 
-    __slots__ = ("_call", "_decoder", "_dl", "_eof", "_it", "_pending", "response")
+    __slots__ = ("_call", "_decoder", "_dl", "_eof", "_pending", "response")
 
-    def __init__(self, response: httpx.Response, call: _Call, dl: _Deadlines) -> None:
-        self.response = response
+    def __init__(self, answer: Answer, call: _Call, dl: _Deadlines) -> None:
+        self.response = answer
         self._call = call
         self._dl = dl
         self._decoder = SSEDecoder()
-        self._it: AsyncIterator[bytes] = response.stream.__aiter__()  # type: ignore[union-attr]
-        self._pending: list[SSEEvent] = []
+        self._pending: deque[SSEEvent] = deque()
         self._eof = False
 
     @property
@@ -726,18 +659,18 @@ class SSEStream:
                 await self._read()
             if scope.cancelled_caught:
                 raise self._dl.error(self._call, scope, "idle")
-        return self._pending.pop(0)
+        return self._pending.popleft()
 
     async def _read(self) -> None:
         """Read one chunk (the caller holds the deadline) and decode it."""
         try:
-            chunk = await self._it.__anext__()
-        except StopAsyncIteration:
+            chunk = await self.response.read_some()
+        except httpx.TransportError as exc:
+            raise _transport_error(self._call, exc, self._dl.s) from exc
+        if not chunk:
             self._eof = True
             self._pending.extend(self._decoder.flush())
             return
-        except httpx.TransportError as exc:
-            raise _transport_error(self._call, exc, self._dl.s) from exc
         try:
             self._pending.extend(self._decoder.feed(chunk))
         except ProtocolError as exc:
@@ -745,30 +678,30 @@ class SSEStream:
             raise
 
     async def aclose(self) -> None:
-        await _close(self.response, self._it)
+        await self.response.aclose(self._eof)
 
 
-async def _error_body(response: httpx.Response, call: _Call, dl: _Deadlines) -> bytes:
-    """A bounded prefix of an error answer's body (the response is closed after)."""
+async def _error_body(answer: Answer, call: _Call, dl: _Deadlines) -> bytes:
+    """A bounded prefix of an error answer's body (the answer is ended after)."""
     chunks: list[bytes] = []
     size = 0
-    it: AsyncIterator[bytes] = response.stream.__aiter__()  # type: ignore[union-attr]
+    complete = False
     try:
         with dl.idle_scope() as scope:
-            async for chunk in it:
+            while chunk := await answer.read_some():
                 chunks.append(chunk)
                 size += len(chunk)
                 if size >= _ERROR_BODY_LIMIT:
                     break
+            else:
+                complete = True
     except httpx.TransportError as exc:
         raise _transport_error(call, exc, dl.s) from exc
     finally:
-        await _close(response, it)
+        await answer.aclose(complete)
     if scope.cancelled_caught:
         raise dl.error(call, scope, "idle")
-    raw = b"".join(chunks)
-    enc = None if response.extensions.get(DECODED) else response.headers.get("content-encoding")
-    return _decode(response, raw) if enc and enc != "identity" else raw
+    return _decoded(answer, b"".join(chunks))
 
 
 @asynccontextmanager
@@ -781,18 +714,17 @@ async def stream_sse(
     settings: HTTPSettings | None = None,
     provider: str | None = None,
     model: str | None = None,
-    on_open: Callable[[httpx.Response], None] | None = None,
+    on_open: Callable[[Answer], None] | None = None,
 ) -> AsyncIterator[SSEStream]:
     """Open an SSE stream: ``async with stream_sse(...) as events: async for ev in events: ...``.
 
     Entering waits for the first event (so connect/status/first-chunk failures are retried
     there); once it is delivered the call is committed and later failures surface as errors.
-    ``on_open`` sees each successful response (status and headers) before its events.
+    ``on_open`` sees each successful answer (status and headers) before its events.
     """
     s = settings or DEFAULT_SETTINGS
     hdrs = {"accept": "text/event-stream", **headers} if headers else {"accept": "text/event-stream"}
-    request, origin = _build(method, url, s, hdrs, json=json)
-    transport = _transport_for(origin, s)
+    send = _json_sender(method, url, s, hdrs, json)
     call = _Call(url, headers, provider, model)
     dl = _Deadlines(s)
 
@@ -801,28 +733,33 @@ async def stream_sse(
         # comment is not a first token.
         scope = dl.start_attempt()
         stream: SSEStream | None = None
+        answer: Answer | None = None
         try:
             with scope:
                 try:
-                    response = await transport.handle_async_request(request)
+                    answer = await send()
                 except (httpx.TransportError, OSError) as exc:
                     raise _transport_error(call, exc, s) from exc
-                if response.status_code < 400:
-                    stream = SSEStream(response, call, dl)
+                if answer.status_code < 400:
+                    stream = SSEStream(answer, call, dl)
                     if on_open is not None:
-                        on_open(response)
+                        on_open(answer)
                     while not stream._pending and not stream._eof:
                         await stream._read()
         except BaseException:
             if stream is not None:
                 await stream.aclose()
+            elif answer is not None:
+                await answer.aclose(False)
             raise
-        if scope.cancelled_caught:
+        if scope.cancelled_caught or answer is None:
             if stream is not None:
                 await stream.aclose()
+            elif answer is not None:
+                await answer.aclose(False)
             raise dl.error(call, scope, "first_chunk")
         if stream is None:
-            raise _status_with_hint(call, response, await _error_body(response, call, dl))
+            raise _status_with_hint(call, answer, await _error_body(answer, call, dl))
         return stream
 
     events: SSEStream = await _with_retries(s, call, dl, attempt)

@@ -1,27 +1,27 @@
-"""An httpx transport backed by aiohttp, for asyncio only.
+"""The connection pool ``_http`` uses on asyncio: one ``aiohttp.ClientSession`` per origin.
 
-httpx's own transport costs several times the client CPU of aiohttp per request on asyncio
-(see ``benchmarks/http_transport.py``), so on asyncio ``_http`` sends its ``httpx.Request``
-objects through this class instead. It is the one place in the library that touches asyncio
-directly: aiohttp only runs there. httpx-aiohttp 0.2.0 works with httpx 0.28 too, but it maps
-every ``ClientConnectionError`` (a server dropping a stream mid-body included) to
-``httpx.ConnectTimeout``; we need connect failures, connect timeouts and mid-body drops kept
-apart, so this small transport maps them itself.
+httpx's own transport costs several times the client CPU of aiohttp per request on asyncio,
+and even over an aiohttp-backed httpx transport, building ``httpx.Request``/``httpx.Response``
+objects is most of what a small JSON call costs (see ``benchmarks/http_transport.py``). So on
+asyncio ``_http`` sends bytes through :meth:`AiohttpPool.send_raw` and reads a
+:class:`RawAnswer`; trio keeps httpx's transport (aiohttp only runs on asyncio). This is the
+one place in the library that touches asyncio directly.
 
+aiohttp errors are mapped to httpx's error classes here, keeping apart what ``_http`` must
+tell apart: connect failures, connect timeouts, and connections that broke mid-body.
 Timeouts other than ``connect`` are enforced by the caller with anyio cancel scopes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import aiohttp
 import httpx
 from yarl import URL
 
-__all__ = ["AiohttpTransport", "RawAnswer", "running_loop"]
+__all__ = ["AiohttpPool", "RawAnswer", "running_loop"]
 
 
 def running_loop() -> object:
@@ -43,73 +43,36 @@ def _map_error(exc: BaseException) -> httpx.TransportError:
     return httpx.ReadError(msg)
 
 
-class _ResponseStream(httpx.AsyncByteStream):
-    """The body of one aiohttp response, as httpx wants it."""
-
-    __slots__ = ("_done", "_resp")
-
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
-        self._resp = resp
-        self._done = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        content = self._resp.content
-        try:
-            while True:
-                # readany() hands over whatever has arrived: SSE chunks are not held back.
-                chunk = await content.readany()
-                if not chunk:
-                    break
-                yield chunk
-        except (aiohttp.ClientError, OSError) as exc:
-            raise _map_error(exc) from exc
-        self._done = True
-
-    async def aclose(self) -> None:
-        # A fully read body returns its connection to the pool; anything else (cancelled,
-        # abandoned, failed) closes the socket, so the server sees the disconnect at once.
-        if self._done:
-            self._resp.release()
-        else:
-            self._resp.close()
-
-
 class RawAnswer:
-    """One response on the lean path: status and headers, then body chunks until ``b""``.
-
-    The caller must end it with :meth:`release` (body read to its end: the connection goes
-    back to the pool) or :meth:`close` (anything else: the socket is closed).
-    """
+    """One aiohttp response as ``_http_answer.Answer``: status and headers, then body chunks."""
 
     __slots__ = ("_resp", "headers", "reason_phrase", "status_code")
+    # aiohttp undoes Content-Encoding itself (it asks for gzip/deflate).
+    decoded = True
 
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
         self.status_code = resp.status
         self.reason_phrase = resp.reason or ""
-        # Case-insensitive, read-only; aiohttp has already undone any Content-Encoding.
-        self.headers: Mapping[str, str] = resp.headers
+        self.headers: Mapping[str, str] = resp.headers  # case-insensitive, read-only
 
     async def read_some(self) -> bytes:
         try:
+            # readany() hands over whatever has arrived: SSE chunks are not held back.
             return await self._resp.content.readany()
         except (aiohttp.ClientError, OSError) as exc:
             raise _map_error(exc) from exc
 
-    def release(self) -> None:
-        self._resp.release()
+    async def aclose(self, complete: bool) -> None:
+        # Neither call awaits, so a cancelled caller cannot interrupt the close.
+        if complete:
+            self._resp.release()
+        else:
+            self._resp.close()
 
-    def close(self) -> None:
-        self._resp.close()
 
-
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One pooled ``aiohttp.ClientSession`` behind the httpx transport interface.
-
-    :meth:`send_raw` is the lean path ``_http`` takes for bodies it already holds as bytes:
-    no ``httpx.Request``/``httpx.Response`` is built, which is most of what the httpx
-    interface costs per small request.
-    """
+class AiohttpPool:
+    """One pooled ``aiohttp.ClientSession`` (opened on first use) for one origin."""
 
     def __init__(self, limits: httpx.Limits) -> None:
         self._limits = limits
@@ -117,6 +80,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # Both repeat on every call and cost measurable CPU to build: keep them.
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, URL] = {}
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,
+            limit_per_host=0,
+            keepalive_timeout=self._limits.keepalive_expiry or 0,
+        )
+        # No cookie jar: API clients must not carry state between calls.
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=True,
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
 
     def _timeout(self, connect: float | None) -> aiohttp.ClientTimeout:
         t = self._timeouts.get(connect)
@@ -134,7 +111,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def send_raw(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
                        connect_timeout: float | None) -> RawAnswer:
-        """Send ``body`` and return once the status line and headers are in."""
+        """Send ``body``; return once the status line and headers are in."""
         session = self._session
         if session is None:
             session = self._session = self._open()
@@ -144,51 +121,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except (aiohttp.ClientError, OSError) as exc:
             raise _map_error(exc) from exc
         return RawAnswer(resp)
-
-    def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=self._limits.max_connections or 0,
-            limit_per_host=0,
-            keepalive_timeout=self._limits.keepalive_expiry or 0,
-        )
-        # No cookie jar: API clients must not carry state between calls. aiohttp decompresses
-        # (it asks for gzip/deflate); the headers httpx sees then drop Content-Encoding/-Length.
-        return aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=True,
-            timeout=aiohttp.ClientTimeout(total=None),
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session
-        if session is None:
-            session = self._session = self._open()
-        timeout: dict[str, Any] = request.extensions.get("timeout") or {}
-        body = request.content or None
-        try:
-            resp = await session.request(
-                request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
-                data=body,
-                allow_redirects=False,
-                timeout=self._timeout(timeout.get("connect")),
-            )
-        except (aiohttp.ClientError, OSError) as exc:
-            raise _map_error(exc) from exc
-        raw_headers = resp.raw_headers
-        if "Content-Encoding" in resp.headers:  # the body we hand on is already decoded
-            raw_headers = tuple((k, v) for k, v in raw_headers
-                                if k.lower() not in (b"content-encoding", b"content-length"))
-        return httpx.Response(
-            status_code=resp.status,
-            headers=raw_headers,
-            stream=_ResponseStream(resp),
-            request=request,
-            # asyncllm._http.DECODED (not imported: _http imports this module lazily)
-            extensions={"http_version": b"HTTP/1.1", "asyncllm.decoded": True},
-        )
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

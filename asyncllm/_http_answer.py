@@ -1,0 +1,112 @@
+"""One HTTP answer as ``_http`` reads it, whichever transport produced it.
+
+``_http`` never touches a transport's own response type: it sends through a *sender* and gets
+back an :class:`Answer` (status, case-insensitive headers, body chunks, one way to end it).
+Two kinds exist:
+
+* a pool with ``send_raw`` (the aiohttp pool on asyncio) answers with its own light object;
+  no ``httpx.Request``/``httpx.Response`` is built, which is most of what httpx's models cost
+  on a small JSON call;
+* any ``httpx.AsyncBaseTransport`` (httpx's own on trio, or one installed by a test or a
+  proxy) gets an ``httpx.Request`` built once per call, and its responses are wrapped in
+  :class:`HttpxAnswer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+import anyio
+import httpx
+
+__all__ = ["DECODED", "Answer", "HttpxAnswer", "RawPool", "Sender", "sender"]
+
+# A response extension a transport sets when it has already undone Content-Encoding.
+DECODED = "asyncllm.decoded"
+
+
+class Answer(Protocol):
+    """Status and headers are in; the body is read with :meth:`read_some` until ``b""``."""
+
+    status_code: int
+    reason_phrase: str
+    headers: Mapping[str, str]
+    #: the body arrives with any Content-Encoding already undone
+    decoded: bool
+
+    async def read_some(self) -> bytes:
+        """The next body bytes (``b""`` at the end); transport failures as ``httpx.TransportError``."""
+        ...
+
+    async def aclose(self, complete: bool) -> None:
+        """End the answer: ``complete`` (body read to its end) hands the connection back to
+        the pool; otherwise the socket is closed, so the server sees the disconnect at once."""
+        ...
+
+
+class RawPool(Protocol):
+    """A connection pool that sends bytes and answers with an :class:`Answer` directly."""
+
+    async def send_raw(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+                       connect_timeout: float | None) -> Answer: ...
+
+    async def aclose(self) -> None: ...
+
+
+Sender = Callable[[], Awaitable[Answer]]
+
+
+class HttpxAnswer:
+    """An ``httpx.Response`` (from a bare transport) behind the :class:`Answer` interface."""
+
+    __slots__ = ("_it", "decoded", "headers", "reason_phrase", "response", "status_code")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.status_code = response.status_code
+        self.reason_phrase = response.reason_phrase
+        self.headers: Mapping[str, str] = response.headers
+        self.decoded = bool(response.extensions.get(DECODED))
+        self._it: AsyncIterator[bytes] = response.stream.__aiter__()  # type: ignore[union-attr]
+
+    async def read_some(self) -> bytes:
+        while True:  # a stream may yield empty chunks mid-body; b"" means the end here
+            try:
+                chunk = await self._it.__anext__()
+            except StopAsyncIteration:
+                return b""
+            if chunk:
+                return chunk
+
+    async def aclose(self, complete: bool) -> None:
+        if complete:
+            await self.response.aclose()
+            return
+        # Closing must finish even while the caller is being cancelled: that is what releases
+        # the socket. The unfinished body iterator goes first, so its generator does not
+        # linger until garbage collection.
+        with anyio.move_on_after(5, shield=True):
+            aclose = getattr(self._it, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            await self.response.aclose()
+
+
+def sender(pool: Any, method: str, url: str, parsed: httpx.URL, headers: Mapping[str, str],
+           body: bytes | None, connect_timeout: float | None) -> Sender:
+    """A callable that sends this request (again, on a retry) through ``pool``."""
+    send_raw = getattr(pool, "send_raw", None)
+    if send_raw is not None:
+        def send() -> Awaitable[Answer]:
+            result: Awaitable[Answer] = send_raw(method, url, headers, body, connect_timeout)
+            return result
+        return send
+    transport: httpx.AsyncBaseTransport = pool
+    request = httpx.Request(method, parsed, headers=headers, content=body,
+                            extensions={"timeout": {"connect": connect_timeout, "read": None,
+                                                    "write": None, "pool": None}})
+
+    async def send_httpx() -> Answer:
+        return HttpxAnswer(await transport.handle_async_request(request))
+    return send_httpx
