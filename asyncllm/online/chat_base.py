@@ -9,13 +9,19 @@ A provider registers with a class keyword and overrides what differs from the Op
 Hooks (all optional; the defaults speak OpenAI chat completions):
 
 * ``_chat_url(base_url)``          the request URL
-* ``_auth_headers()``              headers carrying the key (Bearer by default)
+* ``_make_auth(key)``              the headers carrying one key (Bearer by default); see ``_keys.py``
+* ``_auth_headers()``              the headers of the next request (picks the key)
 * ``_build_body(messages, model=, stream=, tools=, params=)``   the JSON body
 * ``_image_part(ref)``             one image of a vision request
 * ``_convert_response(body)``      a non-streamed body → OpenAI ``chat.completion`` dict
 * ``_convert_frame(event)``        one SSE event → OpenAI ``chat.completion.chunk`` dict (or None)
 * fine-tuning: ``_upload_train_file``, ``_create_finetuning_job``, ``_query_finetuning_job``;
   deployment: ``_create_deployment``, ``_query_deployment`` (see ``_finetune.py``)
+
+``api_key=`` takes one key, a list of keys (used round-robin; a key the provider rejects or
+whose quota is gone is set aside and the call retried once on the next key), or ``"dynamic"``
+(also ``dynamic_auth=True``: the key is read per call from ``al.config.override(...)`` / the
+environment). See :mod:`asyncllm.online._keys`.
 
 ``forward`` is an async generator: text deltas are yielded as ``str``, reasoning deltas as
 ``Chunk(tag="think")``. ``await chat(x)`` returns the text, or — with a formatter set — the
@@ -33,7 +39,7 @@ from urllib.parse import urljoin
 
 import orjson
 
-from .._config import Secret, config, env_names_for_key
+from .._config import Secret, config
 from .._context import record_usage
 from .._exceptions import (
     APIError,
@@ -50,35 +56,18 @@ from ..prompts.llm import _UNSET, LLMBuilders
 from ..streaming.channel import Chunk
 from ..streaming.sse import SSEEvent
 from ._finetune import FineTuneMixin
+from ._keys import KEY_ERRORS, ApiKey, Auth, RedactedHeaders, bearer, key_source, resolve_key
 from ._media import ImageRef, split_query, to_image_refs
 from ._registry import register_chat
 from ._toolcalls import ToolCallAccumulator, finish_calls
 
+# RedactedHeaders and resolve_key live in _keys.py; re-exported for providers written against this file.
 __all__ = ["OnlineChatModuleBase", "RedactedHeaders", "http_settings", "resolve_key"]
 
 log = logging.getLogger("asyncllm.online")
 
 _OK_FINISH = frozenset({"stop", "tool_calls", "function_call", "end_turn", "stop_sequence", "tool_use"})
 _FILTERED = frozenset({"content_filter", "sensitive", "refusal"})
-
-
-class RedactedHeaders(dict[str, str]):
-    """Request headers whose repr hides every value (they carry keys)."""
-
-    def __repr__(self) -> str:
-        return "{" + ", ".join(f"{k!r}: '***'" for k in self) + "}"
-
-
-def resolve_key(source: str, api_key: str | Secret | None, required: bool) -> Secret | None:
-    """The explicit key, else the configured one; a clear error when required and missing."""
-    if api_key is not None:
-        return api_key if isinstance(api_key, Secret) else Secret(api_key)
-    key = config.api_key(source)
-    if key is None and required:
-        names = ", ".join(env_names_for_key(source))
-        raise ConfigError(f"no API key for {source!r}: set one of {names}, pass api_key=..., "
-                          "or skip_auth=True for a server that needs none")
-    return key
 
 
 def http_settings(timeout: float | None = None, *, connect_timeout: float | None = None,
@@ -138,8 +127,9 @@ class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
         base_url: str | None = None,
         stream: bool = True,
         return_trace: bool = False,
-        api_key: str | Secret | None = None,
+        api_key: ApiKey = None,
         skip_auth: bool = False,
+        dynamic_auth: bool = False,
         static_params: Mapping[str, Any] | None = None,
         type: str | None = None,
         timeout: float | None = None,
@@ -153,8 +143,12 @@ class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
         name: str | None = None,
     ) -> None:
         super().__init__(return_trace=return_trace, id=id, name=name)
-        self._api_key = None if skip_auth and api_key is None else resolve_key(
-            self.source or "openai", api_key, self.key_required)
+        self._keys = key_source(self.source or "openai", api_key, make=self._make_auth, required=self.key_required,
+                                skip_auth=skip_auth, dynamic_auth=dynamic_auth)
+        # The key itself (the first of a list; None with dynamic auth) for subclasses that build
+        # their own headers.
+        self._api_key = self._keys.first
+        self._static_headers = self._keys.static
         self._skip_auth = skip_auth
         self._base_url = base_url or self.default_base_url
         if not self._base_url:
@@ -171,7 +165,6 @@ class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
         self._url = self._chat_url(self._base_url)
         self._prompt: PrompterBase = EmptyPrompter()
         self._formatter: FormatterBase = EmptyFormatter()
-        self._headers_cache: RedactedHeaders | None = None
         self._init_finetune(poll_interval)
 
     # -- hooks -------------------------------------------------------------------------------
@@ -179,14 +172,14 @@ class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
     def _chat_url(self, base_url: str) -> str:
         return urljoin(base_url if base_url.endswith("/") else base_url + "/", self.chat_path)
 
+    def _make_auth(self, key: Secret | None) -> Auth:
+        """The headers for one key (None: no key), built once per key: Bearer by default."""
+        return bearer(key)
+
     def _auth_headers(self) -> dict[str, str]:
-        """Headers carrying the key. Called per request; cache what does not change."""
-        if self._headers_cache is None:
-            h = RedactedHeaders()
-            if self._api_key:
-                h["authorization"] = "Bearer " + self._api_key.get()
-            self._headers_cache = h
-        return self._headers_cache
+        """The headers of the next request: the key source picks the key (cached per key)."""
+        h = self._static_headers
+        return h if h is not None else self._keys.headers()
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
@@ -281,7 +274,7 @@ class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
 
     def _repr_fields(self) -> dict[str, Any]:
         return {"name": self._module_name, "source": self.source, "model": self._model_name,
-                "url": self._base_url, "stream": self._stream}
+                "url": self._base_url, "stream": self._stream, "auth": self._keys.describe()}
 
     # -- calling -----------------------------------------------------------------------------
 
@@ -342,69 +335,80 @@ class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
         body = self._build_body(messages, model=model, stream=use_stream, tools=prompt.get("tools"), params=params)
         url = self._url if base_url is None else self._chat_url(base_url)
         headers = self._auth_headers()
-        content: list[str] = []
-        reasoning: list[str] = []
-        calls: ToolCallAccumulator | None = None
-        finish: str | None = None
-        usage: Any = None
-        if use_stream:
-            done = False
-            convert = self._frame_converter()
-            async with stream_sse("POST", url, json=body, headers=headers, settings=settings,
-                                  provider=self.source, model=model) as events:
-                async for ev in events:
-                    # Read on to the end of the body after [DONE]: a body read to its end lets
-                    # the connection go back to the pool instead of being closed.
-                    if done:
-                        continue
-                    if ev.data == "[DONE]":
-                        done = True
-                        continue
-                    frame = convert(ev)
-                    if frame is None:
-                        continue
-                    if u := frame.get("usage"):
-                        usage = u
-                    choices = frame.get("choices")
-                    if not choices:
-                        if "error" in frame:
-                            raise self._body_error(frame)
-                        continue
-                    ch = choices[0]
-                    delta = ch.get("delta") or ch.get("message") or {}
-                    if r := delta.get("reasoning_content"):
+        retried = False
+        while True:  # runs twice only to retry a call on the next key of a pool
+            content: list[str] = []
+            reasoning: list[str] = []
+            calls: ToolCallAccumulator | None = None
+            finish: str | None = None
+            usage: Any = None
+            try:
+                if use_stream:
+                    done = False
+                    convert = self._frame_converter()
+                    async with stream_sse("POST", url, json=body, headers=headers, settings=settings,
+                                          provider=self.source, model=model) as events:
+                        async for ev in events:
+                            # Read on to the end of the body after [DONE]: a body read to its end lets
+                            # the connection go back to the pool instead of being closed.
+                            if done:
+                                continue
+                            if ev.data == "[DONE]":
+                                done = True
+                                continue
+                            frame = convert(ev)
+                            if frame is None:
+                                continue
+                            if u := frame.get("usage"):
+                                usage = u
+                            choices = frame.get("choices")
+                            if not choices:
+                                if "error" in frame:
+                                    raise self._body_error(frame)
+                                continue
+                            ch = choices[0]
+                            delta = ch.get("delta") or ch.get("message") or {}
+                            if r := delta.get("reasoning_content"):
+                                reasoning.append(r)
+                                yield Chunk(r, tag="think")
+                            if c := delta.get("content"):
+                                content.append(c)
+                                yield c
+                            if tc := delta.get("tool_calls"):
+                                if calls is None:
+                                    calls = ToolCallAccumulator()
+                                calls.add(tc)
+                            if f := ch.get("finish_reason"):
+                                finish = f
+                    if finish is None and not done:
+                        if self.errors_as_json_when_streaming and not (content or reasoning or calls or usage):
+                            await self._raise_json_error(url, body, headers, model)
+                        raise ProtocolError(f"the stream from {self.source or url} ended before the model finished",
+                                            provider=self.source, model=model)
+                    tool_calls = calls.result() if calls else None
+                else:
+                    data, _ = await request_json("POST", url, json=body, headers=headers, settings=settings,
+                                                 provider=self.source, model=model)
+                    resp = self._convert_response(data)
+                    usage = resp.get("usage")
+                    ch = resp["choices"][0]
+                    msg = ch.get("message") or {}
+                    finish = ch.get("finish_reason")
+                    if r := msg.get("reasoning_content"):
                         reasoning.append(r)
                         yield Chunk(r, tag="think")
-                    if c := delta.get("content"):
+                    if c := msg.get("content"):
                         content.append(c)
                         yield c
-                    if tc := delta.get("tool_calls"):
-                        if calls is None:
-                            calls = ToolCallAccumulator()
-                        calls.add(tc)
-                    if f := ch.get("finish_reason"):
-                        finish = f
-            if finish is None and not done:
-                if self.errors_as_json_when_streaming and not (content or reasoning or calls or usage):
-                    await self._raise_json_error(url, body, headers, model)
-                raise ProtocolError(f"the stream from {self.source or url} ended before the model finished",
-                                    provider=self.source, model=model)
-            tool_calls = calls.result() if calls else None
-        else:
-            data, _ = await request_json("POST", url, json=body, headers=headers, settings=settings,
-                                         provider=self.source, model=model)
-            resp = self._convert_response(data)
-            usage = resp.get("usage")
-            ch = resp["choices"][0]
-            msg = ch.get("message") or {}
-            finish = ch.get("finish_reason")
-            if r := msg.get("reasoning_content"):
-                reasoning.append(r)
-                yield Chunk(r, tag="think")
-            if c := msg.get("content"):
-                content.append(c)
-                yield c
-            tool_calls = finish_calls(msg.get("tool_calls"))
+                    tool_calls = finish_calls(msg.get("tool_calls"))
+                break
+            except KEY_ERRORS as exc:
+                # The provider refused the key before any output: set it aside, and try
+                # the next key once when the pool has one left.
+                if not self._keys.set_aside(headers, exc) or retried or content or reasoning:
+                    raise
+                retried = True
+                headers = self._auth_headers()
         record_usage(self._module_id, usage_of(usage) or {}, self._used_by_moduleid)
         if finish is not None and finish not in _OK_FINISH:
             self._raise_finish(finish, "".join(content), model)

@@ -17,9 +17,11 @@ from typing import Any
 
 import orjson
 
+from .._config import Secret
 from .._exceptions import APIError, ProtocolError, ProviderOverloadedError, RateLimitError
 from ..streaming.sse import SSEEvent
-from .chat_base import OnlineChatModuleBase, RedactedHeaders
+from ._keys import Auth, RedactedHeaders, StaticAuth
+from .chat_base import OnlineChatModuleBase
 
 __all__ = ["ClaudeChat"]
 
@@ -187,13 +189,11 @@ class ClaudeChat(OnlineChatModuleBase, source="claude"):
     chat_path = "messages"
     stream_usage = False
 
-    def _auth_headers(self) -> dict[str, str]:
-        if self._headers_cache is None:
-            h = RedactedHeaders({"anthropic-version": ANTHROPIC_VERSION})
-            if self._api_key:
-                h["x-api-key"] = self._api_key.get()
-            self._headers_cache = h
-        return self._headers_cache
+    def _make_auth(self, key: Secret | None) -> Auth:
+        h = RedactedHeaders({"anthropic-version": ANTHROPIC_VERSION})
+        if key:
+            h["x-api-key"] = key.get()
+        return StaticAuth(h)
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:

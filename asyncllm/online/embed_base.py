@@ -10,7 +10,9 @@ A provider registers with class keywords and overrides what differs from the Ope
         default_url = "https://api.myvendor.example/v1/embeddings"
         default_model = "my-embed"
 
-Hooks: ``_auth_headers()``, ``_build_body(texts, model, params)``, ``_parse_response(body, n)``
+``api_key=`` takes one key, a list of keys or ``"dynamic"``, as for chat (see ``_keys.py``).
+
+Hooks: ``_make_auth(key)``, ``_build_body(texts, model, params)``, ``_parse_response(body, n)``
 (embeddings); ``_build_rerank_body(query, documents, top_n, model, params)``,
 ``_parse_rerank(body)`` (rerank).
 """
@@ -27,8 +29,9 @@ from .._config import Secret, config
 from .._exceptions import ConfigError, ProtocolError
 from .._http import request_json
 from ..modules.base import ModuleBase
+from ._keys import KEY_ERRORS, ApiKey, Auth, bearer, key_source
 from ._registry import register_embed
-from .chat_base import RedactedHeaders, http_settings, resolve_key
+from .chat_base import http_settings
 
 __all__ = ["OnlineEmbeddingModuleBase", "OnlineRerankModuleBase"]
 
@@ -58,8 +61,9 @@ class OnlineEmbeddingModuleBase(ModuleBase):
         embed_url: str | None = None,
         embed_model_name: str | None = None,
         *,
-        api_key: str | Secret | None = None,
+        api_key: ApiKey = None,
         skip_auth: bool = False,
+        dynamic_auth: bool = False,
         batch_size: int | None = None,
         concurrency: int | None = None,
         static_params: Mapping[str, Any] | None = None,
@@ -73,8 +77,10 @@ class OnlineEmbeddingModuleBase(ModuleBase):
         name: str | None = None,
     ) -> None:
         super().__init__(return_trace=return_trace, id=id, name=name)
-        self._api_key = None if skip_auth and api_key is None else resolve_key(
-            self.source or "openai", api_key, self.key_required)
+        self._keys = key_source(self.source or "openai", api_key, make=self._make_auth, required=self.key_required,
+                                skip_auth=skip_auth, dynamic_auth=dynamic_auth)
+        self._api_key = self._keys.first
+        self._static_headers = self._keys.static
         self._url = self._embed_url(embed_url)
         self._model_name = embed_model_name or self.default_model
         self._batch_size = int(batch_size or config.get("embed_batch_size"))
@@ -84,7 +90,6 @@ class OnlineEmbeddingModuleBase(ModuleBase):
         self._static_params: dict[str, Any] = dict(static_params or {})
         self._http = http_settings(timeout, connect_timeout=connect_timeout, first_chunk_timeout=first_chunk_timeout,
                                    max_retries=max_retries, retry_backoff=retry_backoff)
-        self._headers_cache: RedactedHeaders | None = None
 
     def _embed_url(self, url: str | None) -> str:
         """``!url`` is used verbatim; a URL already naming the endpoint is kept; a base gets the suffix."""
@@ -100,13 +105,13 @@ class OnlineEmbeddingModuleBase(ModuleBase):
             return url
         return urljoin(url if url.endswith("/") else url + "/", self.url_suffix)
 
+    def _make_auth(self, key: Secret | None) -> Auth:
+        """The headers for one key (None: no key), built once per key: Bearer by default."""
+        return bearer(key)
+
     def _auth_headers(self) -> dict[str, str]:
-        if self._headers_cache is None:
-            h = RedactedHeaders()
-            if self._api_key:
-                h["authorization"] = "Bearer " + self._api_key.get()
-            self._headers_cache = h
-        return self._headers_cache
+        h = self._static_headers
+        return h if h is not None else self._keys.headers()
 
     @property
     def model(self) -> str | None:
@@ -121,12 +126,22 @@ class OnlineEmbeddingModuleBase(ModuleBase):
         return self._batch_size
 
     def _repr_fields(self) -> dict[str, Any]:
-        return {"name": self._module_name, "source": self.source, "model": self._model_name, "url": self._url}
+        return {"name": self._module_name, "source": self.source, "model": self._model_name, "url": self._url,
+                "auth": self._keys.describe()}
 
     async def _post(self, body: dict[str, Any], url: str | None = None) -> Any:
-        data, _ = await request_json("POST", url or self._url, json=body, headers=self._auth_headers(),
-                                     settings=self._http, provider=self.source, model=self._model_name)
-        return data
+        headers = self._auth_headers()
+        retried = False
+        while True:  # twice only to retry on the next key of a pool
+            try:
+                data, _ = await request_json("POST", url or self._url, json=body, headers=headers,
+                                             settings=self._http, provider=self.source, model=self._model_name)
+                return data
+            except KEY_ERRORS as exc:
+                if not self._keys.set_aside(headers, exc) or retried:
+                    raise
+                retried = True
+                headers = self._auth_headers()
 
     # -- embedding hooks ---------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._config import Secret, config, env_names_for_key
+from .._config import config, env_names_for_key
 from .._exceptions import ConfigError
+from ._keys import ApiKey
 from ._registry import CHAT, EMBED, EMBED_KINDS
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase
@@ -62,7 +63,7 @@ class OnlineChatModule(metaclass=_FactoryMeta):
         base_url: str | None = None,
         stream: bool = True,
         return_trace: bool = False,
-        api_key: str | Secret | None = None,
+        api_key: ApiKey = None,
         skip_auth: bool = False,
         **kw: Any,
     ) -> OnlineChatModuleBase:
@@ -102,7 +103,7 @@ class OnlineEmbeddingModule(metaclass=_FactoryMeta):
         embed_url: str | None = None,
         embed_model_name: str | None = None,
         type: str | None = None,
-        api_key: str | Secret | None = None,
+        api_key: ApiKey = None,
         skip_auth: bool = False,
         **kw: Any,
     ) -> OnlineEmbeddingModuleBase:

@@ -1,6 +1,8 @@
 """SenseNova: OpenAI wire; the key is either an ``sk-`` token sent as is, or an access key +
 secret key (``"ak:sk"``, or ``secret_key=`` / ``ASYNCLLM_SENSENOVA_SECRET_KEY``) from which an
-HS256 JWT ``{iss: ak, exp, nbf}`` is made — and remade before it expires. Vision parts use
+HS256 JWT ``{iss: ak, exp, nbf}`` is made — and remade before it expires. Several keys:
+``api_key=["sk-1", "sk-2"]`` or ``api_key=["ak1:sk1", "ak2:sk2"]`` (each pair its own JWT); a
+single ``secret_key=`` cannot be shared by several access keys. Vision parts use
 ``image_url`` (a URL string) or ``image_base64``; embeddings answer ``embeddings[]``."""
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import anyio
 import orjson
 
 from .._config import Secret, config
-from .._exceptions import LifecycleError, ProtocolError
+from .._exceptions import ConfigError, LifecycleError, ProtocolError
 from .._http import request_json, request_raw
 from ._finetune import read_training_file
+from ._keys import RedactedHeaders
 from ._media import ImageRef
-from .chat_base import OnlineChatModuleBase, RedactedHeaders, resolve_key
+from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase, ordered
 
 __all__ = ["SenseNovaAuth", "SenseNovaChat", "SenseNovaEmbedding", "make_jwt"]
@@ -77,17 +80,35 @@ class SenseNovaAuth:
         return self._headers
 
 
+def _check_key_list(api_key: Any, secret_key: str | Secret | None) -> None:
+    """Several access keys cannot share one secret key: each needs its own pair."""
+    if not isinstance(api_key, (list, tuple)) or len(api_key) < 2:
+        return
+    if secret_key is not None:
+        raise ConfigError("SenseNova: secret_key= pairs with one access key; for several keys pass "
+                          "api_key=['ak1:sk1', 'ak2:sk2'] (or several 'sk-' keys) and no secret_key")
+    if config.secret("sensenova_secret_key") and not all(_self_contained(k) for k in api_key):
+        raise ConfigError("SenseNova: ASYNCLLM_SENSENOVA_SECRET_KEY pairs with one access key; with several "
+                          "keys give each as 'ak:sk' (or an 'sk-' key)")
+
+
+def _self_contained(key: str | Secret) -> bool:
+    raw = key.get() if isinstance(key, Secret) else key
+    return raw.startswith("sk-") or ":" in raw
+
+
 class SenseNovaChat(OnlineChatModuleBase, source="sensenova"):
     default_base_url = "https://api.sensenova.cn/compatible-mode/v1/"
     default_model = "SenseChat-5"
     vlm_model_prefixes = ("sensenova-v6", "sensechat-vision")
 
     def __init__(self, model: str | None = None, *, secret_key: str | Secret | None = None, **kw: Any) -> None:
+        _check_key_list(kw.get("api_key"), secret_key)
+        self._secret_key = secret_key  # read by _make_auth, which the base's __init__ calls
         super().__init__(model, **kw)
-        self._auth = SenseNovaAuth(self._api_key, secret_key)
 
-    def _auth_headers(self) -> dict[str, str]:
-        return self._auth.headers()
+    def _make_auth(self, key: Secret | None) -> SenseNovaAuth:
+        return SenseNovaAuth(key, self._secret_key)
 
     def _image_part(self, ref: ImageRef) -> dict[str, Any]:
         if ref.b64 is not None:
@@ -153,15 +174,13 @@ class SenseNovaEmbedding(OnlineEmbeddingModuleBase, source="sensenova"):
     url_suffix = "llm/embeddings"
 
     def __init__(self, embed_url: str | None = None, embed_model_name: str | None = None, *,
-                 secret_key: str | Secret | None = None, api_key: str | Secret | None = None,
-                 skip_auth: bool = False, **kw: Any) -> None:
-        super().__init__(embed_url, embed_model_name, api_key=api_key, skip_auth=skip_auth, **kw)
-        if self._api_key is None and not skip_auth:
-            self._api_key = resolve_key("sensenova", api_key, True)
-        self._auth = SenseNovaAuth(self._api_key, secret_key)
+                 secret_key: str | Secret | None = None, **kw: Any) -> None:
+        _check_key_list(kw.get("api_key"), secret_key)
+        self._secret_key = secret_key
+        super().__init__(embed_url, embed_model_name, **kw)
 
-    def _auth_headers(self) -> dict[str, str]:
-        return self._auth.headers()
+    def _make_auth(self, key: Secret | None) -> SenseNovaAuth:
+        return SenseNovaAuth(key, self._secret_key)
 
     def _parse_response(self, data: Any, n: int) -> list[list[float]]:
         items = data.get("embeddings") if isinstance(data, dict) else None

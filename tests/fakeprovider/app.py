@@ -38,8 +38,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import chat, embed, finetune
-from .state import FakeState
-from .wire import check_auth, common_headers, error_body, json_response, pre_header_fault
+from .state import FakeState, key_tag
+from .wire import check_auth, common_headers, credential, error_body, json_response, pre_header_fault
 
 Handler = Callable[[Request, Any, Any, FakeState, dict[str, str], str], Awaitable[Response]]
 
@@ -143,7 +143,8 @@ def build_app(state: FakeState | None = None) -> Starlette:
                                                     "invalid_request_error"), 400, headers)
             st.requests.append({"path": request.url.path, "method": request.method, "body": body,
                                 "headers": {k: v for k, v in request.headers.items()
-                                            if k not in ("authorization", "x-api-key")}})
+                                            if k not in ("authorization", "x-api-key")},
+                                "key": key_tag(credential(request))})
             denied = check_auth(request, flavor, st, headers)
             if denied is not None:
                 return denied

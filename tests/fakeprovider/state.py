@@ -15,6 +15,11 @@ the model name). A spec is ``name`` or ``name:N`` (fire the first N times for th
   between frames.
 * ``gzip``: a non-streamed chat answer sent gzip-compressed.  ``huge-error``: a 500 whose
   body is 300 KB.
+
+Each recorded request (``requests[i]``) keeps its headers without ``authorization`` and
+``x-api-key``; ``requests[i]["key"]`` is :func:`key_tag` of the credential it carried (the
+Bearer token or the ``x-api-key`` value, ``""`` when none), so tests can tell which of several
+keys a request used without the fake storing keys.
 """
 
 from __future__ import annotations
@@ -99,6 +104,11 @@ class FakeState:
         self.disconnects += int(disconnected)
         if self.stream_closed is not None:
             self.stream_closed.set()
+
+
+def key_tag(credential: str) -> str:
+    """A short, stable fingerprint of a credential (what ``requests[i]["key"]`` holds)."""
+    return hashlib.sha256(credential.encode()).hexdigest()[:12] if credential else ""
 
 
 def _b64url_decode(part: str) -> bytes:

@@ -43,6 +43,14 @@ def error_body(flavor: str, status: int, message: str, etype: str, code: str | N
     return {"error": {"message": message, "type": etype, "param": None, "code": code}}
 
 
+def credential(request: Request) -> str:
+    """The key a request carries: ``x-api-key``, else the Bearer token ("" when none)."""
+    if key := request.headers.get("x-api-key"):
+        return key
+    auth = request.headers.get("authorization", "")
+    return auth[7:] if auth[:7].lower() == "bearer " else ""
+
+
 def check_auth(request: Request, flavor: str, state: FakeState, headers: dict[str, str]) -> Response | None:
     """None when authorised, else the flavour's 401 answer."""
     rid = headers["x-request-id"]
