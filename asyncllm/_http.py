@@ -1,11 +1,12 @@
 """The HTTP layer every online client and URL client goes through.
 
 * **Pools.** One pool per (origin, event loop), created lazily and closed by
-  :func:`aclose_all`. On asyncio it is an aiohttp session that takes bytes and answers with
-  a light object (several times less CPU per call than httpx's transport and models); on trio
-  it is ``httpx.AsyncHTTPTransport``, sent ``httpx.Request`` objects directly (the
-  ``AsyncClient`` layer costs CPU and adds nothing we use). Any httpx transport can be
-  installed for an origin (tests, proxies). ``_http_answer`` hides the difference.
+  :func:`aclose_all`. On asyncio it is an aiohttp session (``_transport_aiohttp``), elsewhere
+  (trio, or asyncio without aiohttp) an HTTP/1.1 pool over anyio sockets parsed by h11
+  (``_pool_anyio``). Both take bytes and answer with a light object: no httpx request or
+  response objects per call, which cost more CPU than everything else on a small call. Any
+  httpx transport can be installed for an origin (tests, proxies); it gets ``httpx.Request``
+  objects directly. ``_http_answer`` hides the difference.
 * **Timeouts.** ``connect`` (inside the transport), ``first_chunk`` (request sent → first
   body bytes / first SSE event), ``idle`` (between chunks) and ``total`` (the whole call,
   retries and stream consumption included). Each raises ``APITimeoutError(kind=...)``. They
@@ -129,7 +130,7 @@ def _loop_key() -> tuple[object, str]:
     raise RuntimeError(f"asyncllm's HTTP layer needs asyncio or trio, not {lib!r}")
 
 
-def _new_transport(kind: str, settings: HTTPSettings) -> Pool:
+def _new_transport(kind: str, origin: str, settings: HTTPSettings) -> Pool:
     limits = httpx.Limits(
         max_connections=settings.max_connections,
         max_keepalive_connections=settings.max_keepalive,
@@ -139,7 +140,9 @@ def _new_transport(kind: str, settings: HTTPSettings) -> Pool:
         from asyncllm._transport_aiohttp import AiohttpPool
 
         return AiohttpPool(limits)
-    return httpx.AsyncHTTPTransport(limits=limits, http1=True, http2=False, retries=0)
+    from asyncllm._pool_anyio import AnyioPool
+
+    return AnyioPool(origin, limits)
 
 
 def get_transport(base_url: str, settings: HTTPSettings | None = None) -> Pool:
@@ -166,7 +169,7 @@ def _transport_for(origin: str, settings: HTTPSettings) -> Pool:
         pools = _POOLS[key] = {}
     transport = pools.get(origin)
     if transport is None:
-        transport = pools[origin] = _new_transport(kind, settings)
+        transport = pools[origin] = _new_transport(kind, origin, settings)
     return transport
 
 
