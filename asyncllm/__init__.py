@@ -70,6 +70,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "OnlineChatModuleBase": ("asyncllm.online", "OnlineChatModuleBase"),
     "OnlineEmbeddingModuleBase": ("asyncllm.online", "OnlineEmbeddingModuleBase"),
     "OnlineRerankModuleBase": ("asyncllm.online", "OnlineRerankModuleBase"),
+    "DynamicChatRouter": ("asyncllm.online", "DynamicChatRouter"),
+    "DynamicEmbeddingRouter": ("asyncllm.online", "DynamicEmbeddingRouter"),
+    "dynamic_chat_config": ("asyncllm.online", "dynamic_chat_config"),
+    "dynamic_embed_config": ("asyncllm.online", "dynamic_embed_config"),
     # prompts and formatters
     "ChatPrompter": ("asyncllm.prompts", "ChatPrompter"),
     "AlpacaPrompter": ("asyncllm.prompts", "AlpacaPrompter"),
@@ -122,11 +126,15 @@ if TYPE_CHECKING:
     from ._http import aclose_all as aclose
     from .deploy import EngineStatus
     from .online import (
+        DynamicChatRouter,
+        DynamicEmbeddingRouter,
         OnlineChatModule,
         OnlineChatModuleBase,
         OnlineEmbeddingModule,
         OnlineEmbeddingModuleBase,
         OnlineRerankModuleBase,
+        dynamic_chat_config,
+        dynamic_embed_config,
     )
     from .prompts import (
         AlpacaPrompter,
@@ -157,6 +165,8 @@ __all__ = [
     "ConfigError",
     "ContentFilteredError",
     "Diverter",
+    "DynamicChatRouter",
+    "DynamicEmbeddingRouter",
     "EmptyFormatter",
     "EmptyPrompter",
     "EngineStartError",
@@ -211,6 +221,8 @@ __all__ = [
     "current_session",
     "deploy",
     "diverter",
+    "dynamic_chat_config",
+    "dynamic_embed_config",
     "emit",
     "finetune",
     "ifs",

@@ -30,3 +30,11 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
         assert "NoSuchThing" in str(exc)
     else:  # pragma: no cover - the assertion below documents the failure
         raise AssertionError("al.NoSuchThing should raise AttributeError")
+
+
+def test_online_routing_names_are_exported_lazily() -> None:
+    import asyncllm.online as online
+
+    for name in ("dynamic_chat_config", "dynamic_embed_config", "DynamicChatRouter", "DynamicEmbeddingRouter"):
+        assert name in al.__all__ and name in online.__all__
+        assert getattr(al, name) is getattr(online, name)

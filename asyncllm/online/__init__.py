@@ -2,7 +2,8 @@
 
 ``OnlineChatModule`` / ``OnlineEmbeddingModule`` pick the provider class; each provider is one
 file here, a small subclass of ``OnlineChatModuleBase`` / ``OnlineEmbeddingModuleBase`` /
-``OnlineRerankModuleBase`` registered under its source name.
+``OnlineRerankModuleBase`` registered under its source name. ``source="dynamic"`` gives a router
+that picks the provider per call (``dynamic_chat_config`` / ``dynamic_embed_config``).
 """
 
 from __future__ import annotations
@@ -11,17 +12,24 @@ import importlib
 
 from ._registry import CHAT, EMBED
 from .chat_base import OnlineChatModuleBase
+from .dynamic_config import DynamicModelConfig, dynamic_chat_config, dynamic_embed_config
+from .dynamic_router import DynamicChatRouter, DynamicEmbeddingRouter
 from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase
 from .factory import OnlineChatModule, OnlineEmbeddingModule
 
 __all__ = [
     "CHAT",
     "EMBED",
+    "DynamicChatRouter",
+    "DynamicEmbeddingRouter",
+    "DynamicModelConfig",
     "OnlineChatModule",
     "OnlineChatModuleBase",
     "OnlineEmbeddingModule",
     "OnlineEmbeddingModuleBase",
     "OnlineRerankModuleBase",
+    "dynamic_chat_config",
+    "dynamic_embed_config",
 ]
 
 PROVIDERS = ("claude", "compatible", "deepseek", "doubao", "glm", "kimi", "minimax", "openai", "qwen",

@@ -4,17 +4,21 @@
 source: ``base_url`` alone means an OpenAI-compatible server; otherwise ``ASYNCLLM_DEFAULT_SOURCE``,
 else the first provider (alphabetically) whose key is configured. ``isinstance(m,
 OnlineChatModule)`` holds for every chat provider's module.
+
+``source="dynamic"`` returns a router that picks the provider per call from the task's model
+config (:mod:`.dynamic_router`, :mod:`.dynamic_config`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from .._config import config, env_names_for_key
 from .._exceptions import ConfigError
 from ._keys import ApiKey
 from ._registry import CHAT, EMBED, EMBED_KINDS
 from .chat_base import OnlineChatModuleBase
+from .dynamic_router import DynamicChatRouter, DynamicEmbeddingRouter
 from .embed_base import OnlineEmbeddingModuleBase
 
 __all__ = ["OnlineChatModule", "OnlineEmbeddingModule"]
@@ -23,7 +27,7 @@ _LOCAL_ONLY = frozenset({"openai_compatible", "vllm", "llamacpp", "sglang", "oll
 
 
 class _FactoryMeta(type):
-    _base: type
+    _base: tuple[type, ...]
 
     def __instancecheck__(cls, obj: object) -> bool:
         return isinstance(obj, cls._base)
@@ -54,7 +58,18 @@ def _unknown(source: str, known: list[str], what: str) -> ConfigError:
 class OnlineChatModule(metaclass=_FactoryMeta):
     """Factory: ``OnlineChatModule(model=None, source=None, base_url=None, stream=True, ...)``."""
 
-    _base = OnlineChatModuleBase
+    _base = (OnlineChatModuleBase, DynamicChatRouter)
+
+    # Typed by source for callers: "dynamic" gives the router, any other source a provider.
+    @overload
+    def __new__(cls, model: str | None = None, *, source: Literal["dynamic"],  # type: ignore[overload-overlap, misc]
+                **kw: Any) -> DynamicChatRouter: ...
+
+    @overload
+    def __new__(cls, model: str | None = None, source: str | None = None,  # type: ignore[misc]
+                base_url: str | None = None,
+                stream: bool = True, return_trace: bool = False, api_key: ApiKey = None, skip_auth: bool = False,
+                **kw: Any) -> OnlineChatModuleBase: ...
 
     def __new__(  # type: ignore[misc]
         cls,
@@ -66,10 +81,13 @@ class OnlineChatModule(metaclass=_FactoryMeta):
         api_key: ApiKey = None,
         skip_auth: bool = False,
         **kw: Any,
-    ) -> OnlineChatModuleBase:
+    ) -> OnlineChatModuleBase | DynamicChatRouter:
         from . import _load_providers
 
         _load_providers()
+        if source is not None and source.lower() == "dynamic":
+            return DynamicChatRouter(model=model, base_url=base_url, stream=stream, return_trace=return_trace,
+                                     api_key=api_key, skip_auth=skip_auth, **kw)
         base_url = base_url or kw.pop("url", None)
         if model and source is None and model.lower() in CHAT:
             source, model = model, None  # OnlineChatModule("qwen") names a source
@@ -95,7 +113,17 @@ class OnlineEmbeddingModule(metaclass=_FactoryMeta):
     """Factory: ``OnlineEmbeddingModule(source=None, embed_url=None, embed_model_name=None,
     type="embed"|"rerank"|"multimodal_embed", api_key=None, ...)``."""
 
-    _base = OnlineEmbeddingModuleBase
+    _base = (OnlineEmbeddingModuleBase, DynamicEmbeddingRouter)
+
+    @overload
+    def __new__(cls, *, source: Literal["dynamic"], type: str,  # type: ignore[overload-overlap, misc]
+                **kw: Any) -> DynamicEmbeddingRouter: ...
+
+    @overload
+    def __new__(cls, source: str | None = None, embed_url: str | None = None,  # type: ignore[misc]
+                embed_model_name: str | None = None,
+                type: str | None = None, api_key: ApiKey = None, skip_auth: bool = False,
+                **kw: Any) -> OnlineEmbeddingModuleBase: ...
 
     def __new__(  # type: ignore[misc]
         cls,
@@ -106,10 +134,15 @@ class OnlineEmbeddingModule(metaclass=_FactoryMeta):
         api_key: ApiKey = None,
         skip_auth: bool = False,
         **kw: Any,
-    ) -> OnlineEmbeddingModuleBase:
+    ) -> OnlineEmbeddingModuleBase | DynamicEmbeddingRouter:
         from . import _load_providers
 
         _load_providers()
+        if source is not None and source.lower() == "dynamic":
+            if type is None:
+                raise ConfigError("source='dynamic' needs type='embed' or type='rerank' (the router's slot)")
+            return DynamicEmbeddingRouter(type=type.lower(), embed_url=embed_url, embed_model_name=embed_model_name,
+                                          api_key=api_key, skip_auth=skip_auth, **kw)
         embed_url = embed_url or kw.pop("base_url", None) or kw.pop("url", None)
         embed_model_name = embed_model_name or kw.pop("model", None) or kw.pop("model_name", None)
         kind = (type or _infer_kind(embed_model_name)).lower()
