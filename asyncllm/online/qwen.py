@@ -1,5 +1,6 @@
-"""Qwen (Alibaba DashScope): chat through the OpenAI-compatible mode; embeddings and rerank on the
-native API (``input.texts`` / ``input.query+documents``, answers under ``output``); fine-tuning
+"""Qwen (Alibaba DashScope): chat through the OpenAI-compatible mode; embeddings, multimodal
+embeddings and rerank on the native API (``input.texts`` / ``input.contents`` /
+``input.query+documents``, answers under ``output``); fine-tuning
 (``/api/v1/files``, ``/api/v1/fine-tunes``) and deployment (``/api/v1/deployments``) natively."""
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from urllib.parse import urljoin
 from .._exceptions import ProtocolError
 from .._http import request_json, request_raw
 from ._finetune import read_training_file
+from ._media import ImageRef
+from ._mm_embed import MultimodalEmbeddingBase
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase, ordered
 
-__all__ = ["QwenChat", "QwenEmbedding", "QwenRerank"]
+__all__ = ["QwenChat", "QwenEmbedding", "QwenMultimodalEmbedding", "QwenRerank"]
 
 DASHSCOPE = "https://dashscope.aliyuncs.com/"
 
@@ -97,6 +100,39 @@ class QwenEmbedding(OnlineEmbeddingModuleBase, source="qwen"):
             raise ProtocolError(f"DashScope embedding answer has no output.embeddings: {str(data)[:200]!r}",
                                 provider="qwen", model=self._model_name)
         return ordered([(it.get("text_index", i), it.get("embedding")) for i, it in enumerate(items)], n, "qwen")
+
+
+class QwenMultimodalEmbedding(MultimodalEmbeddingBase, source="qwen", kind="multimodal_embed"):
+    """DashScope's native multimodal embedding: an input's parts go as ``input.contents``.
+
+    The answer has one vector per content unless the model fuses them; an input that comes
+    back as several vectors is an error naming the fix (send its parts as separate inputs).
+    """
+
+    default_url = DASHSCOPE + "api/v1/services/embeddings/multimodal-embedding/multimodal-embedding"
+    default_model = "qwen2.5-vl-embedding"
+    url_suffix = "api/v1/services/embeddings/multimodal-embedding/multimodal-embedding"
+
+    def _mm_body(self, text: str | None, images: list[ImageRef], model: str | None,
+                 params: dict[str, Any]) -> dict[str, Any]:
+        contents: list[dict[str, str]] = [{"text": text}] if text else []
+        contents.extend({"image": ref.url} for ref in images)
+        body: dict[str, Any] = {"model": model, "input": {"contents": contents}}
+        merged = {**self._static_params, **params}
+        if merged:
+            body["parameters"] = merged
+        return body
+
+    def _mm_vector(self, data: Any, model: str | None) -> list[float]:
+        items = ((data or {}).get("output") or {}).get("embeddings") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not items or not isinstance(items[0].get("embedding"), list):
+            raise self._no_vector(data, model, "output.embeddings")
+        if len(items) > 1:
+            raise ProtocolError(f"{model} answered {len(items)} vectors for one input (it does not fuse text "
+                                "and images); pass the text and each image as separate inputs",
+                                provider="qwen", model=model)
+        vec: list[float] = items[0]["embedding"]
+        return vec
 
 
 class QwenRerank(OnlineRerankModuleBase, source="qwen"):

@@ -64,6 +64,10 @@ async def _ds_emb(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str
     return embed.dashscope_embeddings(body, h)
 
 
+async def _ds_mm_emb(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return embed.dashscope_multimodal(body, h)
+
+
 async def _ds_rerank(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
     return embed.dashscope_rerank(body, h)
 
@@ -114,6 +118,7 @@ ROUTES: list[tuple[str, str, Handler, tuple[str, ...]]] = [
     ("/sensenova/v1/llm/embeddings", "sensenova", _emb, ("POST",)),
     ("/api/v3/embeddings/multimodal", "doubao", _mm_emb, ("POST",)),
     ("/api/v1/services/embeddings/text-embedding/text-embedding", "dashscope", _ds_emb, ("POST",)),
+    ("/api/v1/services/embeddings/multimodal-embedding/multimodal-embedding", "dashscope", _ds_mm_emb, ("POST",)),
     ("/api/v1/services/rerank/text-rerank/text-rerank", "dashscope", _ds_rerank, ("POST",)),
     ("/v1/rerank", "openai", _rerank, ("POST",)),
     ("/rerank", "openai", _rerank, ("POST",)),

@@ -38,6 +38,10 @@ def n_tokens(texts: list[str]) -> int:
 def openai_embeddings(body: dict[str, Any], headers: dict[str, str], flavor: str = "openai") -> Response:
     inp = body.get("input")
     texts = [inp] if isinstance(inp, str) else inp
+    if isinstance(texts, list) and texts and all(isinstance(t, dict) and ({"text", "image"} & set(t))
+                                                 for t in texts):
+        # SiliconFlow's multimodal form: one vector per {text, image} object, over its parts
+        texts = ["\n".join(str(t[k]) for k in ("text", "image") if t.get(k)) for t in texts]
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
         return json_response(error_body(flavor, 400, "'input' must be a string or a non-empty list of strings",
                                         "invalid_request_error"), 400, headers)
@@ -69,6 +73,27 @@ def dashscope_embeddings(body: dict[str, Any], headers: dict[str, str]) -> Respo
                                                     for i, t in enumerate(texts)]},
                           "usage": {"total_tokens": n_tokens(texts)}, "request_id": headers["x-request-id"]},
                          200, headers)
+
+
+def dashscope_multimodal(body: dict[str, Any], headers: dict[str, str]) -> Response:
+    """One vector per content (``text`` / ``image`` / ``video``), as multimodal-embedding-v1 answers;
+    a model whose name contains ``fusion`` answers one vector for all contents."""
+    contents = (body.get("input") or {}).get("contents")
+    if not isinstance(contents, list) or not contents or not all(isinstance(c, dict) and len(c) == 1
+                                                                 for c in contents):
+        return json_response(error_body("dashscope", 400, "input.contents must be a list of single-key objects",
+                                        "InvalidParameter", request_id=headers["x-request-id"]), 400, headers)
+    parts = [(next(iter(c)), str(next(iter(c.values())))) for c in contents]
+    dim = int((body.get("parameters") or {}).get("dimension") or DEFAULT_DIM)
+    if "fusion" in str(body.get("model", "")):
+        embs = [{"index": 0, "embedding": vector("\n".join(v for _, v in parts), dim), "type": "fusion"}]
+    else:
+        embs = [{"index": i, "embedding": vector(v, dim), "type": k} for i, (k, v) in enumerate(parts)]
+    images = sum(1 for k, _ in parts if k != "text")
+    text_tok = n_tokens([v for k, v in parts if k == "text"])
+    return json_response({"output": {"embeddings": embs},
+                          "usage": {"input_tokens": text_tok, "image_count": images},
+                          "request_id": headers["x-request-id"]}, 200, headers)
 
 
 def _ranked(query: str, docs: list[Any], top_n: int | None, with_docs: bool) -> list[dict[str, Any]]:
