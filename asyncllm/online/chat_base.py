@@ -382,7 +382,7 @@ class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
                                 finish = f
                     if finish is None and not done:
                         if self.errors_as_json_when_streaming and not (content or reasoning or calls or usage):
-                            await self._raise_json_error(url, body, headers, model)
+                            await self._raise_json_error(url, body, headers, model, settings)
                         raise ProtocolError(f"the stream from {self.source or url} ended before the model finished",
                                             provider=self.source, model=model)
                     tool_calls = calls.result() if calls else None
@@ -423,11 +423,12 @@ class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
             log.warning("%s: the model asked for tool calls but the formatter drops them; set "
                         "formatter(FunctionCallFormatter()) to receive them", self.display_name)
 
-    async def _raise_json_error(self, url: str, body: dict[str, Any], headers: dict[str, str], model: str) -> None:
+    async def _raise_json_error(self, url: str, body: dict[str, Any], headers: dict[str, str], model: str,
+                                settings: HTTPSettings) -> None:
         """The provider answered a stream request with a plain JSON error (HTTP 200): ask again
         without streaming to read it, and raise the typed error it maps to."""
         data, _ = await request_json("POST", url, json={**body, "stream": False}, headers=headers,
-                                     settings=self._http, provider=self.source, model=model)
+                                     settings=settings, provider=self.source, model=model)
         self._convert_response(data)
 
     def _raise_finish(self, finish: str, partial: str, model: str) -> None:

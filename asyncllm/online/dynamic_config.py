@@ -3,8 +3,8 @@
 The choice lives in the ``dynamic_model_configs`` setting, scoped like every
 ``al.config.override(...)``: to the current task and the tasks it starts, restored on exit, never
 process-global. Its shape is ``{slot: {target: {source, model, base_url, skip_auth}}}`` with slot
-``chat`` / ``embed`` / ``rerank`` and target a module id, a module name or ``"default"``; a router
-takes the most specific entry (id, then name, then default)::
+``chat`` / ``embed`` / ``rerank`` / ``multimodal_embed`` and target a module id, a module name or
+``"default"``; a router takes the most specific entry (id, then name, then default)::
 
     with al.dynamic_chat_config(source="openai", model="gpt-4o-mini"):          # every router
         with al.dynamic_chat_config(["writer"], source="claude"):              # the one named "writer"
@@ -28,7 +28,7 @@ from ..modules.base import ModuleBase
 __all__ = ["SLOTS", "DynamicModelConfig", "dynamic_chat_config", "dynamic_embed_config", "model_config_for"]
 
 SETTING = "dynamic_model_configs"
-SLOTS = ("chat", "embed", "rerank")
+SLOTS = ("chat", "embed", "rerank", "multimodal_embed")
 
 Targets = str | ModuleBase | Iterable[str | ModuleBase] | None
 
@@ -107,9 +107,10 @@ def dynamic_chat_config(modules: Targets = None, *, source: str, model: str | No
 def dynamic_embed_config(modules: Targets = None, *, source: str, model: str | None = None,
                          base_url: str | None = None, skip_auth: bool = False,
                          type: str = "embed") -> contextlib.AbstractContextManager[None]:
-    """As :func:`dynamic_chat_config`, for embedding routers; ``type="rerank"`` for rerank routers."""
-    if type not in ("embed", "rerank"):
-        raise ConfigError(f"dynamic_embed_config(type=...) is 'embed' or 'rerank', got {type!r}")
+    """As :func:`dynamic_chat_config`, for embedding routers; ``type="rerank"`` for rerank routers,
+    ``type="multimodal_embed"`` for multimodal embedding routers."""
+    if type not in SLOTS[1:]:
+        raise ConfigError(f"dynamic_embed_config(type=...) is one of {SLOTS[1:]}, got {type!r}")
     return _scoped(type, modules, DynamicModelConfig(source, model, base_url, skip_auth))
 
 

@@ -65,7 +65,8 @@ class _Routes:
 
 # How the error messages tell the user to configure each slot.
 _HINTS = {"chat": "dynamic_chat_config(", "embed": "dynamic_embed_config(",
-          "rerank": "dynamic_embed_config(type='rerank', "}
+          "rerank": "dynamic_embed_config(type='rerank', ",
+          "multimodal_embed": "dynamic_embed_config(type='multimodal_embed', "}
 
 
 class _DynamicRouter(ModuleBase):
@@ -94,7 +95,7 @@ class _DynamicRouter(ModuleBase):
 
     @property
     def slot(self) -> str:
-        """Which part of the dynamic config this router reads: chat, embed or rerank."""
+        """Which part of the dynamic config this router reads: chat, embed, rerank or multimodal_embed."""
         return self._slot
 
     @property
@@ -189,12 +190,13 @@ class DynamicChatRouter(LLMBuilders, _DynamicRouter):
 
 
 class DynamicEmbeddingRouter(_DynamicRouter):
-    """``OnlineEmbeddingModule(source="dynamic", type="embed"|"rerank")``: the provider comes from
+    """``OnlineEmbeddingModule(source="dynamic", type="embed"|"rerank"|"multimodal_embed")``: the provider comes from
     :func:`~asyncllm.online.dynamic_config.dynamic_embed_config` (with the same ``type``)."""
 
     def __init__(self, *, type: str, **kw: Any) -> None:
-        if type not in ("embed", "rerank"):
-            raise ConfigError(f"source='dynamic' routes type='embed' or 'rerank', got type={type!r}")
+        if type not in _HINTS or type == "chat":
+            raise ConfigError("source='dynamic' routes type='embed', 'rerank' or 'multimodal_embed', "
+                              f"got type={type!r}")
         super().__init__(type, **kw)
 
     @property

@@ -140,7 +140,8 @@ class OnlineEmbeddingModule(metaclass=_FactoryMeta):
         _load_providers()
         if source is not None and source.lower() == "dynamic":
             if type is None:
-                raise ConfigError("source='dynamic' needs type='embed' or type='rerank' (the router's slot)")
+                raise ConfigError("source='dynamic' needs type='embed', 'rerank' or 'multimodal_embed' "
+                                  "(the router's slot)")
             return DynamicEmbeddingRouter(type=type.lower(), embed_url=embed_url, embed_model_name=embed_model_name,
                                           api_key=api_key, skip_auth=skip_auth, **kw)
         embed_url = embed_url or kw.pop("base_url", None) or kw.pop("url", None)

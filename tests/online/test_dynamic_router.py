@@ -147,6 +147,21 @@ async def test_embeddings_and_rerank_through_the_router(keyed: FakeServer) -> No
     assert [i for i, _ in ranked] == sorted(range(3), key=lambda i: (-score("red pear", docs[i]), i))
 
 
+async def test_multimodal_embeddings_through_the_router(keyed: FakeServer) -> None:
+    mm = OnlineEmbeddingModule(source="dynamic", type="multimodal_embed")
+    url = "https://img.example/cat.jpg"
+    with dynamic_embed_config(source="siliconflow", base_url=keyed + "/v1/", type="multimodal_embed"), \
+            al.config.override(siliconflow_api_key=DEFAULT_KEY):
+        assert await mm({"text": "a cat", "image": url}) == vector(f"a cat\n{url}")
+        assert last(keyed)["body"]["model"] == "Qwen/Qwen3-VL-Embedding-8B"
+    with dynamic_embed_config(source="qwen", base_url=keyed + "/", model="mm-v1", type="multimodal_embed"):
+        assert await mm(url) == vector(url)
+        assert last(keyed)["body"] == {"model": "mm-v1", "input": {"contents": [{"image": url}]}}
+    with dynamic_embed_config(source="qwen", base_url=keyed + "/"), pytest.raises(al.ConfigError,
+                                                                                 match="multimodal_embed"):
+        await mm("an embed config is not a multimodal one")
+
+
 async def test_the_context_manager_restores_and_removes_entries() -> None:
     assert al.config.get(SETTING) is None
     with dynamic_chat_config(source="openai", model="outer"):
@@ -220,8 +235,10 @@ async def test_prompt_formatter_and_share(keyed: FakeServer) -> None:
 
 
 async def test_bad_router_arguments_are_config_errors() -> None:
-    with pytest.raises(al.ConfigError, match="type='embed' or type='rerank'"):
+    with pytest.raises(al.ConfigError, match="type='embed', 'rerank' or 'multimodal_embed'"):
         OnlineEmbeddingModule(source="dynamic")
+    with pytest.raises(al.ConfigError, match="routes type="):
+        OnlineEmbeddingModule(source="dynamic", type="chat")
     with pytest.raises(al.ConfigError, match="api_key"):
         OnlineChatModule(source="dynamic", api_key="sk-fixed")
     with pytest.raises(al.ConfigError, match="model"):
