@@ -4,7 +4,7 @@ httpx's own transport costs several times the client CPU of aiohttp per request 
 and even over an aiohttp-backed httpx transport, building ``httpx.Request``/``httpx.Response``
 objects is most of what a small JSON call costs (see ``benchmarks/http_transport.py``). So on
 asyncio ``_http`` sends bytes through :meth:`AiohttpPool.send_raw` and reads a
-:class:`RawAnswer`; trio keeps httpx's transport (aiohttp only runs on asyncio). This is the
+:class:`RawAnswer`; elsewhere (trio) ``_pool_anyio`` does the same job. This is the
 one place in the library that touches asyncio directly.
 
 aiohttp errors are mapped to httpx's error classes here, keeping apart what ``_http`` must

@@ -1,6 +1,6 @@
 """Non-streamed answers over real sockets: how bodies end (whole, dropped, cancelled, cut
 short, compressed) and what each leaves behind in the pool. On asyncio these go through the
-aiohttp transport's lean path, on trio through httpx's transport."""
+aiohttp pool, on trio through the anyio/h11 pool."""
 
 from __future__ import annotations
 
