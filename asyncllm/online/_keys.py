@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from .._config import Secret, config, env_names_for_key
 from .._exceptions import (
@@ -32,7 +32,7 @@ from .._exceptions import (
     QuotaExceededError,
 )
 
-__all__ = ["KEY_ERRORS", "ApiKey", "Auth", "FixedKey", "KeyPool", "KeySource", "RedactedHeaders",
+__all__ = ["KEY_ERRORS", "ApiKey", "Auth", "FixedKey", "KeyPool", "KeySource", "KeyedProvider", "RedactedHeaders",
            "SessionKey", "StaticAuth", "key_source", "resolve_key"]
 
 log = logging.getLogger("asyncllm.online")
@@ -295,3 +295,30 @@ def bearer(key: Secret | None) -> Auth:
     if key:
         h["authorization"] = "Bearer " + key.get()
     return StaticAuth(h)
+
+
+class KeyedProvider:
+    """Mixin of the chat and embedding provider bases: their key source and request headers.
+
+    A provider overrides :meth:`_make_auth` to put a key on the wire its own way.
+    """
+
+    source: ClassVar[str] = ""
+    key_required: ClassVar[bool] = True
+
+    def _init_keys(self, api_key: ApiKey, *, skip_auth: bool, dynamic_auth: bool) -> None:
+        self._keys = key_source(self.source or "openai", api_key, make=self._make_auth, required=self.key_required,
+                                skip_auth=skip_auth, dynamic_auth=dynamic_auth)
+        # The key itself (the first of a list; None with dynamic auth) for subclasses that build
+        # their own headers.
+        self._api_key = self._keys.first
+        self._static_headers = self._keys.static
+
+    def _make_auth(self, key: Secret | None) -> Auth:
+        """The headers for one key (None: no key), built once per key: Bearer by default."""
+        return bearer(key)
+
+    def _auth_headers(self) -> dict[str, str]:
+        """The headers of the next request: the key source picks the key (cached per key)."""
+        h = self._static_headers
+        return h if h is not None else self._keys.headers()

@@ -39,7 +39,7 @@ from urllib.parse import urljoin
 
 import orjson
 
-from .._config import Secret, config
+from .._config import config
 from .._context import record_usage
 from .._exceptions import (
     APIError,
@@ -56,7 +56,7 @@ from ..prompts.llm import _UNSET, LLMBuilders
 from ..streaming.channel import Chunk
 from ..streaming.sse import SSEEvent
 from ._finetune import FineTuneMixin
-from ._keys import KEY_ERRORS, ApiKey, Auth, RedactedHeaders, bearer, key_source, resolve_key
+from ._keys import KEY_ERRORS, ApiKey, KeyedProvider, RedactedHeaders, resolve_key
 from ._media import ImageRef, split_query, to_image_refs
 from ._registry import register_chat
 from ._toolcalls import ToolCallAccumulator, finish_calls
@@ -98,7 +98,7 @@ def usage_of(u: Any) -> dict[str, int] | None:
     return {"prompt_tokens": int(p) if p is not None else -1, "completion_tokens": int(c) if c is not None else -1}
 
 
-class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
+class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase):
     """Base of every online chat provider (OpenAI chat-completions wire by default)."""
 
     source: ClassVar[str] = ""
@@ -143,12 +143,7 @@ class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
         name: str | None = None,
     ) -> None:
         super().__init__(return_trace=return_trace, id=id, name=name)
-        self._keys = key_source(self.source or "openai", api_key, make=self._make_auth, required=self.key_required,
-                                skip_auth=skip_auth, dynamic_auth=dynamic_auth)
-        # The key itself (the first of a list; None with dynamic auth) for subclasses that build
-        # their own headers.
-        self._api_key = self._keys.first
-        self._static_headers = self._keys.static
+        self._init_keys(api_key, skip_auth=skip_auth, dynamic_auth=dynamic_auth)
         self._skip_auth = skip_auth
         self._base_url = base_url or self.default_base_url
         if not self._base_url:
@@ -171,15 +166,6 @@ class OnlineChatModuleBase(FineTuneMixin, LLMBuilders, ModuleBase):
 
     def _chat_url(self, base_url: str) -> str:
         return urljoin(base_url if base_url.endswith("/") else base_url + "/", self.chat_path)
-
-    def _make_auth(self, key: Secret | None) -> Auth:
-        """The headers for one key (None: no key), built once per key: Bearer by default."""
-        return bearer(key)
-
-    def _auth_headers(self) -> dict[str, str]:
-        """The headers of the next request: the key source picks the key (cached per key)."""
-        h = self._static_headers
-        return h if h is not None else self._keys.headers()
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:

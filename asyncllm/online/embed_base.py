@@ -25,11 +25,11 @@ from typing import Any, ClassVar
 from urllib.parse import urljoin
 
 from .._concurrency import gather
-from .._config import Secret, config
+from .._config import config
 from .._exceptions import ConfigError, ProtocolError
 from .._http import request_json
 from ..modules.base import ModuleBase
-from ._keys import KEY_ERRORS, ApiKey, Auth, bearer, key_source
+from ._keys import KEY_ERRORS, ApiKey, KeyedProvider
 from ._registry import register_embed
 from .chat_base import http_settings
 
@@ -38,7 +38,7 @@ __all__ = ["OnlineEmbeddingModuleBase", "OnlineRerankModuleBase"]
 _KEEP_URL = re.compile(r"(embeddings|embedding|embed|sparse_embed|rerank|multimodal)/?$")
 
 
-class OnlineEmbeddingModuleBase(ModuleBase):
+class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
     """Base of every online embedding provider (OpenAI ``/embeddings`` wire by default)."""
 
     source: ClassVar[str] = ""
@@ -77,10 +77,7 @@ class OnlineEmbeddingModuleBase(ModuleBase):
         name: str | None = None,
     ) -> None:
         super().__init__(return_trace=return_trace, id=id, name=name)
-        self._keys = key_source(self.source or "openai", api_key, make=self._make_auth, required=self.key_required,
-                                skip_auth=skip_auth, dynamic_auth=dynamic_auth)
-        self._api_key = self._keys.first
-        self._static_headers = self._keys.static
+        self._init_keys(api_key, skip_auth=skip_auth, dynamic_auth=dynamic_auth)
         self._url = self._embed_url(embed_url)
         self._model_name = embed_model_name or self.default_model
         self._batch_size = int(batch_size or config.get("embed_batch_size"))
@@ -104,14 +101,6 @@ class OnlineEmbeddingModuleBase(ModuleBase):
         if _KEEP_URL.search(url):
             return url
         return urljoin(url if url.endswith("/") else url + "/", self.url_suffix)
-
-    def _make_auth(self, key: Secret | None) -> Auth:
-        """The headers for one key (None: no key), built once per key: Bearer by default."""
-        return bearer(key)
-
-    def _auth_headers(self) -> dict[str, str]:
-        h = self._static_headers
-        return h if h is not None else self._keys.headers()
 
     @property
     def model(self) -> str | None:
