@@ -20,10 +20,7 @@ from typing import Any, Protocol
 import anyio
 import httpx
 
-__all__ = ["DECODED", "Answer", "HttpxAnswer", "RawPool", "Sender", "sender"]
-
-# A response extension a transport sets when it has already undone Content-Encoding.
-DECODED = "asyncllm.decoded"
+__all__ = ["Answer", "HttpxAnswer", "RawPool", "Sender", "sender"]
 
 
 class Answer(Protocol):
@@ -60,14 +57,15 @@ Sender = Callable[[], Awaitable[Answer]]
 class HttpxAnswer:
     """An ``httpx.Response`` (from a bare transport) behind the :class:`Answer` interface."""
 
-    __slots__ = ("_it", "decoded", "headers", "reason_phrase", "response", "status_code")
+    __slots__ = ("_it", "headers", "reason_phrase", "response", "status_code")
+    # httpx transports hand over the body as sent; httpx decodes only in Response.aread().
+    decoded = False
 
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
         self.status_code = response.status_code
         self.reason_phrase = response.reason_phrase
         self.headers: Mapping[str, str] = response.headers
-        self.decoded = bool(response.extensions.get(DECODED))
         self._it: AsyncIterator[bytes] = response.stream.__aiter__()  # type: ignore[union-attr]
 
     async def read_some(self) -> bytes:
