@@ -304,7 +304,7 @@ _STRICT_QUOTA_MARKERS = ("insufficient_quota", "arrearage", "credit balance is t
 
 
 def _status_error(call: _Call, response: Answer, raw: bytes) -> APIStatusError:
-    """The typed error for a non-2xx answer (an ``httpx.Response`` or a lean-path answer)."""
+    """The typed error for a non-2xx answer."""
     status = response.status_code
     text = call.scrub(raw.decode("utf-8", "replace"))
     try:
