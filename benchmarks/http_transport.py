@@ -12,7 +12,9 @@ the server's. Everything goes over 127.0.0.1 with keep-alive.
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -85,20 +87,25 @@ def serve() -> None:
 Call = Callable[[], Coroutine[Any, Any, Any]]
 
 
-async def measure(call: Call, n: int, conc: int, budget: float) -> tuple[float, float]:
-    """(client CPU µs per request, requests/s): up to ``n`` calls, ``conc`` at a time, stopping
-    early once ``budget`` seconds have passed (slow clients would otherwise dominate the run)."""
+async def measure(call: Call, n: int, conc: int, budget: float) -> tuple[float, float, float]:
+    """(client CPU µs per request, requests/s, median ms to first chunk): up to ``n`` calls,
+    ``conc`` at a time, stopping early once ``budget`` seconds have passed (slow clients would
+    otherwise dominate the run). A call that returns its seconds to first chunk feeds the
+    median; one that returns anything else leaves it NaN."""
     async with anyio.create_task_group() as tg:  # warm the pool: open `conc` connections
         for _ in range(min(conc, 64)):
             tg.start_soon(call)
     left, done = n, 0
+    ttfc: list[float] = []
     stop_at = time.perf_counter() + budget
 
     async def worker() -> None:
         nonlocal left, done
         while left > 0 and time.perf_counter() < stop_at:
             left -= 1
-            await call()
+            first = await call()
+            if isinstance(first, float):
+                ttfc.append(first)
             done += 1
 
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -106,7 +113,7 @@ async def measure(call: Call, n: int, conc: int, budget: float) -> tuple[float, 
         for _ in range(conc):
             tg.start_soon(worker)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
-    return cpu / done * 1e6, done / wall
+    return cpu / done * 1e6, done / wall, statistics.median(ttfc) * 1e3 if ttfc else math.nan
 
 
 def workloads(base: str) -> dict[str, tuple[str, Any, bool]]:

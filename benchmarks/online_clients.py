@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -28,36 +27,13 @@ import orjson
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _floor
 import http_transport
+from http_transport import measure
 
 KEY = "sk-bench"
 HEADERS = {"authorization": "Bearer " + KEY}
 CONNECT_TIMEOUT = 60.0  # 256 connections opening at once on a busy 2-core box can take seconds
 TEXTS = [f"text {i}" for i in range(http_transport.N_INPUTS)]
 Call = Callable[[], Awaitable[float]]  # one request; returns seconds to its first chunk
-
-
-async def measure(call: Call, n: int, conc: int, budget: float) -> tuple[float, float, float]:
-    """(client CPU µs per request, requests/s, median ms to first chunk)."""
-    async with anyio.create_task_group() as tg:  # warm the pool
-        for _ in range(min(conc, 64)):
-            tg.start_soon(call)
-    left, done = n, 0
-    ttfc: list[float] = []
-    stop_at = time.perf_counter() + budget
-
-    async def worker() -> None:
-        nonlocal left, done
-        while left > 0 and time.perf_counter() < stop_at:
-            left -= 1
-            ttfc.append(await call())
-            done += 1
-
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    async with anyio.create_task_group() as tg:
-        for _ in range(conc):
-            tg.start_soon(worker)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
-    return cpu / done * 1e6, done / wall, statistics.median(ttfc) * 1e3
 
 
 # ------------------------------------------------------------------------------ the clients
