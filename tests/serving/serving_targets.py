@@ -15,8 +15,11 @@ from asyncllm.serving import ServerModule, remote_method, route
 
 
 def _mark(path: str, text: str) -> None:
-    with open(path, "w") as f:
+    # Written aside and renamed in, so a test that polls for the file never reads it half-written.
+    tmp = f"{path}.tmp{os.getpid()}.{threading.get_ident()}"
+    with open(tmp, "w") as f:
         f.write(text)
+    os.replace(tmp, path)
 
 
 def double(x: Any) -> Any:
