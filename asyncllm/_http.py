@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 import weakref
 from collections import deque
@@ -65,6 +66,9 @@ __all__ = [
 _SECRET_HEADERS = ("authorization", "x-api-key", "api-key")
 _RETRY_STATUS = frozenset({408, 409, 429})
 _ERROR_BODY_LIMIT = 64 * 1024
+# A provider's own masked echo of a key, e.g. OpenAI's "sk-proj-****...abcd": visible head and
+# tail around a run of asterisks or dots.
+_MASKED = re.compile(r"[\w.-]*?(?:\*{2,}|\.{3,}|…)[\w-]*")
 Pool = httpx.AsyncBaseTransport | RawPool
 
 
@@ -234,6 +238,8 @@ class _Call:
             self._secrets = _secrets(self._headers) if self._headers else ()
         for s in self._secrets:
             text = text.replace(s, "***")
+        if self._secrets and ("**" in text or "..." in text or "…" in text):
+            text = _MASKED.sub(lambda m: _unmasked(m.group(0), self._secrets or ()), text)
         return text
 
     def kw(self, request_id: str | None = None) -> dict[str, Any]:
@@ -252,6 +258,22 @@ def _secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
             if token and scheme.lower() in ("bearer", "basic", "token"):
                 out.append(token)
     return tuple(sorted(out, key=len, reverse=True))  # longest first, so 'Bearer x' goes before 'x'
+
+
+def _unmasked(token: str, secrets: tuple[str, ...]) -> str:
+    """``***`` when ``token`` is a masked echo of one of ``secrets``, else ``token`` unchanged.
+
+    Even a key's head and tail narrow a search for it, and a log that holds them ties the
+    log to the key, so they go too.
+    """
+    head = re.split(r"\*{2,}|\.{3,}|…", token, maxsplit=1)[0]
+    tail = re.split(r"\*{2,}|\.{3,}|…", token)[-1]
+    if len(head) + len(tail) < 2:
+        return token
+    for s in secrets:
+        if len(s) > len(head) + len(tail) and s.startswith(head) and s.endswith(tail):
+            return "***"
+    return token
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -390,6 +390,18 @@ async def test_secrets_never_in_errors(pools: None) -> None:
     assert "alt=json" in str(err.url)
 
 
+@pytest.mark.parametrize(("text", "scrubbed"), [
+    ("Incorrect API key provided: sk-***yz.", "Incorrect API key provided: ***."),
+    ("key sk-proj-****************wxyz here", "key *** here"),
+    ("key sk-pr...wxyz here", "key *** here"),
+    ("a **bold** claim, wait...", "a **bold** claim, wait..."),  # not a key: left alone
+    ("another key sk-***zz", "another key sk-***zz"),  # a different key's tail: left alone
+])
+def test_masked_echo_of_the_key_is_scrubbed(text: str, scrubbed: str) -> None:
+    call = _http._Call("http://127.0.0.1/", {"authorization": "Bearer sk-proj-abcdef123456wxyz"}, None, None)
+    assert call.scrub(text) == scrubbed
+
+
 async def test_invalid_key_message_from_fake_is_typed(fake: FakeServer) -> None:
     with pytest.raises(AuthenticationError) as ei:
         await request_json("POST", f"{fake}/v1/chat/completions", json=chat_body(),

@@ -70,6 +70,10 @@ async def test_wrong_key_is_authentication_error_without_the_key(fake: FakeServe
     assert info.value.status_code == 401
     rendered = "".join(traceback.format_exception(info.value))
     assert WRONG not in rendered and WRONG[3:] not in rendered
+    # OpenAI-style providers echo a masked key ("sk-***yz"); even its head and tail are removed.
+    assert "***" + WRONG[-2:] not in rendered and WRONG[:3] + "***" not in rendered
+    if source == "openai":
+        assert "Incorrect API key provided: ***." in rendered
     assert WRONG not in caplog.text
     assert paths(fake, "") == 1  # 401 is not retried
 
