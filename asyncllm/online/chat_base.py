@@ -220,7 +220,10 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     def share(self, prompt: Any = _UNSET, format: Any = _UNSET, stream: bool | None = None,
               history: Sequence[Any] | None = None, copy_static_params: bool = False) -> Self:
         """A new module with a new id: same endpoint, key, pool and static params (unless
-        ``copy_static_params``); its own prompt/formatter/stream when given."""
+        ``copy_static_params``); its own prompt/formatter/stream when given.
+
+        With several keys the copy shares the key pool itself: a key the provider refused is
+        refused for both, so neither wastes a call finding that out again."""
         new = super().share(prompt, format, stream, history)
         if copy_static_params:
             new._static_params = copy.deepcopy(self._static_params)

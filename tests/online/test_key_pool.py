@@ -71,6 +71,17 @@ async def test_streamed_tokens_arrive_after_a_retry_on_the_next_key(three_keys: 
     assert used(three_keys) == ["0", "1"]
 
 
+async def test_a_shared_copy_shares_the_set_aside_keys(three_keys: FakeServer) -> None:
+    three_keys.state.keys.discard(K1)
+    m = chat(three_keys, stream=False)
+    copy = m.share(prompt="be brief")
+    assert await m("a") == "fake reply to: a"  # key 0
+    assert await m("b") == "fake reply to: b"  # key 1 refused, retried on key 2, key 1 set aside
+    assert await copy("c") == "fake reply to: c"
+    assert await copy("d") == "fake reply to: d"
+    assert used(three_keys) == ["0", "1", "2", "0", "2"]  # the copy never tries key 1 again
+
+
 @pytest.mark.parametrize("fault", ["quota", "403"])
 async def test_quota_and_permission_errors_also_set_the_key_aside(three_keys: FakeServer, fault: str) -> None:
     m = chat(three_keys, api_key=[K0, K1], model=f"fake-chat fault={fault}:1", stream=False)
