@@ -68,7 +68,8 @@ _RETRY_STATUS = frozenset({408, 409, 429})
 _ERROR_BODY_LIMIT = 64 * 1024
 # A provider's own masked echo of a key, e.g. OpenAI's "sk-proj-****...abcd": visible head and
 # tail around a run of asterisks or dots.
-_MASKED = re.compile(r"[\w.-]*?(?:\*{2,}|\.{3,}|…)[\w-]*")
+_MASK_RUN = re.compile(r"\*{2,}|\.{3,}|…")
+_MASKED = re.compile(rf"[\w.-]*?(?:{_MASK_RUN.pattern})[\w-]*")
 Pool = httpx.AsyncBaseTransport | RawPool
 
 
@@ -238,7 +239,7 @@ class _Call:
             self._secrets = _secrets(self._headers) if self._headers else ()
         for s in self._secrets:
             text = text.replace(s, "***")
-        if self._secrets and ("**" in text or "..." in text or "…" in text):
+        if self._secrets and _MASK_RUN.search(text):
             text = _MASKED.sub(lambda m: _unmasked(m.group(0), self._secrets or ()), text)
         return text
 
@@ -266,8 +267,8 @@ def _unmasked(token: str, secrets: tuple[str, ...]) -> str:
     Even a key's head and tail narrow a search for it, and a log that holds them ties the
     log to the key, so they go too.
     """
-    head = re.split(r"\*{2,}|\.{3,}|…", token, maxsplit=1)[0]
-    tail = re.split(r"\*{2,}|\.{3,}|…", token)[-1]
+    parts = _MASK_RUN.split(token)
+    head, tail = parts[0], parts[-1]
     if len(head) + len(tail) < 2:
         return token
     for s in secrets:
