@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
-from anyio.streams.text import TextReceiveStream
 
 from .._exceptions import LifecycleError
+from .._json_events import JsonEventLines
 
 __all__ = ["run_worker"]
 
@@ -55,21 +54,14 @@ async def run_worker(argv: Sequence[str], *, log_path: Path, on_event: Callable[
     try:
         with anyio.fail_after(timeout):
             assert proc.stdout is not None
-            buf = ""
-            async for text in TextReceiveStream(proc.stdout):
-                buf += text
-                *lines, buf = buf.split("\n")
-                for line in lines:
-                    line = line.strip()
-                    if not line.startswith("{"):
-                        continue
-                    try:
-                        event = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        continue
-                    if isinstance(event, dict):
-                        last = event
-                        await on_event(event)
+            lines = JsonEventLines()
+            async for data in proc.stdout:
+                for event in lines.feed(data):
+                    last = event
+                    await on_event(event)
+            for event in lines.close():
+                last = event
+                await on_event(event)
             rc = await proc.wait()
     except TimeoutError as exc:
         raise LifecycleError(f"{argv[0]} {argv[1:3]} ran past {timeout} s; log: {log_path}\n{_tail(log_path)}") from exc

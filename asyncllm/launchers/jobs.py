@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
 
 from .._exceptions import LifecycleError
+from .._json_events import JsonEventLines
 from .base import CommandSpec, Handle, Launcher, Status
 
 __all__ = ["LaunchedProcess", "is_remote", "launch_engine", "run_job"]
@@ -98,32 +98,22 @@ async def run_job(launcher: Launcher, argv: Sequence[str], *, events_path: Path,
     handle = await launcher.launch(spec)
     last: dict[str, Any] = {}
     offset = 0
-    buf = b""
+    lines = JsonEventLines()
 
-    async def follow() -> None:
-        nonlocal offset, buf, last
+    async def follow(final: bool = False) -> None:
+        nonlocal offset, last
         data = await anyio.Path(events_path).read_bytes()
         new, offset = data[offset:], len(data)
-        buf += new
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            line = line.strip()
-            if line.startswith(b"{"):
-                try:
-                    event = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(event, dict):
-                    last = event
-                    await on_event(event)
+        for event in lines.feed(new) + (lines.close() if final else []):
+            last = event
+            await on_event(event)
 
     try:
         with anyio.fail_after(timeout):
             while not (await handle.poll()).finished:
                 await follow()
                 await anyio.sleep(poll)
-        buf += b"\n"
-        await follow()
+        await follow(final=True)
     except TimeoutError as exc:
         raise LifecycleError(f"{name} ran past {timeout} s on {launcher!r}") from exc
     finally:
