@@ -431,13 +431,6 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         raise IncompleteOutputError(f"{self.source}: the model stopped with finish_reason {finish!r} "
                                     "(partial output on .partial)", **kw)
 
-    def _join_pieces(self, pieces: list[Any]) -> Any:  # type: ignore[override]
-        if pieces:
-            last = pieces[-1]
-            if isinstance(last, Chunk) and last.tag == "result":
-                return last.data
-        return ModuleBase._join_pieces(pieces)
-
 
 def type_name(obj: object) -> str:
     return type(obj).__name__

@@ -223,13 +223,6 @@ class TrainableModule(LLMBuilders, ModuleBase):
                 out["reasoning_content"] = message["reasoning_content"]
             yield Chunk("", tag="result", data=self._formatter(out))
 
-    def _join_pieces(self, pieces: list[Any]) -> Any:  # type: ignore[override]
-        if pieces:
-            last = pieces[-1]
-            if isinstance(last, Chunk) and last.tag == "result":
-                return last.data
-        return ModuleBase._join_pieces(pieces)
-
     def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         # HTTP clients are per module and cheap to rebuild; never copy them.
         d = self.__dict__
