@@ -24,7 +24,7 @@ from anyio.abc import Process
 
 from ._exceptions import EngineStartError
 
-__all__ = ["ManagedProcess", "free_port", "guarded", "http_ok"]
+__all__ = ["ManagedProcess", "free_port", "guarded", "http_ok", "import_dirs", "write_private"]
 
 
 # A command's supervisor, for processes whose starter may die without stopping them (a crash,
@@ -65,6 +65,19 @@ def guarded(argv: Sequence[str]) -> list[str]:
     if not sys.platform.startswith("linux"):
         return list(argv)
     return [sys.executable, "-c", _SUPERVISOR, str(os.getpid()), *argv]
+
+
+def import_dirs() -> list[str]:
+    """The directories on ``sys.path``, for a child interpreter to import what we serve or run."""
+    return [p for p in sys.path if p and os.path.isdir(p)]
+
+
+def write_private(path: str, data: bytes) -> None:
+    """Create ``path`` readable by its owner only (0600) and write ``data``: for spec files that
+    carry keys. Refuses an existing file or a symlink planted at ``path``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

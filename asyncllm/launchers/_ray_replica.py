@@ -35,12 +35,11 @@ class _ServedModule:
 
     def __serve_build_asgi_app__(self) -> Any:
         from ..serving.app import create_app
+        from ..serving.options import ServerOptions
 
-        c = self._config
-        return create_app(self._target, pre=self._pre, post=self._post, security_key=c.get("security_key"),
-                          max_body_bytes=int(c["max_body_bytes"]), max_header_bytes=int(c["max_header_bytes"]),
-                          request_timeout=c.get("request_timeout"), debug=bool(c.get("debug")),
-                          model_name=c.get("model_name"), sse_keepalive=float(c.get("sse_keepalive", 15.0)))
+        # Ray's proxy owns the socket: of the options, host/port/timeouts of the listener do not apply.
+        return create_app(self._target, pre=self._pre, post=self._post,
+                          options=ServerOptions.from_spec(self._config["options"]))
 
     async def __del__(self) -> None:
         from .._http import aclose_all

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import socket
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,6 +29,7 @@ import anyio
 import anyio.to_thread
 
 from .._exceptions import ConfigError, EngineStartError
+from .._process import free_port, import_dirs
 from ._ray_env import LOOPBACK, RayHandle, import_ray, serve_http_options, start_ray
 from .base import CommandSpec, HandleServer, Status, TrialOutcome
 
@@ -77,7 +75,7 @@ class _Runtime:
         with cls.lock:
             client = _serve_client()
             if client is None:
-                _serve().start(http_options=serve_http_options(port or _free_port(host), host=host))
+                _serve().start(http_options=serve_http_options(port or free_port(host), host=host))
                 client = _serve_client()
             if client is None:  # pragma: no cover - serve.start returned without a controller
                 raise ConfigError("Ray Serve did not start")
@@ -104,16 +102,6 @@ def _app_message(name: str) -> str:
             parts = [app.message] + [d.message for d in app.deployments.values()]
             return "\n".join(p for p in parts if p)[-4000:]
     return ""
-
-
-def _import_dirs() -> list[str]:
-    return [p for p in sys.path if p and os.path.isdir(p)]
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 class RayLauncher:
@@ -175,17 +163,9 @@ class RayLauncher:
     # -- served modules ----------------------------------------------------------------------
 
     async def _launch_server(self, spec: Any) -> RayServeHandle:
-        from ..serving.launchers import locate, wait_healthy
+        from ..serving.launchers import wait_healthy
 
-        config = {
-            "target": locate(spec.target),
-            "pre": locate(spec.pre, "pre") if spec.pre is not None else None,
-            "post": locate(spec.post, "post") if spec.post is not None else None,
-            "security_key": spec.security_key, "max_body_bytes": spec.max_body_bytes,
-            "max_header_bytes": spec.max_header_bytes, "request_timeout": spec.request_timeout,
-            "debug": spec.debug, "model_name": spec.model_name, "sse_keepalive": spec.sse_keepalive,
-            "sys_path": await _blocking(_import_dirs),
-        }
+        config = await _blocking(spec.child_data)
         name = f"asyncllm-{uuid.uuid4().hex[:12]}"
         await self._acquire()
         handle = RayServeHandle(name)
@@ -249,7 +229,7 @@ class RayLauncher:
 
         ray_mod = import_ray()
         task = ray_mod.remote(run_trial_blocking).options(**self._resources())
-        sys_path = _import_dirs()
+        sys_path = import_dirs()
         pending = list(indices)
         running: dict[Any, int] = {}
         done: dict[int, TrialOutcome] = {}

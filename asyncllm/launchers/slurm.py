@@ -36,7 +36,7 @@ import orjson
 
 from .._concurrency import gather
 from .._exceptions import ConfigError, EngineStartError
-from .._process import free_port, http_ok
+from .._process import free_port, http_ok, import_dirs, write_private
 from ._slurm_cmd import (
     JobState,
     SbatchSpec,
@@ -285,23 +285,14 @@ class SlurmLauncher:
         raise EngineStartError(f"{probe} did not answer within {timeout:g}s", log_tail=await handle.log_tail())
 
     async def _launch_server(self, spec: Any) -> SlurmJobHandle:
-        from ..serving.launchers import locate, wait_healthy
+        from ..serving.launchers import wait_healthy
 
         directory = await self._mkdir()
         port_file = os.path.join(directory, "port")
-        data = {
-            "target": locate(spec.target),
-            "pre": locate(spec.pre, "pre") if spec.pre is not None else None,
-            "post": locate(spec.post, "post") if spec.post is not None else None,
-            "host": spec.host, "port": spec.port, "security_key": spec.security_key,
-            "max_body_bytes": spec.max_body_bytes, "max_header_bytes": spec.max_header_bytes,
-            "request_timeout": spec.request_timeout, "graceful_timeout": spec.graceful_timeout,
-            "debug": spec.debug, "model_name": spec.model_name, "sse_keepalive": spec.sse_keepalive,
-            "sys_path": await anyio.to_thread.run_sync(_import_dirs), "backend": "asyncio",
-            "port_file": port_file,
-        }
+        data = await anyio.to_thread.run_sync(spec.child_data)
+        data.update(backend="asyncio", port_file=port_file)
         spec_file = os.path.join(directory, "spec.json")
-        await anyio.to_thread.run_sync(_write_private, spec_file, orjson.dumps(data))
+        await anyio.to_thread.run_sync(write_private, spec_file, orjson.dumps(data))
         try:
             handle = await self._submit([self.python, "-m", "asyncllm.serving._child", spec_file], "server",
                                         directory, {}, None, None, None)
@@ -338,7 +329,7 @@ class SlurmLauncher:
         async def one(i: int) -> TrialOutcome:
             directory = await self._mkdir()
             out = os.path.join(directory, "outcome.json")
-            env = {"PYTHONPATH": os.pathsep.join(await anyio.to_thread.run_sync(_import_dirs))}
+            env = {"PYTHONPATH": os.pathsep.join(await anyio.to_thread.run_sync(import_dirs))}
             argv = [self.python, "-m", "asyncllm.launchers._trial_job", target, str(i), out]
             handle = await self._submit(argv, f"trial-{i}", directory, env, None, None, None)
             try:
@@ -352,16 +343,6 @@ class SlurmLauncher:
                 await handle.stop()
 
         return await gather([functools.partial(one, i) for i in indices], limit=concurrency)
-
-
-def _import_dirs() -> list[str]:
-    return [p for p in sys.path if p and os.path.isdir(p)]
-
-
-def _write_private(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 def slurm(partition: str | None = None, *, nodes: int = 1, ngpus: int | None = None, time: float | None = None,

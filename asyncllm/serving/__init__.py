@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .errors import ServedModuleError
     from .launchers import InProcessLauncher, ServerSpec, SubprocessLauncher, serve
     from .markers import remote_method, route
+    from .options import ServerOptions
     from .wire import WireError
 
 _WHERE = {
@@ -27,6 +28,7 @@ _WHERE = {
     "InProcessLauncher": "launchers", "ServerSpec": "launchers", "SubprocessLauncher": "launchers",
     "serve": "launchers",
     "remote_method": "markers", "route": "markers",
+    "ServerOptions": "options",
     "WireError": "wire",
 }
 
@@ -35,6 +37,7 @@ __all__ = [
     "ServedApp",
     "ServedModuleError",
     "ServerModule",
+    "ServerOptions",
     "ServerSpec",
     "SubprocessLauncher",
     "UrlModule",

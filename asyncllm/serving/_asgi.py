@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .options import ServerOptions
 from .wire import error_body
 
 __all__ = ["EventStream", "Guard", "HTTPFail", "json_response", "read_json", "run_unless_disconnected"]
@@ -52,11 +53,12 @@ def _route_path(scope: Scope) -> str:
 class Guard:
     """Size and key checks for every HTTP request, before the router sees it."""
 
-    def __init__(self, app: ASGIApp, *, key: str | None, max_body_bytes: int, max_header_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, options: ServerOptions) -> None:
         self.app = app
+        key = options.security_key
         self._expected = b"Bearer " + key.encode() if key else None
-        self.max_body = max_body_bytes
-        self.max_header = max_header_bytes
+        self.max_body = options.max_body_bytes
+        self.max_header = options.max_header_bytes
 
     def __repr__(self) -> str:  # never show the key
         return f"<Guard keyed={self._expected is not None} max_body={self.max_body}>"

@@ -19,6 +19,8 @@ from typing import Any
 import anyio
 import orjson
 
+from .options import ServerOptions
+
 
 def _announce(port_file: str, port: int) -> None:
     tmp = f"{port_file}.tmp{os.getpid()}"
@@ -27,16 +29,13 @@ def _announce(port_file: str, port: int) -> None:
     os.replace(tmp, port_file)  # the parent never sees a half-written file
 
 
-async def run_server(target: Any, *, pre: Any = None, post: Any = None, host: str = "127.0.0.1", port: int = 0,
-                     security_key: str | None = None, max_body_bytes: int, max_header_bytes: int,
-                     request_timeout: float | None = None, graceful_timeout: float = 5.0, debug: bool = False,
-                     model_name: str | None = None, sse_keepalive: float = 15.0,
+async def run_server(target: Any, *, pre: Any = None, post: Any = None, options: ServerOptions,
                      announce: Callable[[int], None], parent_pid: int | None = None) -> None:
     """Start ``target``'s lifecycle, serve it until SIGTERM/SIGINT, then stop it.
 
     ``announce(port)`` runs once the socket listens. Shared by the subprocess launcher's
-    child and ``asyncllm serve``. With ``parent_pid``, the server also shuts down when that
-    process is gone (it died without calling stop()), so no orphan keeps serving.
+    child, the Slurm job and ``asyncllm serve``. With ``parent_pid``, the server also shuts
+    down when that process is gone (it died without calling stop()), so no orphan keeps serving.
     """
     from .._http import aclose_all
     from ..modules.base import ModuleBase
@@ -67,14 +66,10 @@ async def run_server(target: Any, *, pre: Any = None, post: Any = None, host: st
         if isinstance(target, ModuleBase):
             await target.start()
         try:
-            app = create_app(target, pre=pre, post=post, security_key=security_key,
-                             max_body_bytes=max_body_bytes, max_header_bytes=max_header_bytes,
-                             request_timeout=request_timeout, debug=debug, model_name=model_name,
-                             sse_keepalive=sse_keepalive)
-            sock = bind_socket(host, port)
+            app = create_app(target, pre=pre, post=post, options=options)
+            sock = bind_socket(options.host, options.port)
             announce(sock.getsockname()[1])
-            await serve_socket(app, sock, shutdown_trigger, graceful_timeout=graceful_timeout,
-                               max_header_bytes=max_header_bytes)
+            await serve_socket(app, sock, shutdown_trigger, options=options)
         finally:
             with anyio.CancelScope(shield=True):
                 if isinstance(target, ModuleBase):
@@ -89,11 +84,7 @@ async def _serve(spec: dict[str, Any]) -> None:
         resolve(spec["target"]),
         pre=resolve(spec["pre"]) if spec.get("pre") else None,
         post=resolve(spec["post"]) if spec.get("post") else None,
-        host=spec["host"], port=int(spec["port"]), security_key=spec.get("security_key"),
-        max_body_bytes=int(spec["max_body_bytes"]), max_header_bytes=int(spec["max_header_bytes"]),
-        request_timeout=spec.get("request_timeout"), graceful_timeout=float(spec["graceful_timeout"]),
-        debug=bool(spec.get("debug")), model_name=spec.get("model_name"),
-        sse_keepalive=float(spec.get("sse_keepalive", 15.0)),
+        options=ServerOptions.from_spec(spec["options"]),
         announce=lambda port: _announce(spec["port_file"], port),
         parent_pid=spec.get("parent_pid"))
 

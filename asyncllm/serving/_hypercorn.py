@@ -19,6 +19,8 @@ import sniffio
 from anyio.abc import TaskStatus
 from hypercorn.config import Config
 
+from .options import ServerOptions
+
 __all__ = ["bind_socket", "serve_socket"]
 
 log = logging.getLogger("asyncllm.serving")
@@ -39,16 +41,16 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0, backlog: int = 1024) -> 
     return sock
 
 
-def make_config(sock: socket.socket, *, graceful_timeout: float, max_header_bytes: int) -> Config:
+def make_config(sock: socket.socket, options: ServerOptions) -> Config:
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and closes) the socket from here
-    config.graceful_timeout = graceful_timeout
+    config.graceful_timeout = options.graceful_timeout
     # Longer than the client pools' keep-alive expiry, so the client always closes idle
     # connections first and never reuses one the server is closing.
     config.keep_alive_timeout = 75.0
     # Our guard answers oversized headers with a JSON 431 below this; hypercorn's own limit
     # (a bare 400) stays a backstop above it.
-    config.h11_max_incomplete_size = max_header_bytes + 64 * 1024
+    config.h11_max_incomplete_size = options.max_header_bytes + 64 * 1024
     config.accesslog = None
     config.errorlog = log
     return config
@@ -59,12 +61,11 @@ async def serve_socket(
     sock: socket.socket,
     shutdown_trigger: Callable[[], Awaitable[None]],
     *,
-    graceful_timeout: float = 5.0,
-    max_header_bytes: int = 1 << 20,
+    options: ServerOptions,
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` on ``sock`` until ``shutdown_trigger()`` returns (on asyncio or trio)."""
-    config = make_config(sock, graceful_timeout=graceful_timeout, max_header_bytes=max_header_bytes)
+    config = make_config(sock, options)
     if sniffio.current_async_library() == "trio":
         from hypercorn.trio import serve
     else:

@@ -36,12 +36,10 @@ from ..streaming.stream import Stream
 from ._asgi import EventStream, Guard, HTTPFail, json_response, read_json, run_unless_disconnected
 from .invoke import Invoker
 from .markers import find_routes, is_remote_method, remote_method_names
+from .options import ServerOptions
 from .wire import SESSION_HEADER, WireError, decode_session, error_body, from_wire, to_wire
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_HEADER", "ServedApp", "create_app"]
-
-DEFAULT_MAX_BODY = 16 << 20
-DEFAULT_MAX_HEADER = 1 << 20
+__all__ = ["ServedApp", "create_app"]
 
 
 def _scrub_paths(text: str) -> str:
@@ -63,31 +61,20 @@ def _root_cause(exc: BaseException) -> BaseException:
 class ServedApp:
     """Holds what the routes share; ``asgi`` is the guarded Starlette app."""
 
-    def __init__(
-        self,
-        target: Any,
-        *,
-        pre: Callable[..., Any] | None = None,
-        post: Callable[..., Any] | None = None,
-        security_key: str | None = None,
-        max_body_bytes: int = DEFAULT_MAX_BODY,
-        max_header_bytes: int = DEFAULT_MAX_HEADER,
-        request_timeout: float | None = None,
-        debug: bool = False,
-        model_name: str | None = None,
-        sse_keepalive: float = 15.0,
-    ) -> None:
+    def __init__(self, target: Any, *, pre: Callable[..., Any] | None = None,
+                 post: Callable[..., Any] | None = None, options: ServerOptions | None = None) -> None:
         if not callable(target):
             from .._exceptions import ConfigError
 
             raise ConfigError(f"create_app() needs a module or a callable to serve, got {target!r}")
+        self.options = options = options or ServerOptions()
         self.invoker = Invoker(target, pre, post)
         self.target = target
-        self.max_body = max_body_bytes
-        self.timeout = request_timeout
-        self.debug = debug
-        self.sse_keepalive = sse_keepalive
-        self.model_name = model_name or self.invoker.name
+        self.max_body = options.max_body_bytes
+        self.timeout = options.request_timeout
+        self.debug = options.debug
+        self.sse_keepalive = options.sse_keepalive
+        self.model_name = options.model_name or self.invoker.name
         self.module_ids = [m.id for m in post_order(target)] if isinstance(target, ModuleBase) else []
         from .openai_face import openai_routes
 
@@ -102,8 +89,7 @@ class ServedApp:
         app = Starlette(routes=routes)
         app.add_exception_handler(404, self._not_found)
         app.add_exception_handler(405, self._not_allowed)
-        self.asgi = Guard(app, key=security_key, max_body_bytes=max_body_bytes,
-                          max_header_bytes=max_header_bytes)
+        self.asgi = Guard(app, options)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)
@@ -292,29 +278,11 @@ class ServedApp:
         return endpoint
 
 
-def create_app(
-    m: Any,
-    *,
-    pre: Callable[..., Any] | None = None,
-    post: Callable[..., Any] | None = None,
-    security_key: str | None = None,
-    max_body_bytes: int = DEFAULT_MAX_BODY,
-    max_header_bytes: int = DEFAULT_MAX_HEADER,
-    request_timeout: float | None = None,
-    debug: bool = False,
-    model_name: str | None = None,
-    sse_keepalive: float = 15.0,
-) -> ServedApp:
+def create_app(m: Any, *, pre: Callable[..., Any] | None = None, post: Callable[..., Any] | None = None,
+               options: ServerOptions | None = None, **overrides: Any) -> ServedApp:
     """A plain ASGI app serving ``m`` (see the module docstring for its routes).
 
-    ``security_key``: bearer key every route but ``/health`` requires. ``request_timeout``:
-    seconds a call may take (504 after). ``debug``: tracebacks in error bodies.
-    ``sse_keepalive``: seconds of silence after which a stream sends a comment line.
+    ``options`` (a :class:`ServerOptions`) holds every server setting; keyword ``overrides``
+    change single fields of it, e.g. ``create_app(m, security_key=k, request_timeout=30)``.
     """
-    return ServedApp(m, pre=pre, post=post, security_key=security_key, max_body_bytes=max_body_bytes,
-                     max_header_bytes=max_header_bytes, request_timeout=request_timeout, debug=debug,
-                     model_name=model_name, sse_keepalive=sse_keepalive)
-
-
-
-
+    return ServedApp(m, pre=pre, post=post, options=(options or ServerOptions()).replace(**overrides))

@@ -15,6 +15,7 @@ import secrets
 import sys
 
 from .._exceptions import ConfigError
+from .options import DEFAULT_MAX_BODY
 
 __all__ = ["add_arguments", "run"]
 
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", default=None,
                         help="require 'Authorization: Bearer <key>': env:NAME, file:PATH, generate, or the key")
     parser.add_argument("--request-timeout", type=float, default=None, help="seconds per request (default none)")
-    parser.add_argument("--max-body-bytes", type=int, default=16 << 20, help="largest request body accepted")
+    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY, help="largest request body accepted")
     parser.add_argument("--debug", action="store_true", help="send tracebacks in error bodies")
 
 
@@ -52,6 +53,7 @@ def _key(spec: str | None) -> tuple[str | None, bool]:
 async def run(args: argparse.Namespace) -> int:
     from ._child import run_server
     from .launchers import resolve
+    from .options import ServerOptions
 
     key, generated = _key(args.key)
     sys.path.insert(0, os.getcwd())  # like `python -m`: serve modules of the current directory
@@ -64,7 +66,7 @@ async def run(args: argparse.Namespace) -> int:
             line += f" key={key}"
         print(line, flush=True)
 
-    await run_server(target, host=args.host, port=args.port, security_key=key,
-                     max_body_bytes=args.max_body_bytes, max_header_bytes=1 << 20,
-                     request_timeout=args.request_timeout, debug=args.debug, announce=announce)
+    options = ServerOptions(host=args.host, port=args.port, security_key=key, max_body_bytes=args.max_body_bytes,
+                            request_timeout=args.request_timeout, debug=args.debug)
+    await run_server(target, options=options, announce=announce)
     return 0

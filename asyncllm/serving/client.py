@@ -28,9 +28,9 @@ from .._http import DEFAULT_SETTINGS, HTTPSettings, request_json, stream_sse
 from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
 from ..streaming.channel import Chunk, current_sink
-from .app import DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER
 from .errors import error_from_body, served_error
 from .launchers import InProcessLauncher, ServerSpec, get_launcher, resolve
+from .options import ServerOptions
 from .wire import SESSION_HEADER, encode_session, from_wire, to_wire
 
 __all__ = ["ServerModule", "UrlModule"]
@@ -194,16 +194,14 @@ class ServerModule(UrlModule):
         url: str | None = None,
         security_key: str | bool | None = None,
         *,
-        host: str = "127.0.0.1",
-        max_body_bytes: int = DEFAULT_MAX_BODY,
-        max_header_bytes: int = DEFAULT_MAX_HEADER,
-        request_timeout: float | None = None,
-        graceful_timeout: float = 5.0,
-        debug: bool = False,
-        sse_keepalive: float = 15.0,
+        options: ServerOptions | None = None,
         settings: HTTPSettings | None = None,
         name: str | None = None,
+        **server_options: Any,
     ) -> None:
+        """The seed's arguments, then ``options`` (a :class:`ServerOptions`) for every server
+        setting; single settings may also be given as keywords (``request_timeout=30``,
+        ``host=...``), which override ``options``."""
         if isinstance(m, str) and "://" in m:
             if url is not None:
                 raise ConfigError("pass the server's URL once: ServerModule('http://...') or ServerModule(url=...)")
@@ -216,7 +214,15 @@ class ServerModule(UrlModule):
             security_key = "sk-" + secrets.token_hex(24)
         elif security_key is False:
             security_key = None
-        super().__init__(url=url or "", stream=stream, return_trace=return_trace, security_key=security_key,
+        opts = options or ServerOptions()
+        if port is not None:
+            server_options["port"] = port
+        if security_key is not None:
+            server_options["security_key"] = security_key
+        if name is not None and opts.model_name is None:
+            server_options.setdefault("model_name", name)
+        opts = opts.replace(**server_options)
+        super().__init__(url=url or "", stream=stream, return_trace=return_trace, security_key=opts.security_key,
                          settings=settings, name=name)
         self._launcher = get_launcher(launcher) if m is not None else None
         if isinstance(m, str) and isinstance(self._launcher, InProcessLauncher):
@@ -225,11 +231,13 @@ class ServerModule(UrlModule):
             self._m = m  # registered: the lifecycle deploys (and stops) what we serve
         else:
             self.__dict__["_m"] = m  # a subprocess deploys its own copy; nothing to do here
-        self.__dict__["_spec"] = ServerSpec(
-            target=m, pre=pre, post=post, host=host, port=port or 0, security_key=security_key,
-            max_body_bytes=max_body_bytes, max_header_bytes=max_header_bytes, request_timeout=request_timeout,
-            graceful_timeout=graceful_timeout, debug=debug, model_name=name, sse_keepalive=sse_keepalive)
+        self.__dict__["_spec"] = ServerSpec(target=m, pre=pre, post=post, options=opts)
         self.__dict__["_app"] = None
+
+    @property
+    def server_options(self) -> ServerOptions:
+        """The server's settings (see :class:`ServerOptions`)."""
+        return self._spec.options  # type: ignore[no-any-return]
 
     @property
     def security_key(self) -> str | None:

@@ -48,8 +48,10 @@ from anyio.abc import Process, TaskStatus
 
 from .._exceptions import ConfigError, EngineStartError, LifecycleError
 from .._http import HTTPSettings, aclose_all, request_json
+from .._process import import_dirs, write_private
 from ._hypercorn import bind_socket, serve_socket
-from .app import DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, create_app
+from .app import create_app
+from .options import ServerOptions
 
 __all__ = ["InProcessLauncher", "Launcher", "ServerSpec", "SubprocessLauncher", "locate", "serve"]
 
@@ -59,27 +61,28 @@ _PROBE = HTTPSettings(connect_timeout=1.0, first_chunk_timeout=2.0, idle_timeout
 
 @dataclass
 class ServerSpec:
-    """What to serve and how; built by ServerModule, read by a launcher."""
+    """What to serve (``target`` with server-side ``pre``/``post``) and how (``options``);
+    built by ServerModule, read by a launcher."""
 
     target: Any
     pre: Any = None
     post: Any = None
-    host: str = "127.0.0.1"
-    port: int = 0
-    security_key: str | None = field(default=None, repr=False)
-    max_body_bytes: int = DEFAULT_MAX_BODY
-    max_header_bytes: int = DEFAULT_MAX_HEADER
-    request_timeout: float | None = None
-    graceful_timeout: float = 5.0
-    debug: bool = False
-    model_name: str | None = None
-    sse_keepalive: float = 15.0
+    options: ServerOptions = field(default_factory=ServerOptions)
 
     def build_app(self) -> Any:
-        return create_app(self.target, pre=self.pre, post=self.post, security_key=self.security_key,
-                          max_body_bytes=self.max_body_bytes, max_header_bytes=self.max_header_bytes,
-                          request_timeout=self.request_timeout, debug=self.debug, model_name=self.model_name,
-                          sse_keepalive=self.sse_keepalive)
+        return create_app(self.target, pre=self.pre, post=self.post, options=self.options)
+
+    def child_data(self) -> dict[str, Any]:
+        """What an out-of-process server (subprocess, Ray replica, Slurm job) needs to rebuild
+        this spec: import paths for the callables and the options as plain data. It holds the
+        security key, so it only ever travels in a private (0600) file or Ray's own channel."""
+        return {
+            "target": locate(self.target),
+            "pre": locate(self.pre, "pre") if self.pre is not None else None,
+            "post": locate(self.post, "post") if self.post is not None else None,
+            "options": self.options.to_spec(),
+            "sys_path": import_dirs(),
+        }
 
 
 class Launcher(Protocol):
@@ -112,21 +115,25 @@ async def wait_healthy(url: str, timeout: float, alive: Callable[[], str | None]
                            + (f" (last error: {last})" if last else ""))
 
 
-async def serve(app: Any, host: str = "127.0.0.1", port: int = 0, *, graceful_timeout: float = 5.0,
-                shutdown_trigger: Callable[[], Any] | None = None,
+async def serve(app: Any, host: str | None = None, port: int | None = None, *,
+                options: ServerOptions | None = None, shutdown_trigger: Callable[[], Any] | None = None,
                 task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
     """Serve ``app`` as a task of the caller's loop: ``url = await tg.start(serve, app)``.
 
-    Runs until cancelled or until ``shutdown_trigger()`` returns; either way the server shuts
-    down gracefully (hypercorn itself must not be cancelled mid-flight: it leaks tasks then).
+    ``options`` default to the app's own (an app from :func:`create_app`) or the defaults;
+    ``host``/``port`` override theirs. Runs until cancelled or until ``shutdown_trigger()``
+    returns; either way the server shuts down gracefully (hypercorn itself must not be
+    cancelled mid-flight: it leaks tasks then).
     """
-    sock = bind_socket(host, port)
-    url = _url(host, sock.getsockname()[1])
+    opts = options or getattr(app, "options", None) or ServerOptions()
+    opts = opts.replace(**{k: v for k, v in (("host", host), ("port", port)) if v is not None})
+    sock = bind_socket(opts.host, opts.port)
+    url = _url(opts.host, sock.getsockname()[1])
     stop = anyio.Event()
 
     async def run() -> None:
         with anyio.CancelScope(shield=True):
-            await serve_socket(app, sock, stop.wait, graceful_timeout=graceful_timeout)
+            await serve_socket(app, sock, stop.wait, options=opts)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(run)
@@ -159,8 +166,9 @@ class InProcessLauncher:
         if self._portal is not None:
             raise LifecycleError(f"this launcher already runs a server at {self.url}; stop() it first")
         app = spec.build_app()
-        sock = bind_socket(spec.host, spec.port)
-        self.url = _url(spec.host, sock.getsockname()[1])
+        opts = spec.options
+        sock = bind_socket(opts.host, opts.port)
+        self.url = _url(opts.host, sock.getsockname()[1])
         cm = anyio.from_thread.start_blocking_portal(sniffio.current_async_library(), name="asyncllm-server")
         try:
             portal = await anyio.to_thread.run_sync(cm.__enter__)
@@ -170,8 +178,7 @@ class InProcessLauncher:
         self._portal_cm, self._portal = cm, portal
         try:
             self._shutdown = await anyio.to_thread.run_sync(portal.call, anyio.Event)
-            run = functools.partial(serve_socket, graceful_timeout=spec.graceful_timeout,
-                                    max_header_bytes=spec.max_header_bytes)
+            run = functools.partial(serve_socket, options=opts)
             self._future, _ = await anyio.to_thread.run_sync(
                 portal.start_task, run, app, sock, self._shutdown.wait)
             await wait_healthy(self.url, self.start_timeout, self._gone)
@@ -270,22 +277,13 @@ class SubprocessLauncher:
     async def launch(self, spec: ServerSpec) -> str:
         if self._proc is not None:
             raise LifecycleError(f"this launcher already runs a server at {self.url}; stop() it first")
-        data = {
-            "target": locate(spec.target),
-            "pre": locate(spec.pre, "pre") if spec.pre is not None else None,
-            "post": locate(spec.post, "post") if spec.post is not None else None,
-            "host": spec.host, "port": spec.port, "security_key": spec.security_key,
-            "max_body_bytes": spec.max_body_bytes, "max_header_bytes": spec.max_header_bytes,
-            "request_timeout": spec.request_timeout, "graceful_timeout": spec.graceful_timeout,
-            "debug": spec.debug, "model_name": spec.model_name, "sse_keepalive": spec.sse_keepalive,
-            "sys_path": await anyio.to_thread.run_sync(_import_dirs),
-            "backend": sniffio.current_async_library(),
-            "parent_pid": os.getpid(),  # the child ends itself if we die without stopping it
-        }
+        data = await anyio.to_thread.run_sync(spec.child_data)
+        data["backend"] = sniffio.current_async_library()
+        data["parent_pid"] = os.getpid()  # the child ends itself if we die without stopping it
         self._dir = tmp = await anyio.to_thread.run_sync(functools.partial(tempfile.mkdtemp, prefix="asyncllm-serve-"))
         spec_file, port_file = os.path.join(tmp, "spec.json"), os.path.join(tmp, "port")
         data["port_file"] = port_file
-        await anyio.to_thread.run_sync(_write_private, spec_file, orjson.dumps(data))
+        await anyio.to_thread.run_sync(write_private, spec_file, orjson.dumps(data))
         log = await anyio.to_thread.run_sync(functools.partial(open, os.path.join(tmp, "server.log"), "wb"))
         try:
             self._proc = await anyio.open_process(
@@ -297,7 +295,7 @@ class SubprocessLauncher:
         self.pid = self._proc.pid
         try:
             port = await self._await_port(port_file)
-            self.url = _url(spec.host, port)
+            self.url = _url(spec.options.host, port)
             await wait_healthy(self.url, self.start_timeout, self._gone)
         except BaseException:
             with anyio.CancelScope(shield=True):
@@ -350,19 +348,9 @@ class SubprocessLauncher:
             await self._proc.wait()
 
 
-def _import_dirs() -> list[str]:
-    return [p for p in sys.path if p and os.path.isdir(p)]
-
-
 def _killpg(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def _write_private(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 def get_launcher(launcher: Any) -> InProcessLauncher | SubprocessLauncher:
