@@ -2,13 +2,17 @@
 bounded body reading, and running work that a client disconnect cancels.
 
 The guard runs before any routing, so every route (built-in, OpenAI face, custom routes)
-gets the same checks: header size, declared body size, and the bearer key compared in
-constant time. Only ``/health`` is open without the key: it says nothing but "ok", and
-launchers and load balancers need it before they hold the key.
+gets the same checks, in this order: the bearer key (compared in constant time; a request
+without it gets its 401 at once, without the server reading its body, and the connection is
+closed), header size, declared body size. Only ``/health`` is open without the key: it says
+nothing but "ok", and launchers and load balancers need it before they hold the key. The
+whole body must then arrive within ``body_timeout`` seconds (408 after, and the connection
+is closed), so a client that trickles its body cannot hold a connection open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,7 +26,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .options import ServerOptions
 from .wire import error_body
 
-__all__ = ["EventStream", "Guard", "HTTPFail", "json_response", "read_json", "run_unless_disconnected"]
+__all__ = ["BodyTimeout", "EventStream", "Guard", "HTTPFail", "json_response", "read_json",
+           "run_unless_disconnected"]
+
+# Answers after which the connection is closed: the client's body may still be on its way
+# (we did not read it), or the client is too slow to keep.
+_CLOSE_AFTER = frozenset({401, 408})
 
 
 class HTTPFail(Exception):
@@ -37,7 +46,18 @@ class HTTPFail(Exception):
 
     def response(self) -> Response:
         headers = {"x-should-retry": "false"} if self.status >= 500 else None
+        if self.status in _CLOSE_AFTER:
+            headers = {"connection": "close"}
         return json_response(error_body(self.type, self.message, **self.extra), self.status, headers)
+
+
+class BodyTimeout(Exception):
+    """The request body did not arrive within the server's ``body_timeout``."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g}s; send it faster, or raise "
+                         "the server's body_timeout")
+        self.seconds = seconds
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -51,7 +71,7 @@ def _route_path(scope: Scope) -> str:
 
 
 class Guard:
-    """Size and key checks for every HTTP request, before the router sees it."""
+    """Key, size and body-deadline checks for every HTTP request, before the router sees it."""
 
     def __init__(self, app: ASGIApp, options: ServerOptions) -> None:
         self.app = app
@@ -59,6 +79,7 @@ class Guard:
         self._expected = b"Bearer " + key.encode() if key else None
         self.max_body = options.max_body_bytes
         self.max_header = options.max_header_bytes
+        self.body_timeout = options.body_timeout
 
     def __repr__(self) -> str:  # never show the key
         return f"<Guard keyed={self._expected is not None} max_body={self.max_body}>"
@@ -67,17 +88,11 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        raw_receive, raw_send = receive, send
-        receive, send = _lingering(receive, send, drain_cap(self.max_body))
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        if sum(len(k) + len(v) for k, v in headers) > self.max_header:
-            fail = HTTPFail(431, "HeadersTooLarge",
-                            f"request headers exceed {self.max_header} bytes; send less chat history / "
-                            "fewer session entries, or raise the server's max_header_bytes")
-            await fail.response()(scope, receive, send)
-            return
         auth = length = None
+        size = 0
         for k, v in headers:
+            size += len(k) + len(v)
             if k == b"authorization":
                 auth = v
             elif k == b"content-length":
@@ -86,6 +101,14 @@ class Guard:
                 not hmac.compare_digest(auth or b"", self._expected):
             fail = HTTPFail(401, "AuthenticationFailed",
                             "missing or wrong key: send 'Authorization: Bearer <security_key>'")
+            await fail.response()(scope, receive, send)  # the body is never read
+            return
+        raw_receive, raw_send = receive, send
+        receive, send = _lingering(_timed(receive, self.body_timeout), send, drain_cap(self.max_body))
+        if size > self.max_header:
+            fail = HTTPFail(431, "HeadersTooLarge",
+                            f"request headers exceed {self.max_header} bytes; send less chat history / "
+                            "fewer session entries, or raise the server's max_header_bytes")
             await fail.response()(scope, receive, send)
             return
         if length is not None and length.isdigit() and int(length) > self.max_body:
@@ -98,11 +121,36 @@ class Guard:
         await self.app(scope, receive, send)
 
 
+def _timed(receive: Receive, seconds: float) -> Receive:
+    """``receive`` under one deadline for the whole request body; past it, :class:`BodyTimeout`.
+
+    Only body messages are timed: once the body is complete, ``receive`` waits for the
+    client's disconnect for as long as the request runs.
+    """
+    deadline = anyio.current_time() + seconds
+    done = False
+
+    async def recv() -> Message:
+        nonlocal done
+        if done:
+            return await receive()
+        with anyio.CancelScope(deadline=deadline) as scope:
+            message = await receive()
+        if scope.cancelled_caught:
+            raise BodyTimeout(seconds)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            done = True
+        return message
+
+    return recv
+
+
 def _lingering(receive: Receive, send: Send, cap: int) -> tuple[Receive, Send]:
     """Wrap a request so that an answer given before the request body was read (an early
-    401/404/413/415) first reads and drops a bounded rest of the body: otherwise the server
-    closes the connection under a client that is still sending, or under the next request
-    of a kept-alive connection, and the client sees a broken connection instead of the answer."""
+    404/413/415) first reads and drops a bounded rest of the body (within the body deadline):
+    otherwise the server closes the connection under a client that is still sending, or under
+    the next request of a kept-alive connection, and the client sees a broken connection
+    instead of the answer."""
     body_done = False
 
     async def recv() -> Message:
@@ -116,7 +164,8 @@ def _lingering(receive: Receive, send: Send, cap: int) -> tuple[Receive, Send]:
         if not body_done and message["type"] == "http.response.start":
             # Before answering: hypercorn closes a connection whose answer ends before the
             # request body has arrived.
-            await _drain(recv, cap)
+            with contextlib.suppress(BodyTimeout):  # too slow: answer anyway; the connection closes
+                await _drain(recv, cap)
         await send(message)
 
     return recv, snd
@@ -149,14 +198,17 @@ async def read_json(request: Request, max_bytes: int) -> Any:
                        f"content-type must be application/json, got {ctype or 'none'!r}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            chunks.clear()
-            if size > drain_cap(max_bytes):
-                break
-            continue
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                chunks.clear()
+                if size > drain_cap(max_bytes):
+                    break
+                continue
+            chunks.append(chunk)
+    except BodyTimeout as exc:
+        raise HTTPFail(408, "RequestTimeout", str(exc)) from None
     if size > max_bytes:
         raise HTTPFail(413, "BodyTooLarge",
                        f"request body exceeds the server's limit of {max_bytes} bytes (max_body_bytes)")
@@ -186,7 +238,11 @@ async def run_unless_disconnected(receive: Receive, fn: Callable[[], Awaitable[A
 
 async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
     while True:
-        message: Message = await receive()
+        try:
+            message: Message = await receive()
+        except BodyTimeout:  # a body nobody reads, still trickling in: treat the client as gone
+            scope.cancel()
+            return
         if message["type"] == "http.disconnect":
             scope.cancel()
             return

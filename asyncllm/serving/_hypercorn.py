@@ -1,29 +1,65 @@
-"""Run an ASGI app under hypercorn on a socket we bind ourselves.
+"""Run an ASGI app under hypercorn on a socket we bind ourselves, with connection hygiene.
 
 Binding first (port 0 by default) means the port is known before hypercorn starts and no
 port is ever guessed; the kernel queues early connections, so a client may connect at once.
 hypercorn gets the socket as ``fd://N`` and owns it from then on. Shutdown goes through
 ``shutdown_trigger``: hypercorn stops accepting, lets in-flight requests finish for
 ``graceful_timeout`` seconds, then cancels what is left.
+
+A served module is a trust boundary, and a connection costs the server a file descriptor
+until it is closed. hypercorn's own connection handling (0.17/0.18) leaves three holes that
+:class:`_Hygiene` closes, on both backends:
+
+* **A client that closes keeps its server socket** (CLOSE_WAIT) until hypercorn's idle timer
+  ends: the connection's task group waits for that timer even after the read loop saw EOF.
+  We stop the timer the moment the peer is gone, so the descriptor is released at once.
+* **No header deadline**: hypercorn has one idle timer (``keep_alive_timeout``) and a byte
+  arriving does not change it. We run it in two modes: ``keep_alive_timeout`` while a kept-alive
+  connection waits for its next request, ``header_timeout`` from a new connection, or from the
+  first byte of a request, until its headers are complete. (The body has its own deadline,
+  enforced in the ASGI guard.)
+* **No connection cap**: a flood of connections runs the process out of descriptors, and on
+  asyncio the accept loop then reschedules itself many times per failure (CPython gh-151615),
+  flooding the log. At ``max_connections`` open connections a new one gets a 503 and is
+  closed at once; accept failures that still happen are logged at most once per interval.
+
+The subclasses replace hypercorn's ``TCPServer`` in ``hypercorn.asyncio.run`` and
+``hypercorn.trio.run`` (the only way in: hypercorn has no hook for it). For a ``Config`` that is
+not ours they behave like hypercorn's own, except that a closed connection is released at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import resource
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import hypercorn.asyncio.run
+import hypercorn.trio.run
 import sniffio
 from anyio.abc import TaskStatus
+from hypercorn.asyncio.tcp_server import TCPServer as AsyncioTCPServer
 from hypercorn.config import Config
+from hypercorn.events import Updated
+from hypercorn.trio.tcp_server import TCPServer as TrioTCPServer
 
 from .options import ServerOptions
 
-__all__ = ["bind_socket", "serve_socket"]
+__all__ = ["bind_socket", "connection_cap", "serve_socket"]
 
 log = logging.getLogger("asyncllm.serving")
+
+# The answer to a connection over the cap: the server did not read (let alone run) the request,
+# so the client may safely try again.
+_BUSY_BODY = b'{"error": {"type": "ServerBusy", "message": "the server has too many open connections; retry shortly"}}'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\n"
+         b"retry-after: 1\r\nx-should-retry: true\r\ncontent-length: " + str(len(_BUSY_BODY)).encode()
+         + b"\r\n\r\n" + _BUSY_BODY)
 
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0, backlog: int = 1024) -> socket.socket:
@@ -41,13 +77,253 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0, backlog: int = 1024) -> 
     return sock
 
 
+def connection_cap(options: ServerOptions) -> int:
+    """``options.max_connections``, or what the descriptor limit allows: a quarter of it (at
+    least 64) stays free for the served module's own files, pipes and outgoing connections."""
+    if options.max_connections is not None:
+        return options.max_connections
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 65536
+    return max(8, soft - max(64, soft // 4))
+
+
+class _ServerConfig(Config):
+    """hypercorn's Config plus what the hygiene layer reads, and the per-server connection count."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        super().__init__()
+        self.header_timeout = options.header_timeout
+        self.max_connections = connection_cap(options)
+        self.open_connections = 0
+
+
+class _Hygiene:
+    """The connection rules above, shared by the asyncio and trio ``TCPServer`` subclasses.
+
+    hypercorn's idle timer runs whenever no request is in flight; we choose its length: the
+    header deadline for a new connection and for a request whose first bytes arrived, the
+    keep-alive deadline while a kept-alive connection waits for its next request.
+    """
+
+    config: Config
+    idle_task: Any
+    _task_group: Any
+    protocol: Any
+    _idle_timeout: Callable[[], Awaitable[None]]  # each subclass's, on its backend's timer
+    _waiting = False  # a kept-alive connection between requests, no byte of the next one yet
+
+    def _limit(self) -> float:
+        config = self.config
+        if self._waiting or not isinstance(config, _ServerConfig):
+            return float(config.keep_alive_timeout)
+        return config.header_timeout
+
+    def _admit(self) -> bool:
+        config = self.config
+        if not isinstance(config, _ServerConfig):
+            return True
+        if config.open_connections >= config.max_connections:
+            _throttled(logging.WARNING, "connection refused: %d connections are open (max_connections); "
+                       "raise ServerOptions.max_connections or the descriptor limit (ulimit -n)",
+                       config.open_connections)
+            return False
+        config.open_connections += 1
+        return True
+
+    def _leave(self) -> None:
+        if isinstance(self.config, _ServerConfig):
+            self.config.open_connections -= 1
+
+    async def _on_event(self, event: Any) -> None:
+        if isinstance(event, Updated):
+            # Bytes of the next request may have arrived before the last answer was done: then
+            # the connection is not waiting, it is receiving headers.
+            self._waiting = event.idle and not self._pending()
+
+    def _pending(self) -> bool:
+        """Whether h11 holds received bytes it has not parsed yet (the next request's start)."""
+        connection = getattr(getattr(self.protocol, "protocol", None), "connection", None)
+        trailing = getattr(connection, "trailing_data", None)
+        return bool(trailing and trailing[0])
+
+    async def _on_data(self) -> None:
+        if self._waiting:  # the first bytes of the next request: its headers are now on the clock
+            self._waiting = False
+            if isinstance(self.config, _ServerConfig):
+                await self.idle_task.restart(self._task_group, self._idle_timeout)
+
+
+class _AsyncioServer(_Hygiene, AsyncioTCPServer):
+    async def run(self) -> None:
+        if not self._admit():
+            try:
+                self.writer.write(_BUSY)
+                self.writer.close()
+                await self.writer.wait_closed()
+            except (OSError, RuntimeError):
+                pass
+            return
+        try:
+            await super().run()
+        finally:
+            self._leave()
+
+    async def protocol_send(self, event: Any) -> None:
+        await self._on_event(event)
+        await super().protocol_send(event)
+
+    async def _read_data(self) -> None:
+        import asyncio
+
+        while not self.reader.at_eof():
+            try:
+                data = await asyncio.wait_for(self.reader.read(1 << 16), self.config.read_timeout)
+            except (ConnectionError, OSError, TimeoutError):
+                break
+            await self._on_data()
+            await self.protocol.handle(_raw(data))
+        await self.protocol.handle(_closed())
+        # The peer is gone: release the connection now, not when the idle timer ends.
+        await self.idle_task.stop()
+
+    async def _idle_timeout(self) -> None:
+        import asyncio
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.context.terminated.wait(), self._limit())
+        await asyncio.shield(self._initiate_server_close())
+
+
+class _TrioServer(_Hygiene, TrioTCPServer):
+    async def run(self) -> None:
+        if not self._admit():
+            import trio
+
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    await self.stream.send_all(_BUSY)
+                await self.stream.aclose()
+            return
+        try:
+            await super().run()
+        finally:
+            self._leave()
+
+    async def protocol_send(self, event: Any) -> None:
+        await self._on_event(event)
+        await super().protocol_send(event)
+
+    async def _read_data(self) -> None:
+        import trio
+
+        while True:
+            try:
+                with trio.fail_after(self.config.read_timeout or float("inf")):
+                    data = await self.stream.receive_some(1 << 16)
+            except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
+                break
+            if data == b"":
+                break
+            await self._on_data()
+            await self.protocol.handle(_raw(bytes(data)))
+        await self.protocol.handle(_closed())
+        # The peer is gone: release the connection now, not when the idle timer ends.
+        await self.idle_task.stop()
+
+    async def _idle_timeout(self) -> None:
+        import trio
+
+        with trio.move_on_after(self._limit()):
+            await self.context.terminated.wait()
+        with trio.CancelScope(shield=True):
+            await self._initiate_server_close()
+
+
+def _raw(data: bytes) -> Any:
+    from hypercorn.events import RawData
+
+    return RawData(data)
+
+
+def _closed() -> Any:
+    from hypercorn.events import Closed
+
+    return Closed()
+
+
+# hypercorn looks its TCPServer up in these modules each time a connection arrives.
+hypercorn.asyncio.run.TCPServer = _AsyncioServer  # type: ignore[attr-defined,misc]
+hypercorn.trio.run.TCPServer = _TrioServer  # type: ignore[attr-defined,misc]
+
+
+# ---------------------------------------------------------------------------- throttled logging
+
+_last_logged: dict[str, float] = {}
+_suppressed: dict[str, int] = {}
+_LOG_INTERVAL = 10.0
+
+
+def _throttled(level: int, message: str, *args: Any) -> None:
+    """Log ``message`` at most once per interval (per message), counting what was held back."""
+    now = time.monotonic()
+    if now - _last_logged.get(message, -_LOG_INTERVAL) < _LOG_INTERVAL:
+        _suppressed[message] = _suppressed.get(message, 0) + 1
+        return
+    held = _suppressed.pop(message, 0)
+    _last_logged[message] = now
+    log.log(level, message + (f" ({held} more like this in the last {_LOG_INTERVAL:g}s)" if held else ""), *args)
+
+
+class _AcceptErrorFilter(logging.Filter):
+    """For trio's accept loop, which logs every failed accept (10 a second while descriptors
+    are exhausted): one line per interval, through our logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        _throttled(logging.ERROR, "accepting a connection failed (%s); the process is out of file "
+                   "descriptors or memory: lower max_connections or raise the limit (ulimit -n)",
+                   record.args[0] if isinstance(record.args, tuple) and record.args else "?")
+        return False
+
+
+_trio_accept_log = logging.getLogger("trio.serve_listeners")
+if not any(isinstance(f, _AcceptErrorFilter) for f in _trio_accept_log.filters):
+    _trio_accept_log.addFilter(_AcceptErrorFilter())
+
+
+def _throttle_asyncio_accept_errors() -> None:
+    """On this asyncio loop, log failed accepts once per interval instead of each time."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    if getattr(previous, "_asyncllm_throttle", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") == "socket.accept() out of system resource":
+            exc = context.get("exception")
+            _throttled(logging.ERROR, "accepting a connection failed (%s); the process is out of file "
+                       "descriptors or memory: lower max_connections or raise the limit (ulimit -n)",
+                       getattr(exc, "strerror", None) or exc)
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler._asyncllm_throttle = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+
+
+# ---------------------------------------------------------------------------- serving
+
+
 def make_config(sock: socket.socket, options: ServerOptions) -> Config:
-    config = Config()
+    config = _ServerConfig(options)
     config.bind = [f"fd://{sock.detach()}"]  # hypercorn owns (and closes) the socket from here
     config.graceful_timeout = options.graceful_timeout
-    # Longer than the client pools' keep-alive expiry, so the client always closes idle
-    # connections first and never reuses one the server is closing.
-    config.keep_alive_timeout = 75.0
+    config.keep_alive_timeout = options.keep_alive_timeout
     # Our guard answers oversized headers with a JSON 431 below this; hypercorn's own limit
     # (a bare 400) stays a backstop above it.
     config.h11_max_incomplete_size = options.max_header_bytes + 64 * 1024
@@ -70,5 +346,7 @@ async def serve_socket(
         from hypercorn.trio import serve
     else:
         from hypercorn.asyncio import serve  # type: ignore[assignment]
+
+        _throttle_asyncio_accept_errors()
     task_status.started()
     await serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]

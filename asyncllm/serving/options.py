@@ -31,6 +31,13 @@ class ServerOptions:
     * ``security_key``: the bearer key every route but ``/health`` requires (never in reprs).
     * ``max_body_bytes`` / ``max_header_bytes``: request size limits (413 / 431 above them).
     * ``request_timeout``: seconds one call may run (504 after; None: no limit).
+    * ``header_timeout``: seconds a client has to send a request's headers, counted from
+      its connection (or from the first byte of a later request on a kept-alive one).
+    * ``body_timeout``: seconds a client has to send a request's whole body (408 after).
+    * ``keep_alive_timeout``: seconds an idle kept-alive connection stays open; keep it above
+      the clients' own pool expiry (asyncllm's clients drop idle connections after 15 s).
+    * ``max_connections``: open connections at most; more get a 503 at once (None: what the
+      process's descriptor limit allows, keeping a quarter of it for the served module).
     * ``graceful_timeout``: seconds in-flight requests get to finish when the server stops.
     * ``sse_keepalive``: seconds of stream silence after which a comment line goes out.
     * ``debug``: tracebacks in error bodies (off: messages only, server paths scrubbed).
@@ -43,6 +50,10 @@ class ServerOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY
     max_header_bytes: int = DEFAULT_MAX_HEADER
     request_timeout: float | None = None
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 20.0
+    max_connections: int | None = None
     graceful_timeout: float = 5.0
     sse_keepalive: float = 15.0
     debug: bool = False
@@ -56,8 +67,10 @@ class ServerOptions:
         for name in ("max_body_bytes", "max_header_bytes"):
             value = getattr(self, name)
             _check(_is_int(value) and value > 0, name, value, "a positive number of bytes")
-        for name in ("graceful_timeout", "sse_keepalive"):
+        for name in ("graceful_timeout", "sse_keepalive", "header_timeout", "body_timeout", "keep_alive_timeout"):
             _positive(name, getattr(self, name))
+        _check(self.max_connections is None or (_is_int(self.max_connections) and self.max_connections > 0),
+               "max_connections", self.max_connections, "a positive number or None")
         if self.request_timeout is not None:
             _positive("request_timeout", self.request_timeout)
         _check(isinstance(self.debug, bool), "debug", self.debug, "True or False")
