@@ -90,6 +90,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "aclose": ("asyncllm._http", "aclose_all"),
     # serving
     "ServerModule": ("asyncllm.serving", "ServerModule"),
+    "ServerOptions": ("asyncllm.serving", "ServerOptions"),
+    "CallerPolicy": ("asyncllm.serving", "CallerPolicy"),
     "UrlModule": ("asyncllm.serving", "UrlModule"),
     "ServedModuleError": ("asyncllm.serving", "ServedModuleError"),
     "create_app": ("asyncllm.serving", "create_app"),
@@ -146,7 +148,17 @@ if TYPE_CHECKING:
         JsonFormatter,
         PrompterBase,
     )
-    from .serving import ServedModuleError, ServerModule, UrlModule, create_app, remote_method, route, serve
+    from .serving import (
+        CallerPolicy,
+        ServedModuleError,
+        ServerModule,
+        ServerOptions,
+        UrlModule,
+        create_app,
+        remote_method,
+        route,
+        serve,
+    )
     from .trainable import TrainableModule
 
 __all__ = [
@@ -160,6 +172,7 @@ __all__ = [
     "AsyncLLMError",
     "AuthenticationError",
     "BadRequestError",
+    "CallerPolicy",
     "ChatPrompter",
     "Chunk",
     "ConfigError",
@@ -206,6 +219,7 @@ __all__ = [
     "Secret",
     "ServedModuleError",
     "ServerModule",
+    "ServerOptions",
     "Session",
     "Stream",
     "StreamError",

@@ -34,6 +34,9 @@ class Session:
     usage_log: list[tuple[str, Usage]] = field(default_factory=list)
     trace: list[Any] = field(default_factory=list)
     trace_sink: Callable[[str, Any], None] | None = None
+    # The conversation a served module's OpenAI face received before the message it answers
+    # (``{"role", "content"}`` dicts, system prompts included), for modules that take no history.
+    conversation: list[dict[str, Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def total_usage(self) -> Usage:

@@ -52,7 +52,7 @@ class TrialModule:
     def __init__(self, m: ModuleBase | str, *, concurrency: int = 4, launcher: Any = None) -> None:
         self._target: str | None = None
         if isinstance(m, str):
-            from .serving.launchers import locate, resolve
+            from ._importpath import locate, resolve
 
             self._target = locate(m, "the trial module")
             m = resolve(self._target)
@@ -91,7 +91,7 @@ class TrialModule:
         return self.results
 
     async def _update_remote(self) -> list[TrialResult]:
-        from .serving.launchers import locate
+        from ._importpath import locate
         from .serving.wire import from_wire
 
         target = self._target or locate(self.m, "the trial module")

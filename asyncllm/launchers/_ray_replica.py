@@ -20,8 +20,8 @@ __all__ = ["ServedModuleDeployment"]
 
 class _ServedModule:
     async def __init__(self, config: dict[str, Any]) -> None:  # type: ignore[misc]  # Serve awaits it
+        from .._importpath import resolve
         from ..modules.base import ModuleBase
-        from ..serving.launchers import resolve
 
         for p in reversed(config.get("sys_path", [])):
             if p not in sys.path:

@@ -19,7 +19,7 @@ __all__ = ["run_trial", "run_trial_blocking"]
 
 
 async def run_trial(target: str, index: int) -> dict[str, Any]:
-    from ..serving.launchers import resolve
+    from .._importpath import resolve
     from ..serving.wire import to_wire
     from ..trial import TrialModule
 

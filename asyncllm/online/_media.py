@@ -9,14 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
-import orjson
 
 from .._exceptions import ConfigError
+from .._query import decode_query_with_filepaths
 
 __all__ = ["IMAGE_SUFFIXES", "ImageRef", "split_query", "to_image_refs"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
-QUERY_PREFIX = "<lazyllm-query>"
 MAX_IMAGE_BYTES = 20 << 20
 
 
@@ -41,13 +40,10 @@ def split_query(input: Any, files: Any) -> tuple[Any, list[str]]:
     Accepts ``lazyllm_files`` as a str or list, and LazyLLM's ``<lazyllm-query>{json}`` input form.
     """
     out: list[str] = []
-    if isinstance(input, str) and input.startswith(QUERY_PREFIX):
-        try:
-            decoded = orjson.loads(input[len(QUERY_PREFIX):])
-        except orjson.JSONDecodeError as exc:
-            raise ConfigError("a '<lazyllm-query>' input must be followed by JSON {query, files}") from exc
-        input = decoded.get("query", "")
-        out.extend(decoded.get("files") or [])
+    decoded = decode_query_with_filepaths(input)
+    if isinstance(decoded, dict):
+        input = decoded["query"]
+        out.extend(decoded["files"])
     if files:
         out.extend([files] if isinstance(files, str) else list(files))
     return input, out

@@ -49,6 +49,7 @@ from .._exceptions import (
     ProtocolError,
 )
 from .._http import HTTPSettings, request_json, stream_sse
+from .._query import QUERY_PREFIX
 from ..modules.base import ModuleBase
 from ..prompts.base import EmptyPrompter, PrompterBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase
@@ -315,7 +316,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         use_stream = self._stream if stream is None else stream
         model = model or self._model_name or await self._resolve_model()
         files: list[str] = []
-        if lazyllm_files or (isinstance(input, str) and input.startswith("<lazyllm-query>")):
+        if lazyllm_files or (isinstance(input, str) and input.startswith(QUERY_PREFIX)):
             input, files = split_query(input, lazyllm_files)
         prompt = self._prompt.generate_prompt(input, llm_chat_history, tools)
         messages = prompt["messages"]

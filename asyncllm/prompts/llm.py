@@ -66,6 +66,16 @@ class LLMBuilders:
             new._stream = stream
         return new
 
+    @property
+    def takes_chat_history(self) -> bool:
+        """Whether a call takes ``llm_chat_history`` (a served chat face hands it the conversation)."""
+        return True
+
+    @property
+    def reported_model(self) -> str | None:
+        """The model this module answers with, for a server to report (``/v1/models``)."""
+        return getattr(self, "model", None)
+
     def __or__(self, other: Any) -> Self:
         """``m | formatter``: a share whose formatter runs after this one's."""
         fmt = other if self._formatter.is_empty else FormatterChain(self._formatter, other)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .errors import ServedModuleError
     from .launchers import InProcessLauncher, ServerSpec, SubprocessLauncher, serve
     from .markers import remote_method, route
-    from .options import ServerOptions
+    from .options import CallerPolicy, ServerOptions
     from .wire import WireError
 
 _WHERE = {
@@ -28,11 +28,12 @@ _WHERE = {
     "InProcessLauncher": "launchers", "ServerSpec": "launchers", "SubprocessLauncher": "launchers",
     "serve": "launchers",
     "remote_method": "markers", "route": "markers",
-    "ServerOptions": "options",
+    "ServerOptions": "options", "CallerPolicy": "options",
     "WireError": "wire",
 }
 
 __all__ = [
+    "CallerPolicy",
     "InProcessLauncher",
     "ServedApp",
     "ServedModuleError",

@@ -78,7 +78,7 @@ async def run_server(target: Any, *, pre: Any = None, post: Any = None, options:
 
 
 async def _serve(spec: dict[str, Any]) -> None:
-    from .launchers import resolve
+    from .._importpath import resolve
 
     await run_server(
         resolve(spec["target"]),

@@ -13,6 +13,7 @@ point) does that, and an embedding application should ``await m.start()`` itself
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import traceback
@@ -28,18 +29,23 @@ from starlette.routing import Route
 
 from .._concurrency import call_any
 from .._context import Session, session
-from .._exceptions import AsyncLLMError
+from .._exceptions import AsyncLLMError, ConfigError
+from .._importpath import locate
 from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
 from ..streaming.sse import encode_sse
 from ..streaming.stream import Stream
 from ._asgi import EventStream, Guard, HTTPFail, json_response, read_json, run_unless_disconnected
+from ._gate import Gate, declared_params
 from .invoke import Invoker
 from .markers import find_routes, is_remote_method, remote_method_names
 from .options import ServerOptions
-from .wire import SESSION_HEADER, WireError, decode_session, error_body, from_wire, to_wire
+from .wire import SESSION_HEADER, WireError, error_body, to_wire
 
 __all__ = ["ServedApp", "create_app"]
+
+_GENERATE_KEYS = frozenset({"args", "kwargs"})
+_CALL_KEYS = frozenset({"method", "args", "kwargs"})
 
 
 def _scrub_paths(text: str) -> str:
@@ -58,14 +64,33 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def _takes_var_kw(fn: Callable[..., Any]) -> bool:
+    try:
+        return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+
+
+def _served_name(target: Any, fallback: str) -> str:
+    """The name the OpenAI face reports: the module's own name, the model an LLM answers with,
+    or the name it is importable by (``upper_pipeline`` rather than ``Pipeline``)."""
+    if isinstance(target, ModuleBase) and target.name:
+        return target.name
+    reported = getattr(target, "reported_model", None)
+    if isinstance(reported, str) and reported:
+        return reported
+    try:
+        return locate(target).rpartition(":")[2].rpartition(".")[2]
+    except ConfigError:
+        return fallback
+
+
 class ServedApp:
     """Holds what the routes share; ``asgi`` is the guarded Starlette app."""
 
     def __init__(self, target: Any, *, pre: Callable[..., Any] | None = None,
                  post: Callable[..., Any] | None = None, options: ServerOptions | None = None) -> None:
         if not callable(target):
-            from .._exceptions import ConfigError
-
             raise ConfigError(f"create_app() needs a module or a callable to serve, got {target!r}")
         self.options = options = options or ServerOptions()
         self.invoker = Invoker(target, pre, post)
@@ -74,8 +99,9 @@ class ServedApp:
         self.timeout = options.request_timeout
         self.debug = options.debug
         self.sse_keepalive = options.sse_keepalive
-        self.model_name = options.model_name or self.invoker.name
+        self.model_name = options.model_name or _served_name(target, self.invoker.name)
         self.module_ids = [m.id for m in post_order(target)] if isinstance(target, ModuleBase) else []
+        self._module_ids = frozenset(self.module_ids)
         from .openai_face import openai_routes
 
         routes = [
@@ -102,15 +128,13 @@ class ServedApp:
     async def _not_allowed(self, request: Request, exc: Exception) -> Response:
         return HTTPFail(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path!r}").response()
 
-    def session_for(self, request: Request) -> Session:
-        sess = Session()
-        header = request.headers.get(SESSION_HEADER)
-        if header:
-            try:
-                sess.update_from_wire(decode_session(header))
-            except WireError as exc:
-                raise HTTPFail(400, "BadSessionHeader", str(exc)) from None
-        return sess
+    def gate(self) -> Gate:
+        """A new request's admission under the server's caller policy (see _gate.py)."""
+        return Gate(self.options.caller, self._module_ids)
+
+    @staticmethod
+    def session_header(request: Request) -> str | None:
+        return request.headers.get(SESSION_HEADER)
 
     async def timed(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         if self.timeout is None:
@@ -147,30 +171,40 @@ class ServedApp:
         return body
 
     @staticmethod
-    def parse_call(body: Any, *, method: bool = False) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def parse_call(body: Any, gate: Gate, *, method: bool = False,
+                   declared: frozenset[str] = frozenset()) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The call's arguments from a ``/generate`` or ``/_call`` body, admitted by ``gate``."""
+        allowed = _CALL_KEYS if method else _GENERATE_KEYS
         shape = '{"method": "name", "args": [...], "kwargs": {...}}' if method else '{"args": [...], "kwargs": {...}}'
         if not isinstance(body, dict):
             raise HTTPFail(400, "BadRequest", f"body must be a JSON object {shape}")
+        if unknown := sorted(set(body) - allowed):
+            raise HTTPFail(400, "BadRequest", f"unknown key(s) {', '.join(map(repr, unknown))} in the body: "
+                           f"it takes {', '.join(sorted(allowed))}, as {shape}")
         args, kw = body.get("args", []), body.get("kwargs", {})
         if not isinstance(args, list) or not isinstance(kw, dict):
             raise HTTPFail(400, "BadRequest", f"'args' must be a list and 'kwargs' an object: {shape}")
-        try:
-            return tuple(from_wire(a) for a in args), {k: from_wire(v) for k, v in kw.items()}
-        except WireError as exc:
-            raise HTTPFail(400, "BadRequest", str(exc)) from None
+        return tuple(gate.decode(a) for a in args), gate.kwargs({k: gate.decode(v) for k, v in kw.items()}, declared)
 
-    async def respond(self, request: Request, work: Callable[[], Awaitable[Any]], *,
+    async def respond(self, request: Request, work: Callable[[], Awaitable[Any]], gate: Gate, *,
                       watch: bool = True) -> Response:
-        if watch:
-            finished, result = await run_unless_disconnected(request.receive, work)
-        else:  # nothing in the call can be interrupted: skip the (costly) disconnect watcher
-            finished = True
-            try:
-                result = await work()
-            except Exception as exc:
-                result = exc
+        """Run ``work`` (cancelled if the client leaves, unless ``watch`` is off) and answer with
+        its JSON result or its error; the request's gate is closed whatever happens."""
+        try:
+            if watch:
+                finished, result = await run_unless_disconnected(request.receive, work)
+            else:  # nothing in the call can be interrupted: skip the (costly) disconnect watcher
+                finished = True
+                try:
+                    result = await work()
+                except Exception as exc:
+                    result = exc
+        finally:
+            await gate.aclose()
         if not finished:
             return Response(status_code=499)  # nobody is listening any more
+        if isinstance(result, Response):
+            return result
         if isinstance(result, Exception):
             return self.failure(result).response()
         return json_response(result)
@@ -189,91 +223,107 @@ class ServedApp:
         })
 
     async def generate(self, request: Request) -> Response | EventStream:
+        gate = self.gate()
         try:
-            args, kw = self.parse_call(await read_json(request, self.max_body))
-            sess = self.session_for(request)
+            args, kw = self.parse_call(await read_json(request, self.max_body), gate)
+            sess = gate.session(self.session_header(request))
+            await gate.open()
         except HTTPFail as fail:
+            await gate.aclose()
             return fail.response()
         if "text/event-stream" in request.headers.get("accept", ""):
-            return EventStream(lambda send: self._stream(args, kw, sess, send), self.sse_keepalive)
+            return EventStream(lambda send: self._stream(args, kw, sess, gate, send), self.sse_keepalive)
 
         async def work() -> Any:
             with session(sess):
                 out = await self.timed(lambda: self.invoker(args, kw))
                 return self.result_body(out, sess)
 
-        return await self.respond(request, work, watch=self.invoker.may_suspend)
+        return await self.respond(request, work, gate, watch=self.invoker.may_suspend)
 
-    async def _stream(self, args: tuple[Any, ...], kw: dict[str, Any], sess: Session,
+    async def _stream(self, args: tuple[Any, ...], kw: dict[str, Any], sess: Session, gate: Gate,
                       send: Callable[[bytes], Awaitable[None]]) -> None:
-        await send(encode_sse(b"{}", "start"))
-        with session(sess):
-            stream = Stream(lambda: self.timed(lambda: self.invoker(args, kw)), name=self.invoker.name)
-            try:
-                async with stream as chunks:
-                    async for c in chunks:
-                        event: dict[str, Any] = {"text": str(c), "module": c.module, "tag": c.tag}
-                        if c.data is not None:
-                            event["data"] = to_wire(c.data, "a streamed chunk's data")
-                        await send(encode_sse(orjson.dumps(event), "chunk"))
-                body = self.result_body(stream.result, sess)
-            except Exception as exc:
-                fail = self.failure(exc)
-                await send(encode_sse(orjson.dumps(error_body(fail.type, fail.message, **fail.extra)), "error"))
-                return
-        await send(encode_sse(orjson.dumps(body), "result"))
+        try:
+            await send(encode_sse(b"{}", "start"))
+            with session(sess):
+                stream = Stream(lambda: self.timed(lambda: self.invoker(args, kw)), name=self.invoker.name)
+                try:
+                    async with stream as chunks:
+                        async for c in chunks:
+                            event: dict[str, Any] = {"text": str(c), "module": c.module, "tag": c.tag}
+                            if c.data is not None:
+                                event["data"] = to_wire(c.data, "a streamed chunk's data")
+                            await send(encode_sse(orjson.dumps(event), "chunk"))
+                    body = self.result_body(stream.result, sess)
+                except Exception as exc:
+                    fail = self.failure(exc)
+                    await send(encode_sse(orjson.dumps(error_body(fail.type, fail.message, **fail.extra)), "error"))
+                    return
+            await send(encode_sse(orjson.dumps(body), "result"))
+        finally:
+            await gate.aclose()
 
     async def call_method(self, request: Request) -> Response:
+        gate = self.gate()
         try:
             body = await read_json(request, self.max_body)
-            args, kw = self.parse_call(body, method=True)
-            name = body.get("method")
-            sess = self.session_for(request)
+            name = body.get("method") if isinstance(body, dict) else None
+            if not isinstance(name, str) or not is_remote_method(self.target, name):
+                allowed = ", ".join(remote_method_names(self.target)) or "none"
+                raise HTTPFail(404, "UnknownMethod", f"{name!r} is not a remotely callable method of "
+                               f"{self.invoker.name} (allowed: {allowed}); mark it with @al.remote_method")
+            fn = getattr(self.target, name)
+            # Marking a method opened the parameters its signature names; the rest is the policy's.
+            args, kw = self.parse_call(body, gate, method=True, declared=declared_params(fn))
+            sess = gate.session(self.session_header(request))
+            await gate.open()
         except HTTPFail as fail:
+            await gate.aclose()
             return fail.response()
-        if not isinstance(name, str) or not is_remote_method(self.target, name):
-            allowed = ", ".join(remote_method_names(self.target)) or "none"
-            return HTTPFail(404, "UnknownMethod", f"{name!r} is not a remotely callable method of "
-                            f"{self.invoker.name} (allowed: {allowed}); mark it with @al.remote_method").response()
-        fn = getattr(self.target, name)
 
         async def work() -> Any:
             with session(sess):
                 out = await self.timed(lambda: call_any(fn, *args, **kw))
                 return self.result_body(out, sess)
 
-        return await self.respond(request, work)
+        return await self.respond(request, work, gate)
 
     def _custom(self, fn: Callable[..., Any]) -> Callable[[Request], Awaitable[Response]]:
+        declared = declared_params(fn)
+        open_ended = _takes_var_kw(fn)
+
         async def endpoint(request: Request) -> Response:
+            gate = self.gate()
             try:
                 if request.method in ("GET", "DELETE", "HEAD"):
-                    kw: Any = dict(request.query_params)
+                    raw: Any = dict(request.query_params)
                 else:
-                    kw = await read_json(request, self.max_body)
-                    if not isinstance(kw, dict):
+                    raw = await read_json(request, self.max_body)
+                    if not isinstance(raw, dict):
                         raise HTTPFail(400, "BadRequest", "body must be a JSON object of keyword arguments")
-                sess = self.session_for(request)
+                if not open_ended and (unknown := sorted(set(raw) - declared)):
+                    raise HTTPFail(400, "BadRequest", f"{request.url.path} takes no parameter(s) "
+                                   f"{', '.join(map(repr, unknown))}; it takes {', '.join(sorted(declared)) or 'none'}")
+                kw = gate.kwargs({k: gate.decode(v) for k, v in raw.items()}, declared, "route parameter")
+                sess = gate.session(self.session_header(request))
+                await gate.open()
             except HTTPFail as fail:
+                await gate.aclose()
                 return fail.response()
 
             async def work() -> Any:
                 with session(sess):
-                    out = await self.timed(lambda: call_any(fn, **kw))
+                    try:
+                        out = await self.timed(lambda: call_any(fn, **kw))
+                    except TypeError as exc:
+                        if isinstance(exc, WireError):
+                            raise
+                        raise HTTPFail(400, "BadRequest", f"bad arguments for {request.url.path}: {exc}") from None
                 if isinstance(out, Response):
                     return out
                 return to_wire(out, "a route's result")
 
-            finished, result = await run_unless_disconnected(request.receive, work)
-            if not finished:
-                return Response(status_code=499)
-            if isinstance(result, Response):
-                return result
-            if isinstance(result, Exception):
-                if isinstance(result, TypeError) and not isinstance(result, WireError):
-                    return HTTPFail(400, "BadRequest", f"bad arguments for {request.url.path}: {result}").response()
-                return self.failure(result).response()
-            return json_response(result)
+            return await self.respond(request, work, gate)
 
         return endpoint
 

@@ -51,8 +51,8 @@ def _key(spec: str | None) -> tuple[str | None, bool]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from .._importpath import resolve
     from ._child import run_server
-    from .launchers import resolve
     from .options import ServerOptions
 
     key, generated = _key(args.key)

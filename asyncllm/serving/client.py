@@ -25,11 +25,13 @@ from typing import Any
 from .._context import Session, peek_session, record_usage
 from .._exceptions import APIStatusError, ConfigError, LifecycleError, ProtocolError
 from .._http import DEFAULT_SETTINGS, HTTPSettings, request_json, stream_sse
+from .._importpath import resolve
 from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
 from ..streaming.channel import Chunk, current_sink
+from ._client_files import args_as_content, files_as_content
 from .errors import error_from_body, served_error
-from .launchers import InProcessLauncher, ServerSpec, get_launcher, resolve
+from .launchers import InProcessLauncher, ServerSpec, get_launcher
 from .options import ServerOptions
 from .wire import SESSION_HEADER, encode_session, from_wire, to_wire
 
@@ -104,6 +106,8 @@ class UrlModule(ModuleBase):
         ids = self._remote_ids
         picked = {k: {i: v for i, v in getattr(sess, k).items() if i in ids}
                   for k in ("global_parameters", "chat_history", "files")}
+        for mid, files in picked["files"].items():
+            picked["files"][mid] = await files_as_content(files)
         if not any(picked.values()):
             return None
         return {"id": sess.id, **to_wire(picked, "session context")}
@@ -122,10 +126,18 @@ class UrlModule(ModuleBase):
 
     # -- calls -------------------------------------------------------------------------------
 
+    @staticmethod
+    async def _body(args: tuple[Any, ...], kw: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """The request body for a call; local files it names travel as content."""
+        args = await args_as_content(args)
+        if kw.get("lazyllm_files"):
+            kw = {**kw, "lazyllm_files": await files_as_content(kw["lazyllm_files"])}
+        return {**extra, "args": [to_wire(a, "argument") for a in args],
+                "kwargs": {k: to_wire(v, f"keyword argument {k!r}") for k, v in kw.items()}}
+
     async def forward(self, *args: Any, **kw: Any) -> Any:
         url = self._require_url()
-        body = {"args": [to_wire(a, "argument") for a in args],
-                "kwargs": {k: to_wire(v, f"keyword argument {k!r}") for k, v in kw.items()}}
+        body = await self._body(args, kw)
         headers = await self._headers()
         if self._stream or current_sink() is not None:
             return await self._forward_sse(f"{url}/generate", body, headers)
@@ -169,8 +181,7 @@ class UrlModule(ModuleBase):
     async def _call(self, name: str, *args: Any, **kw: Any) -> Any:
         """Call the served object's method ``name`` (it must be marked ``@al.remote_method``)."""
         url = self._require_url()
-        body = {"method": name, "args": [to_wire(a, "argument") for a in args],
-                "kwargs": {k: to_wire(v, f"keyword argument {k!r}") for k, v in kw.items()}}
+        body = await self._body(args, kw, method=name)
         try:
             data, _ = await request_json("POST", f"{url}/_call", json=body, headers=await self._headers(),
                                          settings=self._settings)

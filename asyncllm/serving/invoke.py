@@ -67,10 +67,6 @@ class Invoker:
         return any(isinstance(p, ModuleBase) or is_async_callable(p) or inspect.isasyncgenfunction(p)
                    or inspect.isasyncgenfunction(type(p).__call__) for p in parts)
 
-    def accepts_history(self) -> bool:
-        fn = self.target.forward if isinstance(self.target, ModuleBase) else self.target
-        return any(p.kind == p.VAR_KEYWORD or p.name == "llm_chat_history" for p in _params(fn))
-
     async def __call__(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
         origin = args[0] if len(args) == 1 else package(args)
         if self.pre is not None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import os
 import shutil
 import signal
@@ -48,12 +47,13 @@ from anyio.abc import Process, TaskStatus
 
 from .._exceptions import ConfigError, EngineStartError, LifecycleError
 from .._http import HTTPSettings, aclose_all, request_json
+from .._importpath import locate
 from .._process import import_dirs, write_private
 from ._hypercorn import bind_socket, serve_socket
 from .app import create_app
 from .options import ServerOptions
 
-__all__ = ["InProcessLauncher", "Launcher", "ServerSpec", "SubprocessLauncher", "locate", "serve"]
+__all__ = ["InProcessLauncher", "Launcher", "ServerSpec", "SubprocessLauncher", "serve"]
 
 _PROBE = HTTPSettings(connect_timeout=1.0, first_chunk_timeout=2.0, idle_timeout=2.0, total_timeout=3.0,
                       max_attempts=1)
@@ -217,36 +217,6 @@ class InProcessLauncher:
         if fut is not None:
             with contextlib.suppress(Exception):
                 await anyio.to_thread.run_sync(fut.result, abandon_on_cancel=True)
-
-
-def locate(obj: Any, what: str = "the served object") -> str:
-    """An import path ``pkg.mod:name`` that resolves to ``obj`` in a fresh interpreter."""
-    if isinstance(obj, str):
-        if ":" not in obj:
-            raise ConfigError(f"{what} {obj!r} is not an import path; write it as 'package.module:name'")
-        return obj
-    mod, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    if isinstance(mod, str) and isinstance(qual, str) and mod != "__main__" and "<" not in qual:
-        with contextlib.suppress(Exception):
-            if resolve(f"{mod}:{qual}") is obj:
-                return f"{mod}:{qual}"
-    for name, module in list(sys.modules.items()):
-        if name == "__main__" or module is None:
-            continue
-        for attr, value in list(vars(module).items()):
-            if value is obj and not attr.startswith("__"):
-                return f"{name}:{attr}"
-    raise ConfigError(
-        f"cannot find an import path for {what} {obj!r}: the subprocess launcher imports what it serves. "
-        "Define it at module level in an importable file (not __main__) or pass 'package.module:name'")
-
-
-def resolve(path: str) -> Any:
-    mod, _, qual = path.partition(":")
-    obj: Any = importlib.import_module(mod)
-    for part in qual.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 class SubprocessLauncher:

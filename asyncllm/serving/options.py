@@ -1,4 +1,5 @@
-"""Every setting of a served module's server, in one frozen object: :class:`ServerOptions`.
+"""Every setting of a served module's server, in one frozen object: :class:`ServerOptions`,
+with what a network caller may do in it: :class:`CallerPolicy`.
 
 One object (as hypercorn's ``Config``) instead of the same ten keyword arguments on
 ``create_app``, ``ServerModule``, each launcher and the child process: a new setting is added
@@ -12,15 +13,95 @@ Pure data: importing this module loads neither starlette nor hypercorn.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .._exceptions import ConfigError
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_MAX_HEADER", "ServerOptions"]
+__all__ = ["DEFAULT_CAPS", "DEFAULT_MAX_BODY", "DEFAULT_MAX_HEADER", "CallerPolicy", "ServerOptions"]
 
 DEFAULT_MAX_BODY = 16 << 20
 DEFAULT_MAX_HEADER = 1 << 20
+# Upper bounds for the cost parameters a caller may be allowed to set (they bill the server's key
+# or hold its engine): tokens per answer, answers per call, seconds per call.
+DEFAULT_CAPS: Mapping[str, float] = MappingProxyType({
+    "max_tokens": 4096, "max_completion_tokens": 4096, "max_new_tokens": 4096,
+    "n": 1, "best_of": 1, "timeout": 300,
+})
+
+
+@dataclass(frozen=True)
+class CallerPolicy:
+    """What a network caller may do besides sending the module's input. By default: nothing.
+
+    A caller of a served module sends its input (the positional arguments, or the OpenAI
+    face's messages). Everything else a call can carry — keyword arguments, the session
+    header's per-module parameters and files, ``al.kwargs`` values, files inside a
+    ``<lazyllm-query>`` string — could otherwise redirect the server's traffic (``base_url``),
+    pick its credentials, read its disk or raise its bill. So:
+
+    * ``params``: keyword arguments a caller may set (for ``/generate``, the session's
+      parameters and the OpenAI face's sampling fields). Methods marked ``@remote_method`` and
+      ``@route`` also accept the parameters their signature names: marking them opened them.
+    * ``caps``: upper bounds for numeric cost parameters a caller may set (merged over
+      :data:`DEFAULT_CAPS`: ``max_tokens`` 4096, ``n`` 1, ``timeout`` 300 s, ...).
+    * ``history``: callers may send chat history (session header, ``llm_chat_history``, the
+      OpenAI face's earlier messages).
+    * ``files``: callers may send files as content (``data:`` URLs): each is written into a
+      private folder for the request, handed to the module as a path, and deleted afterwards.
+    * ``file_urls``: callers may also send ``http(s)://`` URLs as files; the module, its
+      provider or its engine fetches them (off by default: a local engine fetching a
+      caller's URL is a request from inside your network).
+    * ``file_root``: callers may name files by path inside this folder of the server (resolved;
+      a path or symlink that leads outside is refused). Off by default.
+    * ``max_files`` / ``max_file_bytes``: per request, and per file.
+
+    A refused value is a 403 naming it and the setting that would allow it.
+    """
+
+    params: frozenset[str] = frozenset()
+    caps: Mapping[str, float] = field(default_factory=lambda: DEFAULT_CAPS)
+    history: bool = True
+    files: bool = True
+    file_urls: bool = False
+    file_root: str | None = None
+    max_files: int = 8
+    max_file_bytes: int = 10 << 20
+
+    def __post_init__(self) -> None:
+        params = self.params
+        if isinstance(params, str) or not isinstance(params, Iterable) or \
+                not all(isinstance(p, str) and p for p in params):
+            raise ConfigError(f"CallerPolicy(params={params!r}) is invalid: use a set of keyword names, "
+                              "e.g. params={'temperature'}")
+        object.__setattr__(self, "params", frozenset(params))
+        caps = self.caps
+        if not isinstance(caps, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                for k, v in caps.items()):
+            raise ConfigError(f"CallerPolicy(caps={caps!r}) is invalid: use a dict of name -> upper bound, "
+                              "e.g. caps={'max_tokens': 1024}")
+        if caps is not DEFAULT_CAPS:
+            object.__setattr__(self, "caps", MappingProxyType({**DEFAULT_CAPS, **caps}))
+        for name in ("history", "files", "file_urls"):
+            _check(isinstance(getattr(self, name), bool), f"caller.{name}", getattr(self, name), "True or False")
+        _check(self.file_root is None or (isinstance(self.file_root, str) and bool(self.file_root)),
+               "caller.file_root", self.file_root, "a folder path or None")
+        for name in ("max_files", "max_file_bytes"):
+            value = getattr(self, name)
+            _check(_is_int(value) and value >= 0, f"caller.{name}", value, "a number >= 0")
+
+    def to_spec(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["params"] = sorted(self.params)
+        out["caps"] = dict(self.caps)
+        return out
+
+    @classmethod
+    def from_spec(cls, data: Mapping[str, Any]) -> CallerPolicy:
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -42,6 +123,8 @@ class ServerOptions:
     * ``sse_keepalive``: seconds of stream silence after which a comment line goes out.
     * ``debug``: tracebacks in error bodies (off: messages only, server paths scrubbed).
     * ``model_name``: the name the OpenAI face reports (default: the served module's name).
+    * ``caller``: what a network caller may set besides the input (:class:`CallerPolicy`;
+      default: nothing).
     """
 
     host: str = "127.0.0.1"
@@ -58,6 +141,7 @@ class ServerOptions:
     sse_keepalive: float = 15.0
     debug: bool = False
     model_name: str | None = None
+    caller: CallerPolicy = field(default_factory=CallerPolicy)
 
     def __post_init__(self) -> None:
         _check(isinstance(self.host, str) and bool(self.host), "host", self.host, "an address such as '127.0.0.1'")
@@ -76,6 +160,7 @@ class ServerOptions:
         _check(isinstance(self.debug, bool), "debug", self.debug, "True or False")
         _check(self.model_name is None or isinstance(self.model_name, str), "model_name", self.model_name,
                "a string or None")
+        _check(isinstance(self.caller, CallerPolicy), "caller", self.caller, "an al.CallerPolicy(...)")
 
     def replace(self, **changes: Any) -> ServerOptions:
         """A copy with ``changes`` applied; an unknown name is a :class:`ConfigError` listing the valid ones."""
@@ -87,11 +172,16 @@ class ServerOptions:
 
     def to_spec(self) -> dict[str, Any]:
         """Plain JSON data for a child process (it holds the key: write it only to a private file)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["caller"] = self.caller.to_spec()
+        return out
 
     @classmethod
     def from_spec(cls, data: dict[str, Any]) -> ServerOptions:
         """The inverse of :meth:`to_spec` (unknown keys from a newer parent are an error, not ignored)."""
+        data = dict(data)
+        if isinstance(data.get("caller"), dict):
+            data["caller"] = CallerPolicy.from_spec(data["caller"])
         return cls().replace(**data)
 
 

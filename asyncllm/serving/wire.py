@@ -24,17 +24,19 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from .._exceptions import ConfigError
+from .._query import QUERY_PREFIX
 from .._types import kwargs as kwargs_type
 from .._types import package
 
 __all__ = [
     "SESSION_HEADER",
     "WireError",
+    "WireGuard",
     "decode_session",
     "encode_session",
     "error_body",
@@ -88,22 +90,41 @@ def _dict_to_wire(d: Mapping[Any, Any], where: str) -> dict[str, Any]:
     return out
 
 
-def from_wire(data: Any) -> Any:
-    """The inverse of :func:`to_wire` (tagged objects back into package/kwargs)."""
+class WireGuard(Protocol):
+    """Checks values from an untrusted peer while :func:`from_wire` decodes them."""
+
+    def text(self, value: str) -> str:
+        """A string that starts with ``<lazyllm-query>``: it names files (checked, maybe rewritten)."""
+        ...
+
+    def kwargs(self, value: dict[str, Any]) -> dict[str, Any]:
+        """An ``al.kwargs`` value: its keys become keyword arguments of some module."""
+        ...
+
+
+def from_wire(data: Any, guard: WireGuard | None = None) -> Any:
+    """The inverse of :func:`to_wire` (tagged objects back into package/kwargs).
+
+    With ``guard`` (a server decoding a caller's values), ``<lazyllm-query>`` strings and
+    ``al.kwargs`` values anywhere in ``data`` pass through it.
+    """
     t = type(data)
+    if t is str:
+        return guard.text(data) if guard is not None and data.startswith(QUERY_PREFIX) else data
     if t is list:
-        return [from_wire(v) for v in data]
+        return [from_wire(v, guard) for v in data]
     if t is not dict:
         return data
     tag = data.get(TAG)
     if tag is None:
-        return {k: from_wire(v) for k, v in data.items()}
+        return {k: from_wire(v, guard) for k, v in data.items()}
     if tag == "package" and isinstance(data.get("items"), list):
-        return package(tuple(from_wire(v) for v in data["items"]))
+        return package(tuple(from_wire(v, guard) for v in data["items"]))
     if tag == "kwargs" and isinstance(data.get("value"), dict):
-        return kwargs_type({k: from_wire(v) for k, v in data["value"].items()})
+        value = {k: from_wire(v, guard) for k, v in data["value"].items()}
+        return kwargs_type(guard.kwargs(value) if guard is not None else value)
     if tag == "dict" and isinstance(data.get("value"), dict):
-        return {k: from_wire(v) for k, v in data["value"].items()}
+        return {k: from_wire(v, guard) for k, v in data["value"].items()}
     raise WireError(f"unknown tagged value {TAG}={tag!r}; the peer speaks another asyncllm wire version")
 
 

@@ -94,6 +94,14 @@ class TrainableModule(LLMBuilders, ModuleBase):
         return self._impl.base_name
 
     @property
+    def takes_chat_history(self) -> bool:
+        return self._impl.kind == "llm"
+
+    @property
+    def reported_model(self) -> str | None:
+        return self.base_model or None
+
+    @property
     def target_path(self) -> str:
         return str(self._impl._target_path)
 

@@ -1,8 +1,9 @@
 """What the security tests serve, importable by path (``security_targets:name``) so that the
 subprocess launcher serves the very same objects.
 
-Online modules read their provider URL and key from ``SEC_FAKE_URL`` / ``SEC_KEY`` when first
-built, so a subprocess server gets them through its launcher's ``env=``.
+The online chat module is built on first use from ``SEC_FAKE_URL`` (the fake provider the
+server legitimately talks to), so a subprocess server gets it through its launcher's ``env=``
+and an in-process one through the test's environment.
 """
 
 from __future__ import annotations
@@ -11,7 +12,24 @@ import os
 import threading
 from typing import Any
 
-PROVIDER_KEY = "sk-server-secret-0123456789"
+from fakeprovider.state import DEFAULT_KEY
+
+import asyncllm as al
+from asyncllm.serving import remote_method, route
+
+PROVIDER_KEY = DEFAULT_KEY  # the server's own provider key: no caller may make it travel elsewhere
+
+_built: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "chat":
+        url = os.environ["SEC_FAKE_URL"]
+        if url not in _built:
+            _built[url] = al.OnlineChatModule(source="openai", base_url=url + "/v1/", api_key=PROVIDER_KEY,
+                                              model="gpt-4o-mini", stream=False, name="served-chat")
+        return _built[url]
+    raise AttributeError(name)
 
 
 def echo(*args: Any, **kw: Any) -> dict[str, Any]:
@@ -31,9 +49,42 @@ def hog_fds(seconds: float) -> int:
             fds.append(os.open(os.devnull, os.O_RDONLY))
     except OSError:
         pass
+
     def release() -> None:
         for fd in fds:
             os.close(fd)
 
     threading.Timer(float(seconds), release).start()
     return len(fds)
+
+
+class Tools(al.ModuleBase):
+    """Opens one method and one route; both forward extra keywords to an inner call."""
+
+    async def forward(self, x: Any) -> Any:
+        return x
+
+    @remote_method
+    def lookup(self, key: str, **extra: Any) -> dict[str, Any]:
+        return {"key": key, "extra": extra}
+
+    @route("/search", methods=["POST"])
+    def search(self, q: str, limit: int = 3, **extra: Any) -> dict[str, Any]:
+        return {"q": q, "limit": limit, "extra": extra}
+
+
+tools = Tools(name="tools")
+
+
+shout = al.pipeline(lambda q: q.upper())  # a served flow whose first item is a plain function
+
+
+class HistoryCounter(al.ModuleBase):
+    """Answers how much history it was given, and what the session's conversation holds."""
+
+    async def forward(self, query: str, llm_chat_history: list[Any] | None = None) -> str:
+        roles = [m["role"] for m in al.current_session().conversation]
+        return f"{query}: {len(llm_chat_history or [])} given, conversation {roles}"
+
+
+counting_flow = al.pipeline(lambda q: q.strip(), HistoryCounter())

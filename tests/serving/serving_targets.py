@@ -116,7 +116,10 @@ class SessionReader(al.ModuleBase):
 
     async def forward(self, x: Any, **kw: Any) -> dict[str, Any]:
         await anyio.sleep(0.01)  # let concurrent requests interleave
-        return {"x": x, "kw": kw, "sid": current_session().id}
+        out = {"x": x, "kw": kw, "sid": current_session().id}
+        if files := kw.get("lazyllm_files"):
+            out["contents"] = [await anyio.Path(f).read_text() for f in files]
+        return out
 
 
 session_reader = SessionReader(id="session-reader-id", name="reader")

@@ -22,7 +22,7 @@ async def test_serve_function_and_module(launcher: str) -> None:
 
 
 async def test_attach_forms_do_not_deploy_or_stop(launcher: str) -> None:
-    async with ServerModule(t.add, launcher=launcher) as s:
+    async with ServerModule(t.add, launcher=launcher, caller=al.CallerPolicy(params={"scale"})) as s:
         for client in (UrlModule(url=s.url), ServerModule(url=s.url), ServerModule(s.url),
                        UrlModule(url=s.url + "/generate")):
             assert client._attached and client._deployed
@@ -33,7 +33,7 @@ async def test_attach_forms_do_not_deploy_or_stop(launcher: str) -> None:
 
 
 async def test_argument_types_survive_the_wire(launcher: str) -> None:
-    async with ServerModule(t.echo_args, launcher=launcher) as s:
+    async with ServerModule(t.echo_args, launcher=launcher, caller=al.CallerPolicy(params={"a", "k"})) as s:
         out = await s(al.package(1, 2), {"__asyncllm__": "not a tag"}, al.kwargs(a=1), (1, 2), k="v")
         assert out["args"] == ["package", "dict", "kwargs", "list"]
         assert out["values"][1] == {"__asyncllm__": "not a tag"}
@@ -49,7 +49,8 @@ async def test_pipeline_served_behaves_like_local(launcher: str) -> None:
 
 
 async def test_pre_and_post_run_in_server_and_keep_kwargs(launcher: str) -> None:
-    async with ServerModule(t.add, pre=t.pre_split, post=t.post_with_origin, launcher=launcher) as s:
+    async with ServerModule(t.add, pre=t.pre_split, post=t.post_with_origin, launcher=launcher,
+                            caller=al.CallerPolicy(params={"scale"})) as s:
         assert await s("2+3", scale=10) == "2+3 -> 50"  # kwargs survive pre; post sees the input
     async with ServerModule(t.add, pre=t.pre_named, post=t.post_kwonly, launcher=launcher) as s:
         assert await s({"a": 1, "b": 2}) == "3 from {'a': 1, 'b': 2}"

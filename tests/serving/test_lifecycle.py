@@ -12,8 +12,8 @@ import pytest
 import serving_targets as t
 
 import asyncllm as al
+from asyncllm._importpath import locate
 from asyncllm.serving import InProcessLauncher, ServerModule, SubprocessLauncher
-from asyncllm.serving.launchers import locate
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pools")]
 

@@ -147,7 +147,8 @@ async def test_values_that_are_not_json(launcher: str) -> None:
 
 
 async def test_request_timeout(launcher: str) -> None:
-    async with ServerModule(t.slow, launcher=launcher, request_timeout=0.2) as s:
+    async with ServerModule(t.slow, launcher=launcher, request_timeout=0.2,
+                            caller=al.CallerPolicy(params={"delay"})) as s:
         with pytest.raises(ServedModuleError) as info:
             await s("x", delay=5)
         assert info.value.remote_type == "Timeout" and info.value.status_code == 504
@@ -155,7 +156,7 @@ async def test_request_timeout(launcher: str) -> None:
 
 
 async def test_graceful_shutdown_finishes_in_flight(launcher: str) -> None:
-    s = ServerModule(t.slow, launcher=launcher, graceful_timeout=5)
+    s = ServerModule(t.slow, launcher=launcher, graceful_timeout=5, caller=al.CallerPolicy(params={"delay"}))
     await s.start()
     results: list[Any] = []
 

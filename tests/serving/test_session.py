@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -15,14 +16,21 @@ from asyncllm.serving import ServerModule, UrlModule
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pools")]
 
 
-async def test_session_context_reaches_served_module(launcher: str) -> None:
-    async with ServerModule(t.session_reader, launcher=launcher) as s:
+async def test_session_context_reaches_served_module(launcher: str, tmp_path: Path) -> None:
+    local = tmp_path / "a.txt"
+    local.write_text("file content")
+    async with ServerModule(t.session_reader, launcher=launcher, caller=al.CallerPolicy(params={"temperature"})) as s:
         with al.session() as sess:
             sess.global_parameters[t.session_reader.id] = {"temperature": 0.5}
             sess.chat_history[t.session_reader.id] = [["hi", "hello"]]
-            sess.files[t.session_reader.id] = ["a.txt"]
+            sess.files[t.session_reader.id] = [str(local)]
             out = await s("q")
-        assert out["kw"] == {"temperature": 0.5, "llm_chat_history": [["hi", "hello"]], "lazyllm_files": ["a.txt"]}
+        files = out["kw"].pop("lazyllm_files")
+        assert out["kw"] == {"temperature": 0.5, "llm_chat_history": [["hi", "hello"]]}
+        # The file travelled as content: the module read it from the server's own copy, which
+        # is gone once the request is done.
+        assert out["contents"] == ["file content"] and files != [str(local)]
+        assert not await anyio.Path(files[0]).exists()
         assert out["sid"] == sess.id
         out = await s("q")  # outside that session: nothing travels
         assert out["kw"] == {}
@@ -36,7 +44,7 @@ async def test_only_served_modules_entries_travel() -> None:
         seen.append({"gp": dict(sess.global_parameters), "hist": dict(sess.chat_history)})
         return "ok"
 
-    async with ServerModule(al.pipeline(spy, t.session_reader)) as s:
+    async with ServerModule(al.pipeline(spy, t.session_reader), caller=al.CallerPolicy(params={"top_k"})) as s:
         with al.session() as sess:
             sess.global_parameters["some-other-module"] = {"api_key": "sk-do-not-ship"}
             sess.global_parameters[t.session_reader.id] = {"top_k": 3}
@@ -53,7 +61,7 @@ async def test_only_served_modules_entries_travel() -> None:
 
 
 async def test_parameters_for_the_server_module_become_kwargs() -> None:
-    async with ServerModule(t.echo_args) as s:
+    async with ServerModule(t.echo_args, caller=al.CallerPolicy(params={"mode"})) as s:
         with al.session() as sess:
             sess.global_parameters[s.id] = {"mode": "fast"}
             out = await s(1)
@@ -77,7 +85,7 @@ async def test_usage_comes_back_into_callers_session(launcher: str) -> None:
 
 
 async def test_concurrent_sessions_never_mix(launcher: str) -> None:
-    async with ServerModule(t.session_reader, launcher=launcher) as s:
+    async with ServerModule(t.session_reader, launcher=launcher, caller=al.CallerPolicy(params={"who"})) as s:
         results: dict[int, Any] = {}
 
         async def one(i: int) -> None:

@@ -78,7 +78,7 @@ async def test_client_cancel_stops_server_work(launcher: str, tmp_path: Path) ->
 
 async def test_cancelled_plain_call_cancels_server_work(launcher: str, tmp_path: Path) -> None:
     marker = tmp_path / "slow"
-    async with ServerModule(t.slow, launcher=launcher) as s:
+    async with ServerModule(t.slow, launcher=launcher, caller=al.CallerPolicy(params={"delay", "marker"})) as s:
         with anyio.move_on_after(0.3):
             await s("x", delay=30, marker=str(marker))
         with anyio.fail_after(10):
@@ -106,11 +106,13 @@ async def test_keepalive_comments_outlast_client_idle_timeout(launcher: str) -> 
     from asyncllm._http import HTTPSettings
 
     idle = HTTPSettings(idle_timeout=0.6, first_chunk_timeout=5, max_attempts=1)
-    async with ServerModule(t.letters, launcher=launcher, sse_keepalive=0.1) as s:
+    async with ServerModule(t.letters, launcher=launcher, sse_keepalive=0.1,
+                            caller=al.CallerPolicy(params={"gap"})) as s:
         client = ServerModule(url=s.url, settings=idle)
         async with client.stream("ab", gap=1.2) as st:  # 1.2 s of silence between chunks
             assert [str(c) async for c in st] == ["a", "b"]
-    async with ServerModule(t.letters, sse_keepalive=30) as s:  # the control: no comments in time
+    # the control: no comments in time
+    async with ServerModule(t.letters, sse_keepalive=30, caller=al.CallerPolicy(params={"gap"})) as s:
         client = ServerModule(url=s.url, settings=idle)
         with pytest.raises(al.APITimeoutError, match="idle"):
             async with client.stream("ab", gap=1.2) as st:
