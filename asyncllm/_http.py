@@ -65,6 +65,8 @@ __all__ = [
 
 _SECRET_HEADERS = ("authorization", "x-api-key", "api-key")
 _RETRY_STATUS = frozenset({408, 409, 429})
+# Answers that say the request did not run: the only ones a non-idempotent request repeats.
+_NOT_RUN_STATUS = frozenset({408, 429})
 _ERROR_BODY_LIMIT = 64 * 1024
 # A provider's own masked echo of a key, e.g. OpenAI's "sk-proj-****...abcd": visible head and
 # tail around a run of asterisks or dots.
@@ -88,9 +90,11 @@ class HTTPSettings:
     retry_after_cap: float = 60.0
     backoff_base: float = 0.5
     backoff_max: float = 8.0
-    # Re-send after a connection broke *after* the request went out. Fine for LLM providers
-    # (as their SDKs do); a served module may not be idempotent, so its client turns it off.
-    retry_broken: bool = True
+    # The request may run twice: re-send it after a connection broke *after* it went out, and
+    # after a 5xx answer that does not say ``x-should-retry``. Fine for LLM providers (as their
+    # SDKs do); a served module may have side effects, so its client turns this off (connect
+    # failures, 408/429 and answers marked retryable are still retried: nothing ran).
+    idempotent: bool = True
 
 
 DEFAULT_SETTINGS = HTTPSettings()
@@ -434,11 +438,13 @@ def _should_retry(s: HTTPSettings) -> Callable[[BaseException], bool]:
             hint = vars(exc).get("_should_retry")  # the server's x-should-retry, when it sent one
             if hint is not None:
                 return bool(hint)
+            if not s.idempotent:
+                return exc.status_code in _NOT_RUN_STATUS
             return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
         if isinstance(exc, APITimeoutError):
             return exc.kind == "connect"  # a slow model is not helped by asking again
         if isinstance(exc, APIConnectionError):
-            return s.retry_broken or not getattr(exc, "after_send", False)
+            return s.idempotent or not getattr(exc, "after_send", False)
         return False
     return pred
 

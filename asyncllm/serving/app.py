@@ -40,7 +40,7 @@ from ._gate import Gate, declared_params
 from .invoke import Invoker
 from .markers import find_routes, is_remote_method, remote_method_names
 from .options import ServerOptions
-from .wire import SESSION_HEADER, WireError, error_body, to_wire
+from .wire import SESSION_HEADER, WireError, dumps, error_body, to_wire
 
 __all__ = ["ServedApp", "create_app"]
 
@@ -207,7 +207,11 @@ class ServedApp:
             return result
         if isinstance(result, Exception):
             return self.failure(result).response()
-        return json_response(result)
+        try:  # encode before the status line goes out: an output JSON cannot hold is a typed 500
+            body = dumps(result)
+        except WireError as exc:
+            return self.failure(exc).response()
+        return Response(body, media_type="application/json")
 
     # -- routes ------------------------------------------------------------------------------
 
@@ -253,13 +257,13 @@ class ServedApp:
                             event: dict[str, Any] = {"text": str(c), "module": c.module, "tag": c.tag}
                             if c.data is not None:
                                 event["data"] = to_wire(c.data, "a streamed chunk's data")
-                            await send(encode_sse(orjson.dumps(event), "chunk"))
-                    body = self.result_body(stream.result, sess)
+                            await send(encode_sse(dumps(event), "chunk"))
+                    result = dumps(self.result_body(stream.result, sess))
                 except Exception as exc:
                     fail = self.failure(exc)
                     await send(encode_sse(orjson.dumps(error_body(fail.type, fail.message, **fail.extra)), "error"))
                     return
-            await send(encode_sse(orjson.dumps(body), "result"))
+            await send(encode_sse(result, "result"))
         finally:
             await gate.aclose()
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from .._context import Session, peek_session, record_usage
 from .._exceptions import APIStatusError, ConfigError, LifecycleError, ProtocolError
-from .._http import DEFAULT_SETTINGS, HTTPSettings, request_json, stream_sse
+from .._http import DEFAULT_SETTINGS, HTTPSettings, aclose_origin, request_json, stream_sse
 from .._importpath import resolve
 from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
@@ -45,21 +45,27 @@ def _base_url(url: str) -> str:
     return url[: -len("/generate")] if url.endswith("/generate") else url
 
 
-# A served module may have side effects: never re-send a request whose connection broke after
-# it went out (connect failures and 5xx answers marked retryable are still retried).
-_SERVED_SETTINGS = dataclasses.replace(DEFAULT_SETTINGS, retry_broken=False)
+# A served module may have side effects: a request the server may have started is never sent
+# again (a broken connection after sending, an unmarked 5xx); connect failures and answers that
+# say nothing ran (408, 429, x-should-retry: true) are still retried.
+_SERVED_SETTINGS = dataclasses.replace(DEFAULT_SETTINGS, idempotent=False)
 
 
 class UrlModule(ModuleBase):
-    """A client of a served module at ``url`` (its base URL, or the ``.../generate`` URL)."""
+    """A client of a served module at ``url`` (its base URL, or the ``.../generate`` URL).
+
+    ``idempotent=True`` says the served module may safely run a request twice, so the client
+    may re-send one after a broken connection or a 5xx; by default it never does.
+    """
 
     def __init__(self, *, url: str = "", stream: bool = False, return_trace: bool = False,
                  security_key: str | None = None, settings: HTTPSettings | None = None,
-                 name: str | None = None) -> None:
+                 idempotent: bool = False, name: str | None = None) -> None:
         super().__init__(return_trace=return_trace, name=name)
         self._stream = stream
         self.__dict__["_security_key"] = security_key
-        self._settings = settings or _SERVED_SETTINGS
+        settings = settings or _SERVED_SETTINGS
+        self._settings = dataclasses.replace(settings, idempotent=True) if idempotent else settings
         self._url = _base_url(url) if url else ""
         self._remote_ids: frozenset[str] | None = None
         self._attached = bool(url)
@@ -207,6 +213,7 @@ class ServerModule(UrlModule):
         *,
         options: ServerOptions | None = None,
         settings: HTTPSettings | None = None,
+        idempotent: bool = False,
         name: str | None = None,
         **server_options: Any,
     ) -> None:
@@ -234,7 +241,7 @@ class ServerModule(UrlModule):
             server_options.setdefault("model_name", name)
         opts = opts.replace(**server_options)
         super().__init__(url=url or "", stream=stream, return_trace=return_trace, security_key=opts.security_key,
-                         settings=settings, name=name)
+                         settings=settings, idempotent=idempotent, name=name)
         self._launcher = get_launcher(launcher) if m is not None else None
         if isinstance(m, str) and isinstance(self._launcher, InProcessLauncher):
             m = resolve(m)  # an import path served in this process: import it here
@@ -282,11 +289,14 @@ class ServerModule(UrlModule):
     async def _stop_impl(self) -> None:
         if self._attached or self._launcher is None:
             return
+        url = self._url
         try:
             await self._launcher.stop()
         finally:
             self._url = ""
             self._remote_ids = None
+            if url:
+                await aclose_origin(url)  # our pooled connections to it: nobody answers there any more
 
     async def _wait_impl(self) -> None:
         if self._launcher is not None and not self._attached:

@@ -42,7 +42,7 @@ from ..streaming.sse import encode_sse
 from ..streaming.stream import Stream
 from ._asgi import EventStream, HTTPFail, json_response, read_json
 from ._gate import Gate, declared_params
-from .wire import error_body, to_wire
+from .wire import dumps, error_body, to_wire
 
 if TYPE_CHECKING:
     from .app import ServedApp
@@ -183,7 +183,7 @@ def _history_receivers(target: Any) -> tuple[bool, list[str]]:
 def _as_text(output: Any) -> str:
     if isinstance(output, str):
         return str(output)
-    return orjson.dumps(to_wire(output, "the served module's output")).decode()
+    return dumps(to_wire(output, "the served module's output")).decode()
 
 
 def _usage(sess: Session) -> dict[str, int]:
@@ -250,7 +250,7 @@ async def _stream(app: ServedApp, query: str, kw: dict[str, Any], sess: Session,
                   send: Callable[[bytes], Awaitable[None]], rid: str, created: int, model: str,
                   with_usage: bool) -> None:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-        return encode_sse(orjson.dumps({"id": rid, "object": "chat.completion.chunk", "created": created,
+        return encode_sse(dumps({"id": rid, "object": "chat.completion.chunk", "created": created,
                                         "model": model, "choices": [{"index": 0, "delta": delta,
                                                                      "finish_reason": finish}], **extra}))
 

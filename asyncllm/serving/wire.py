@@ -38,6 +38,7 @@ __all__ = [
     "WireError",
     "WireGuard",
     "decode_session",
+    "dumps",
     "encode_session",
     "error_body",
     "from_wire",
@@ -126,6 +127,15 @@ def from_wire(data: Any, guard: WireGuard | None = None) -> Any:
     if tag == "dict" and isinstance(data.get("value"), dict):
         return {k: from_wire(v, guard) for k, v in data["value"].items()}
     raise WireError(f"unknown tagged value {TAG}={tag!r}; the peer speaks another asyncllm wire version")
+
+
+def dumps(value: Any) -> bytes:
+    """JSON bytes of plain wire data; what JSON cannot hold is a :class:`WireError` that says why."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise WireError(f"the value cannot be sent as JSON ({exc}): integers must fit in 64 bits, "
+                        "nesting must be at most 255 deep, strings must be valid Unicode") from None
 
 
 def encode_session(data: Mapping[str, Any]) -> str:

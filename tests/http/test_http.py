@@ -539,8 +539,8 @@ def test_url_redaction_and_validation() -> None:
         _http.get_transport("ftp://h/x")
 
 
-@pytest.mark.parametrize("retry_broken", [True, False])
-async def test_broken_after_send_is_retried_only_when_allowed(pools: None, retry_broken: bool) -> None:
+@pytest.mark.parametrize("idempotent", [True, False])
+async def test_broken_after_send_is_retried_only_when_allowed(pools: None, idempotent: bool) -> None:
     calls = 0
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -551,8 +551,8 @@ async def test_broken_after_send_is_retried_only_when_allowed(pools: None, retry
         return httpx.Response(200, json={"ok": calls})
 
     _http.install_transport("http://mock.invalid", httpx.MockTransport(handler))
-    settings = dataclasses.replace(FAST, retry_broken=retry_broken)
-    if retry_broken:
+    settings = dataclasses.replace(FAST, idempotent=idempotent)
+    if idempotent:
         body, _ = await request_json("POST", "http://mock.invalid/x", json={}, settings=settings)
         assert body == {"ok": 2}
         assert calls == 2
@@ -562,7 +562,7 @@ async def test_broken_after_send_is_retried_only_when_allowed(pools: None, retry
         assert calls == 1
 
 
-async def test_connect_failure_is_retried_even_without_retry_broken(pools: None) -> None:
+async def test_connect_failure_is_retried_even_without_idempotent(pools: None) -> None:
     calls = 0
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -573,6 +573,6 @@ async def test_connect_failure_is_retried_even_without_retry_broken(pools: None)
         return httpx.Response(200, json={"ok": True})
 
     _http.install_transport("http://mock.invalid", httpx.MockTransport(handler))
-    settings = dataclasses.replace(FAST, retry_broken=False)
+    settings = dataclasses.replace(FAST, idempotent=False)
     body, _ = await request_json("POST", "http://mock.invalid/x", json={}, settings=settings)
     assert body == {"ok": True} and calls == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fakeprovider.state import DEFAULT_KEY
@@ -88,3 +89,25 @@ class HistoryCounter(al.ModuleBase):
 
 
 counting_flow = al.pipeline(lambda q: q.strip(), HistoryCounter())
+
+
+def unencodable(counter: str, kind: str) -> Any:
+    """Counts its runs (a line in ``counter``), then returns what JSON cannot hold."""
+    with open(counter, "a") as f:
+        f.write("run\n")
+    if kind == "bigint":
+        return 2**70
+    if kind == "deep":
+        value: Any = "bottom"
+        for _ in range(300):
+            value = [value]
+        return value
+    return "lone \ud800 surrogate"
+
+
+async def streams_unencodable(counter: str) -> AsyncIterator[str]:
+    """Streams one fine chunk, then one JSON cannot hold."""
+    with open(counter, "a") as f:  # noqa: ASYNC230  (a test target: one tiny append)
+        f.write("run\n")
+    yield "fine"
+    yield "lone \udc00"
