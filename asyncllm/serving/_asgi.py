@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._logging import throttled
 from .options import ServerOptions
 from .wire import error_body
 
@@ -118,7 +120,13 @@ class Guard:
                 receive, send = raw_receive, raw_send  # far too big: answer at once, let it close
             await fail.response()(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        except Exception as exc:
+            # A bug a caller can trigger at will (starlette already answered a typed 500): log
+            # it without letting a flood of such requests flood the log, and keep serving.
+            throttled(logging.ERROR, "a request to %s failed inside the server: %s", _route_path(scope),
+                      type(exc).__name__, exc_info=exc)
 
 
 def _timed(receive: Receive, seconds: float) -> Receive:

@@ -48,11 +48,11 @@ from hypercorn.config import Config
 from hypercorn.events import Updated
 from hypercorn.trio.tcp_server import TCPServer as TrioTCPServer
 
+from ._logging import log, throttled
 from .options import ServerOptions
 
 __all__ = ["bind_socket", "connection_cap", "serve_socket"]
 
-log = logging.getLogger("asyncllm.serving")
 
 # The answer to a connection over the cap: the server did not read (let alone run) the request,
 # so the client may safely try again.
@@ -101,30 +101,39 @@ class _ServerConfig(Config):
 class _Hygiene:
     """The connection rules above, shared by the asyncio and trio ``TCPServer`` subclasses.
 
-    hypercorn's idle timer runs whenever no request is in flight; we choose its length: the
-    header deadline for a new connection and for a request whose first bytes arrived, the
-    keep-alive deadline while a kept-alive connection waits for its next request.
+    hypercorn runs an idle task whenever no request is in flight; ours ends the connection at
+    the right deadline: ``header_timeout`` after a new connection opened, ``keep_alive_timeout``
+    after a kept-alive connection went idle, or ``header_timeout`` after the first byte of its
+    next request. The first byte only records the time (no task is restarted per request): the
+    idle task sleeps at most ``header_timeout`` at a time and then re-reads the deadline, and a
+    deadline set by a later byte is never earlier than the end of that sleep.
     """
 
     config: Config
-    idle_task: Any
-    _task_group: Any
     protocol: Any
-    _idle_timeout: Callable[[], Awaitable[None]]  # each subclass's, on its backend's timer
-    _waiting = False  # a kept-alive connection between requests, no byte of the next one yet
+    _since = 0.0  # when the connection opened, or went idle between requests
+    _first_byte: float | None = None  # when the next request on a kept-alive connection began
+    _kept_alive = False
 
-    def _limit(self) -> float:
+    def _deadline(self) -> float:
         config = self.config
-        if self._waiting or not isinstance(config, _ServerConfig):
-            return float(config.keep_alive_timeout)
-        return config.header_timeout
+        if not isinstance(config, _ServerConfig):
+            return self._since + float(config.keep_alive_timeout)
+        if self._first_byte is not None:
+            return self._first_byte + config.header_timeout
+        return self._since + (float(config.keep_alive_timeout) if self._kept_alive else config.header_timeout)
+
+    def _step(self) -> float:
+        config = self.config
+        return config.header_timeout if isinstance(config, _ServerConfig) else float(config.keep_alive_timeout)
 
     def _admit(self) -> bool:
+        self._since = time.monotonic()
         config = self.config
         if not isinstance(config, _ServerConfig):
             return True
         if config.open_connections >= config.max_connections:
-            _throttled(logging.WARNING, "connection refused: %d connections are open (max_connections); "
+            throttled(logging.WARNING, "connection refused: %d connections are open (max_connections); "
                        "raise ServerOptions.max_connections or the descriptor limit (ulimit -n)",
                        config.open_connections)
             return False
@@ -135,23 +144,23 @@ class _Hygiene:
         if isinstance(self.config, _ServerConfig):
             self.config.open_connections -= 1
 
-    async def _on_event(self, event: Any) -> None:
-        if isinstance(event, Updated):
-            # Bytes of the next request may have arrived before the last answer was done: then
-            # the connection is not waiting, it is receiving headers.
-            self._waiting = event.idle and not self._pending()
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, Updated) and event.idle:
+            # An answer is done: the connection waits for its next request. Bytes of that request
+            # may have arrived already; then its headers are on the clock from now.
+            self._kept_alive = True
+            self._since = time.monotonic()
+            self._first_byte = self._since if self._pending() else None
+
+    def _on_data(self) -> None:
+        if self._kept_alive and self._first_byte is None:
+            self._first_byte = time.monotonic()
 
     def _pending(self) -> bool:
         """Whether h11 holds received bytes it has not parsed yet (the next request's start)."""
         connection = getattr(getattr(self.protocol, "protocol", None), "connection", None)
         trailing = getattr(connection, "trailing_data", None)
         return bool(trailing and trailing[0])
-
-    async def _on_data(self) -> None:
-        if self._waiting:  # the first bytes of the next request: its headers are now on the clock
-            self._waiting = False
-            if isinstance(self.config, _ServerConfig):
-                await self.idle_task.restart(self._task_group, self._idle_timeout)
 
 
 class _AsyncioServer(_Hygiene, AsyncioTCPServer):
@@ -170,7 +179,7 @@ class _AsyncioServer(_Hygiene, AsyncioTCPServer):
             self._leave()
 
     async def protocol_send(self, event: Any) -> None:
-        await self._on_event(event)
+        self._on_event(event)
         await super().protocol_send(event)
 
     async def _read_data(self) -> None:
@@ -181,7 +190,7 @@ class _AsyncioServer(_Hygiene, AsyncioTCPServer):
                 data = await asyncio.wait_for(self.reader.read(1 << 16), self.config.read_timeout)
             except (ConnectionError, OSError, TimeoutError):
                 break
-            await self._on_data()
+            self._on_data()
             await self.protocol.handle(_raw(data))
         await self.protocol.handle(_closed())
         # The peer is gone: release the connection now, not when the idle timer ends.
@@ -190,8 +199,13 @@ class _AsyncioServer(_Hygiene, AsyncioTCPServer):
     async def _idle_timeout(self) -> None:
         import asyncio
 
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.context.terminated.wait(), self._limit())
+        terminated = self.context.terminated
+        while not terminated.is_set():
+            left = self._deadline() - time.monotonic()
+            if left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(terminated.wait(), min(left, self._step()))
         await asyncio.shield(self._initiate_server_close())
 
 
@@ -211,21 +225,25 @@ class _TrioServer(_Hygiene, TrioTCPServer):
             self._leave()
 
     async def protocol_send(self, event: Any) -> None:
-        await self._on_event(event)
+        self._on_event(event)
         await super().protocol_send(event)
 
     async def _read_data(self) -> None:
         import trio
 
+        timeout = self.config.read_timeout
         while True:
             try:
-                with trio.fail_after(self.config.read_timeout or float("inf")):
+                if timeout is None:  # (no deadline scope per read: trio's scopes are not free)
                     data = await self.stream.receive_some(1 << 16)
+                else:
+                    with trio.fail_after(timeout):
+                        data = await self.stream.receive_some(1 << 16)
             except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
                 break
             if data == b"":
                 break
-            await self._on_data()
+            self._on_data()
             await self.protocol.handle(_raw(bytes(data)))
         await self.protocol.handle(_closed())
         # The peer is gone: release the connection now, not when the idle timer ends.
@@ -234,8 +252,13 @@ class _TrioServer(_Hygiene, TrioTCPServer):
     async def _idle_timeout(self) -> None:
         import trio
 
-        with trio.move_on_after(self._limit()):
-            await self.context.terminated.wait()
+        terminated = self.context.terminated
+        while not terminated.is_set():
+            left = self._deadline() - time.monotonic()
+            if left <= 0:
+                break
+            with trio.move_on_after(min(left, self._step())):
+                await terminated.wait()
         with trio.CancelScope(shield=True):
             await self._initiate_server_close()
 
@@ -259,28 +282,13 @@ hypercorn.trio.run.TCPServer = _TrioServer  # type: ignore[attr-defined,misc]
 
 # ---------------------------------------------------------------------------- throttled logging
 
-_last_logged: dict[str, float] = {}
-_suppressed: dict[str, int] = {}
-_LOG_INTERVAL = 10.0
-
-
-def _throttled(level: int, message: str, *args: Any) -> None:
-    """Log ``message`` at most once per interval (per message), counting what was held back."""
-    now = time.monotonic()
-    if now - _last_logged.get(message, -_LOG_INTERVAL) < _LOG_INTERVAL:
-        _suppressed[message] = _suppressed.get(message, 0) + 1
-        return
-    held = _suppressed.pop(message, 0)
-    _last_logged[message] = now
-    log.log(level, message + (f" ({held} more like this in the last {_LOG_INTERVAL:g}s)" if held else ""), *args)
-
 
 class _AcceptErrorFilter(logging.Filter):
     """For trio's accept loop, which logs every failed accept (10 a second while descriptors
     are exhausted): one line per interval, through our logger."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        _throttled(logging.ERROR, "accepting a connection failed (%s); the process is out of file "
+        throttled(logging.ERROR, "accepting a connection failed (%s); the process is out of file "
                    "descriptors or memory: lower max_connections or raise the limit (ulimit -n)",
                    record.args[0] if isinstance(record.args, tuple) and record.args else "?")
         return False
@@ -303,7 +311,7 @@ def _throttle_asyncio_accept_errors() -> None:
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if context.get("message") == "socket.accept() out of system resource":
             exc = context.get("exception")
-            _throttled(logging.ERROR, "accepting a connection failed (%s); the process is out of file "
+            throttled(logging.ERROR, "accepting a connection failed (%s); the process is out of file "
                        "descriptors or memory: lower max_connections or raise the limit (ulimit -n)",
                        getattr(exc, "strerror", None) or exc)
             return

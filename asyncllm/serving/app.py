@@ -115,6 +115,7 @@ class ServedApp:
         app = Starlette(routes=routes)
         app.add_exception_handler(404, self._not_found)
         app.add_exception_handler(405, self._not_allowed)
+        app.add_exception_handler(Exception, self._crashed)
         self.asgi = Guard(app, options)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -124,6 +125,10 @@ class ServedApp:
 
     async def _not_found(self, request: Request, exc: Exception) -> Response:
         return HTTPFail(404, "NotFound", f"no route {request.url.path!r}").response()
+
+    async def _crashed(self, request: Request, exc: Exception) -> Response:
+        # The server's own bug, not the module's: a typed 500 that says nothing about it.
+        return HTTPFail(500, "InternalError", "the server failed to handle this request").response()
 
     async def _not_allowed(self, request: Request, exc: Exception) -> Response:
         return HTTPFail(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path!r}").response()

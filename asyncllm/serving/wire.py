@@ -48,6 +48,8 @@ __all__ = [
 TAG = "__asyncllm__"
 SESSION_HEADER = "x-asyncllm-session"
 _PRIMITIVES = (str, int, float, bool, type(None))
+# orjson writes at most this many levels: deeper outputs cannot be sent anyway.
+MAX_DEPTH = 255
 
 
 class WireError(ConfigError, TypeError):
@@ -56,18 +58,25 @@ class WireError(ConfigError, TypeError):
 
 def to_wire(value: Any, where: str = "value") -> Any:
     """``value`` as plain JSON data (tagging package/kwargs); raises :class:`WireError`."""
+    try:
+        return _to_wire(value, where)
+    except RecursionError:
+        raise WireError(f"{where} is nested too deeply to travel as JSON (at most {MAX_DEPTH} levels)") from None
+
+
+def _to_wire(value: Any, where: str) -> Any:
     t = type(value)
     if t in _PRIMITIVES:
         return value
     if isinstance(value, package):
-        return {TAG: "package", "items": [to_wire(v, where) for v in value]}
+        return {TAG: "package", "items": [_to_wire(v, where) for v in value]}
     if isinstance(value, kwargs_type):
         return {TAG: "kwargs", "value": _dict_to_wire(value, where)}
     if isinstance(value, dict):
         out = _dict_to_wire(value, where)
         return {TAG: "dict", "value": out} if TAG in value else out
     if isinstance(value, (list, tuple)):
-        return [to_wire(v, where) for v in value]
+        return [_to_wire(v, where) for v in value]
     # str/int/float subclasses (Chunk, IntEnum, ...) as their plain values
     if isinstance(value, str):
         return str(value)
@@ -87,7 +96,7 @@ def _dict_to_wire(d: Mapping[Any, Any], where: str) -> dict[str, Any]:
     for k, v in d.items():
         if not isinstance(k, str):
             raise WireError(f"{where}: dict key {k!r} is not a str; JSON objects only have string keys")
-        out[k] = to_wire(v, where)
+        out[k] = _to_wire(v, where)
     return out
 
 
@@ -107,25 +116,34 @@ def from_wire(data: Any, guard: WireGuard | None = None) -> Any:
     """The inverse of :func:`to_wire` (tagged objects back into package/kwargs).
 
     With ``guard`` (a server decoding a caller's values), ``<lazyllm-query>`` strings and
-    ``al.kwargs`` values anywhere in ``data`` pass through it.
+    ``al.kwargs`` values anywhere in ``data`` pass through it. Data nested deeper than Python's
+    recursion allows is a :class:`WireError`.
     """
+    try:
+        return _from_wire(data, guard)
+    except RecursionError:
+        raise WireError(f"the value is nested too deeply (JSON sent to or from a served module has at most "
+                        f"{MAX_DEPTH} levels)") from None
+
+
+def _from_wire(data: Any, guard: WireGuard | None) -> Any:
     t = type(data)
     if t is str:
         return guard.text(data) if guard is not None and data.startswith(QUERY_PREFIX) else data
     if t is list:
-        return [from_wire(v, guard) for v in data]
+        return [_from_wire(v, guard) for v in data]
     if t is not dict:
         return data
     tag = data.get(TAG)
     if tag is None:
-        return {k: from_wire(v, guard) for k, v in data.items()}
+        return {k: _from_wire(v, guard) for k, v in data.items()}
     if tag == "package" and isinstance(data.get("items"), list):
-        return package(tuple(from_wire(v, guard) for v in data["items"]))
+        return package(tuple(_from_wire(v, guard) for v in data["items"]))
     if tag == "kwargs" and isinstance(data.get("value"), dict):
-        value = {k: from_wire(v, guard) for k, v in data["value"].items()}
+        value = {k: _from_wire(v, guard) for k, v in data["value"].items()}
         return kwargs_type(guard.kwargs(value) if guard is not None else value)
     if tag == "dict" and isinstance(data.get("value"), dict):
-        return {k: from_wire(v, guard) for k, v in data["value"].items()}
+        return {k: _from_wire(v, guard) for k, v in data["value"].items()}
     raise WireError(f"unknown tagged value {TAG}={tag!r}; the peer speaks another asyncllm wire version")
 
 

@@ -81,3 +81,8 @@ class GatedWords(al.ModuleBase):
 
 
 gated_pipeline = al.pipeline(GatedWords(name="gated"), lambda s: s.upper())
+
+
+def echo_kw(x: Any, **kw: Any) -> dict[str, Any]:
+    """Returns what it was given: the served form's caller policy decides what may reach it."""
+    return {"x": x, "kw": kw}
