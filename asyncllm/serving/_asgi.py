@@ -7,7 +7,9 @@ without it gets its 401 at once, without the server reading its body, and the co
 closed), header size, declared body size. Only ``/health`` is open without the key: it says
 nothing but "ok", and launchers and load balancers need it before they hold the key. The
 whole body must then arrive within ``body_timeout`` seconds (408 after, and the connection
-is closed), so a client that trickles its body cannot hold a connection open.
+is closed), so a client that trickles its body cannot hold a connection open: asyncllm's own
+servers keep that deadline at the connection (serving/_hypercorn.py); when the app is mounted
+in another server, the guard keeps it.
 """
 
 from __future__ import annotations
@@ -73,7 +75,14 @@ def _route_path(scope: Scope) -> str:
 
 
 class Guard:
-    """Key, size and body-deadline checks for every HTTP request, before the router sees it."""
+    """Key, size and body-deadline checks for every HTTP request, before the router sees it.
+
+    ``timed_body``: whether the guard keeps the body deadline itself (a timer per body read).
+    asyncllm's own servers turn it off, since their connections keep it (serving/_hypercorn.py);
+    an app mounted in another ASGI server keeps it on.
+    """
+
+    timed_body = True
 
     def __init__(self, app: ASGIApp, options: ServerOptions) -> None:
         self.app = app
@@ -106,7 +115,9 @@ class Guard:
             await fail.response()(scope, receive, send)  # the body is never read
             return
         raw_receive, raw_send = receive, send
-        receive, send = _lingering(_timed(receive, self.body_timeout), send, drain_cap(self.max_body))
+        if self.timed_body:
+            receive = _timed(receive, self.body_timeout)
+        receive, send = _lingering(receive, send, drain_cap(self.max_body))
         if size > self.max_header:
             fail = HTTPFail(431, "HeadersTooLarge",
                             f"request headers exceed {self.max_header} bytes; send less chat history / "

@@ -13,11 +13,11 @@ until it is closed. hypercorn's own connection handling (0.17/0.18) leaves three
 * **A client that closes keeps its server socket** (CLOSE_WAIT) until hypercorn's idle timer
   ends: the connection's task group waits for that timer even after the read loop saw EOF.
   We stop the timer the moment the peer is gone, so the descriptor is released at once.
-* **No header deadline**: hypercorn has one idle timer (``keep_alive_timeout``) and a byte
-  arriving does not change it. We run it in two modes: ``keep_alive_timeout`` while a kept-alive
-  connection waits for its next request, ``header_timeout`` from a new connection, or from the
-  first byte of a request, until its headers are complete. (The body has its own deadline,
-  enforced in the ASGI guard.)
+* **No header or body deadline**: hypercorn has one idle timer (``keep_alive_timeout``), a byte
+  arriving does not change it, and it stops while a request's body trickles in. One watchdog
+  per connection keeps all three: ``keep_alive_timeout`` between requests, ``header_timeout``
+  for a request's headers, ``body_timeout`` for its body (a JSON 408, then the connection
+  closes). It also saves the task hypercorn starts and cancels for every request.
 * **No connection cap**: a flood of connections runs the process out of descriptors, and on
   asyncio the accept loop then reschedules itself many times per failure (CPython gh-151615),
   flooding the log. At ``max_connections`` open connections a new one gets a 503 and is
@@ -39,13 +39,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import h11
 import hypercorn.asyncio.run
 import hypercorn.trio.run
 import sniffio
 from anyio.abc import TaskStatus
 from hypercorn.asyncio.tcp_server import TCPServer as AsyncioTCPServer
 from hypercorn.config import Config
-from hypercorn.events import Updated
+from hypercorn.events import Closed, RawData, Updated
 from hypercorn.trio.tcp_server import TCPServer as TrioTCPServer
 
 from ._logging import log, throttled
@@ -94,6 +95,7 @@ class _ServerConfig(Config):
     def __init__(self, options: ServerOptions) -> None:
         super().__init__()
         self.header_timeout = options.header_timeout
+        self.body_timeout = options.body_timeout
         self.max_connections = connection_cap(options)
         self.open_connections = 0
 
@@ -101,31 +103,100 @@ class _ServerConfig(Config):
 class _Hygiene:
     """The connection rules above, shared by the asyncio and trio ``TCPServer`` subclasses.
 
-    hypercorn runs an idle task whenever no request is in flight; ours ends the connection at
-    the right deadline: ``header_timeout`` after a new connection opened, ``keep_alive_timeout``
-    after a kept-alive connection went idle, or ``header_timeout`` after the first byte of its
-    next request. The first byte only records the time (no task is restarted per request): the
-    idle task sleeps at most ``header_timeout`` at a time and then re-reads the deadline, and a
-    deadline set by a later byte is never earlier than the end of that sleep.
+    hypercorn starts an idle task per request (and cancels it when the next one begins); for
+    our config, one **watchdog** task lives as long as the connection instead, and a request
+    costs no task at all. Events only record times; the watchdog reads them when it wakes:
+
+    * new connection: its first request's headers are due ``header_timeout`` after it opened;
+    * between requests: ``keep_alive_timeout`` after the last answer, until the first byte of
+      the next request, whose headers are then due ``header_timeout`` after that byte;
+    * headers complete, body not: the body is due ``body_timeout`` after the headers (past it:
+      a JSON 408 if no answer has started, and the connection is closed);
+    * body complete: no deadline (``request_timeout`` is the app's).
+
+    The watchdog sleeps at most the shortest of these timeouts at a time, so a deadline a later
+    event sets is never earlier than the end of the sleep in progress: each is kept exactly.
     """
 
     config: Config
     protocol: Any
-    _since = 0.0  # when the connection opened, or went idle between requests
-    _first_byte: float | None = None  # when the next request on a kept-alive connection began
+    context: Any
+    _since = 0.0  # when the connection opened, or when its last answer ended
+    _first_byte: float | None = None  # the first byte of the next request on a kept-alive connection
+    _request_at: float | None = None  # when the headers of the request in flight were complete
     _kept_alive = False
 
-    def _deadline(self) -> float:
+    # -- what the events record ----------------------------------------------------------------
+
+    def _on_updated(self, idle: bool) -> None:
+        now = time.monotonic()
+        if idle:  # an answer is done; bytes of the next request may have arrived already
+            self._kept_alive = True
+            self._since = now
+            self._request_at = None
+            self._first_byte = now if self._pending() else None
+        else:  # a request's headers are complete
+            self._request_at = now
+            self._first_byte = None
+
+    def _on_data(self) -> None:
+        if self._kept_alive and self._first_byte is None and self._request_at is None:
+            self._first_byte = time.monotonic()
+
+    def _h11(self) -> Any:
+        return getattr(getattr(self.protocol, "protocol", None), "connection", None)
+
+    def _pending(self) -> bool:
+        """Whether h11 holds received bytes it has not parsed yet (the next request's start)."""
+        trailing = getattr(self._h11(), "trailing_data", None)
+        return bool(trailing and trailing[0])
+
+    # -- what the watchdog reads ---------------------------------------------------------------
+
+    def _deadline(self) -> tuple[float | None, str]:
+        """(when this phase ends, the phase); no deadline while a request's app runs."""
         config = self.config
-        if not isinstance(config, _ServerConfig):
-            return self._since + float(config.keep_alive_timeout)
+        assert isinstance(config, _ServerConfig)
+        if self._request_at is not None:
+            connection = self._h11()
+            if connection is not None and connection.their_state is not h11.SEND_BODY:
+                return None, "running"
+            return self._request_at + config.body_timeout, "body"
         if self._first_byte is not None:
-            return self._first_byte + config.header_timeout
-        return self._since + (float(config.keep_alive_timeout) if self._kept_alive else config.header_timeout)
+            return self._first_byte + config.header_timeout, "headers"
+        if self._kept_alive:
+            return self._since + float(config.keep_alive_timeout), "idle"
+        return self._since + config.header_timeout, "headers"
 
     def _step(self) -> float:
         config = self.config
-        return config.header_timeout if isinstance(config, _ServerConfig) else float(config.keep_alive_timeout)
+        assert isinstance(config, _ServerConfig)
+        return min(config.header_timeout, config.body_timeout, float(config.keep_alive_timeout))
+
+    def _timed_out_body(self) -> bytes | None:
+        """The 408 to send when the body is late, if no answer has started."""
+        connection = self._h11()
+        if connection is None or connection.our_state is not h11.SEND_RESPONSE:
+            return None
+        assert isinstance(self.config, _ServerConfig)
+        return _late_body(self.config.body_timeout)
+
+    async def _watch(self, pause: Callable[[float], Awaitable[bool]]) -> str | None:
+        """Run until a deadline passes (returns the phase) or the server shuts down while the
+        connection is between requests (returns None). ``pause(s)`` sleeps ``s`` seconds and
+        returns True when the server began to shut down."""
+        terminated = self.context.terminated
+        while True:
+            now = time.monotonic()
+            deadline, phase = self._deadline()
+            if deadline is not None and now >= deadline:
+                return phase
+            if terminated.is_set() and phase in ("idle", "headers"):
+                return None
+            wait = self._step() if deadline is None else min(deadline - now, self._step())
+            await pause(wait)
+
+    # -- admission -----------------------------------------------------------------------------
 
     def _admit(self) -> bool:
         self._since = time.monotonic()
@@ -134,8 +205,8 @@ class _Hygiene:
             return True
         if config.open_connections >= config.max_connections:
             throttled(logging.WARNING, "connection refused: %d connections are open (max_connections); "
-                       "raise ServerOptions.max_connections or the descriptor limit (ulimit -n)",
-                       config.open_connections)
+                      "raise ServerOptions.max_connections or the descriptor limit (ulimit -n)",
+                      config.open_connections)
             return False
         config.open_connections += 1
         return True
@@ -143,24 +214,6 @@ class _Hygiene:
     def _leave(self) -> None:
         if isinstance(self.config, _ServerConfig):
             self.config.open_connections -= 1
-
-    def _on_event(self, event: Any) -> None:
-        if isinstance(event, Updated) and event.idle:
-            # An answer is done: the connection waits for its next request. Bytes of that request
-            # may have arrived already; then its headers are on the clock from now.
-            self._kept_alive = True
-            self._since = time.monotonic()
-            self._first_byte = self._since if self._pending() else None
-
-    def _on_data(self) -> None:
-        if self._kept_alive and self._first_byte is None:
-            self._first_byte = time.monotonic()
-
-    def _pending(self) -> bool:
-        """Whether h11 holds received bytes it has not parsed yet (the next request's start)."""
-        connection = getattr(getattr(self.protocol, "protocol", None), "connection", None)
-        trailing = getattr(connection, "trailing_data", None)
-        return bool(trailing and trailing[0])
 
 
 class _AsyncioServer(_Hygiene, AsyncioTCPServer):
@@ -179,8 +232,19 @@ class _AsyncioServer(_Hygiene, AsyncioTCPServer):
             self._leave()
 
     async def protocol_send(self, event: Any) -> None:
-        self._on_event(event)
-        await super().protocol_send(event)
+        # hypercorn's, but for our config an Updated event only records the time (the watchdog
+        # lives as long as the connection): no idle task is cancelled and restarted per request.
+        if isinstance(event, RawData):
+            async with self.send_lock:
+                try:
+                    self.writer.write(event.data)
+                    await self.writer.drain()
+                except (ConnectionError, RuntimeError):
+                    await self.protocol.handle(Closed())
+        elif isinstance(event, Updated) and isinstance(self.config, _ServerConfig):
+            self._on_updated(event.idle)
+        else:
+            await super().protocol_send(event)
 
     async def _read_data(self) -> None:
         import asyncio
@@ -191,8 +255,8 @@ class _AsyncioServer(_Hygiene, AsyncioTCPServer):
             except (ConnectionError, OSError, TimeoutError):
                 break
             self._on_data()
-            await self.protocol.handle(_raw(data))
-        await self.protocol.handle(_closed())
+            await self.protocol.handle(RawData(data))
+        await self.protocol.handle(Closed())
         # The peer is gone: release the connection now, not when the idle timer ends.
         await self.idle_task.stop()
 
@@ -200,12 +264,23 @@ class _AsyncioServer(_Hygiene, AsyncioTCPServer):
         import asyncio
 
         terminated = self.context.terminated
-        while not terminated.is_set():
-            left = self._deadline() - time.monotonic()
-            if left <= 0:
-                break
+        if not isinstance(self.config, _ServerConfig):  # hypercorn's own rule
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(terminated.wait(), min(left, self._step()))
+                await asyncio.wait_for(terminated.wait(), self.config.keep_alive_timeout)
+            await asyncio.shield(self._initiate_server_close())
+            return
+
+        async def pause(seconds: float) -> bool:
+            if terminated.is_set():
+                await asyncio.sleep(seconds)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(terminated.wait(), seconds)
+            return bool(terminated.is_set())
+
+        if await self._watch(pause) == "body" and (late := self._timed_out_body()) is not None:
+            with contextlib.suppress(OSError, RuntimeError):
+                self.writer.write(late)
         await asyncio.shield(self._initiate_server_close())
 
 
@@ -225,8 +300,11 @@ class _TrioServer(_Hygiene, TrioTCPServer):
             self._leave()
 
     async def protocol_send(self, event: Any) -> None:
-        self._on_event(event)
-        await super().protocol_send(event)
+        # hypercorn's, but for our config an Updated event only records the time (see above).
+        if isinstance(event, Updated) and isinstance(self.config, _ServerConfig):
+            self._on_updated(event.idle)
+        else:
+            await super().protocol_send(event)
 
     async def _read_data(self) -> None:
         import trio
@@ -244,8 +322,8 @@ class _TrioServer(_Hygiene, TrioTCPServer):
             if data == b"":
                 break
             self._on_data()
-            await self.protocol.handle(_raw(bytes(data)))
-        await self.protocol.handle(_closed())
+            await self.protocol.handle(RawData(bytes(data)))
+        await self.protocol.handle(Closed())
         # The peer is gone: release the connection now, not when the idle timer ends.
         await self.idle_task.stop()
 
@@ -253,26 +331,36 @@ class _TrioServer(_Hygiene, TrioTCPServer):
         import trio
 
         terminated = self.context.terminated
-        while not terminated.is_set():
-            left = self._deadline() - time.monotonic()
-            if left <= 0:
-                break
-            with trio.move_on_after(min(left, self._step())):
+        if not isinstance(self.config, _ServerConfig):  # hypercorn's own rule
+            with trio.move_on_after(self.config.keep_alive_timeout):
                 await terminated.wait()
+            with trio.CancelScope(shield=True):
+                await self._initiate_server_close()
+            return
+
+        async def pause(seconds: float) -> bool:
+            if terminated.is_set():
+                await trio.sleep(seconds)
+            else:
+                with trio.move_on_after(seconds):
+                    await terminated.wait()
+            return bool(terminated.is_set())
+
+        phase = await self._watch(pause)
         with trio.CancelScope(shield=True):
+            if phase == "body" and (late := self._timed_out_body()) is not None:
+                with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError,
+                                                                trio.ClosedResourceError, OSError):
+                    async with self.send_lock:
+                        await self.stream.send_all(late)
             await self._initiate_server_close()
 
 
-def _raw(data: bytes) -> Any:
-    from hypercorn.events import RawData
-
-    return RawData(data)
-
-
-def _closed() -> Any:
-    from hypercorn.events import Closed
-
-    return Closed()
+def _late_body(seconds: float) -> bytes:
+    body = (b'{"error": {"type": "RequestTimeout", "message": "the request body did not arrive within '
+            + f"{seconds:g}".encode() + b's; send it faster, or raise the server\'s body_timeout"}}')
+    return (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
 # hypercorn looks its TCPServer up in these modules each time a connection arrives.
@@ -350,6 +438,11 @@ async def serve_socket(
 ) -> None:
     """Serve ``app`` on ``sock`` until ``shutdown_trigger()`` returns (on asyncio or trio)."""
     config = make_config(sock, options)
+    guard = getattr(app, "guard", None)
+    if guard is not None:
+        # Our connections keep the body deadline themselves (the watchdog above); the guard's own
+        # per-receive timer (for apps mounted in other servers) would only cost time.
+        guard.timed_body = False
     if sniffio.current_async_library() == "trio":
         from hypercorn.trio import serve
     else:

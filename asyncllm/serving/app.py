@@ -116,7 +116,7 @@ class ServedApp:
         app.add_exception_handler(404, self._not_found)
         app.add_exception_handler(405, self._not_allowed)
         app.add_exception_handler(Exception, self._crashed)
-        self.asgi = Guard(app, options)
+        self.asgi = self.guard = Guard(app, options)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)

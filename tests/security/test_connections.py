@@ -223,3 +223,35 @@ async def test_idle_keep_alive_is_closed(launcher: str) -> None:
         client = UrlModule(url=s.url)
         assert await client(1) == 2
         assert await client(2) == 4
+
+
+async def test_slow_body_gets_408_when_mounted_in_another_server() -> None:
+    """Mounted in a server that is not asyncllm's (here: hypercorn with its own config), the
+    app's guard keeps the body deadline itself."""
+    import socket
+
+    import sniffio
+    from hypercorn.config import Config
+    from security_targets import double
+
+    from asyncllm.serving import create_app
+
+    app = create_app(double, security_key=KEY, body_timeout=1.0)
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]
+    config.accesslog = config.errorlog = None
+    if sniffio.current_async_library() == "trio":
+        from hypercorn.trio import serve
+    else:
+        from hypercorn.asyncio import serve  # type: ignore[assignment]
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+        async with await anyio.connect_tcp("127.0.0.1", port) as conn:
+            await conn.send(b"POST /generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                            b"authorization: Bearer " + KEY.encode() + b"\r\ncontent-length: 100\r\n\r\n")
+            answer = await _until_closed(conn, within=5.0)
+        stop.set()
+    assert b" 408 " in answer and b"RequestTimeout" in answer
