@@ -93,6 +93,9 @@ class CallerPolicy:
             value = getattr(self, name)
             _check(_is_int(value) and value >= 0, f"caller.{name}", value, "a number >= 0")
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> CallerPolicy:
+        return self  # immutable: copies of a module tree (trials, share()) may share it
+
     def to_spec(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["params"] = sorted(self.params)
@@ -161,6 +164,9 @@ class ServerOptions:
         _check(self.model_name is None or isinstance(self.model_name, str), "model_name", self.model_name,
                "a string or None")
         _check(isinstance(self.caller, CallerPolicy), "caller", self.caller, "an al.CallerPolicy(...)")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ServerOptions:
+        return self  # immutable: copies of a module tree (trials, share()) may share it
 
     def replace(self, **changes: Any) -> ServerOptions:
         """A copy with ``changes`` applied; an unknown name is a :class:`ConfigError` listing the valid ones."""
