@@ -49,6 +49,7 @@ from asyncllm._exceptions import (
     status_error_class,
 )
 from asyncllm._http_answer import Answer, RawPool, Sender, sender
+from asyncllm._provider_errors import refine_status_error
 from asyncllm.streaming.sse import SSEDecoder, SSEEvent
 
 __all__ = [
@@ -601,9 +602,10 @@ async def request_json(
     return result
 
 
-def _status_with_hint(call: _Call, answer: Answer, raw: bytes) -> APIStatusError:
-    """The typed error for a non-2xx answer, with the server's x-should-retry hint attached."""
-    err = _status_error(call, answer, raw)
+def _status_with_hint(call: _Call, answer: Answer, raw: bytes) -> APIError:
+    """The typed error for a non-2xx answer (retyped by the provider's error rule, e.g. GLM's
+    429 + code 1113 is arrears), with the server's x-should-retry hint attached."""
+    err = refine_status_error(_status_error(call, answer, raw))
     hint = answer.headers.get("x-should-retry")
     if hint in ("true", "false"):
         vars(err)["_should_retry"] = hint == "true"
