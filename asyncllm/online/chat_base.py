@@ -358,7 +358,11 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                                 continue
                             ch = choices[0]
                             delta = ch.get("delta") or ch.get("message") or {}
-                            if r := delta.get("reasoning_content"):
+                            # Reasoning: `reasoning_content` (DeepSeek's name, kept by most providers)
+                            # or `reasoning` (vLLM renamed it: docs.vllm.ai/en/v0.26.0/features/
+                            # reasoning_outputs/; SenseNova: OpenSenseNova/SenseNova6.7 API.md §8.1).
+                            # The second lookup runs only when the first finds nothing.
+                            if r := delta.get("reasoning_content") or delta.get("reasoning"):
                                 reasoning.append(r)
                                 yield Chunk(r, tag="think")
                             if c := delta.get("content"):
@@ -384,7 +388,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                     ch = resp["choices"][0]
                     msg = ch.get("message") or {}
                     finish = ch.get("finish_reason")
-                    if r := msg.get("reasoning_content"):
+                    if r := msg.get("reasoning_content") or msg.get("reasoning"):
                         reasoning.append(r)
                         yield Chunk(r, tag="think")
                     if c := msg.get("content"):

@@ -7,12 +7,17 @@ Each route names its *flavour* (which auth scheme and error body shape it uses) 
 path                                            flavour      what
 ==============================================  ===========  ==================================
 /v1/chat/completions, /chat/completions         openai       OpenAI chat (DeepSeek: no /v1)
-/compatible-mode/v1/chat/completions            openai       Qwen OpenAI-compatible mode
+/compatible-mode/v1/chat/completions            qwen         Qwen OpenAI-compatible mode (DashScope codes)
+/kimi/v1/chat/completions                       kimi         Kimi (stream usage inside choices[0])
+/vllm/v1/chat/completions                       vllm         vLLM (reasoning in ``reasoning``)
 /api/paas/v4/chat/completions                   glm          GLM
 /api/v3/chat/completions                        doubao       Doubao (Ark)
-/minimax/v1/chat/completions                    minimax      MiniMax (base_resp, reasoning_details)
-/sensenova/v1/chat/completions                  sensenova    Bearer JWT (HS256, iss=ak) or sk- key
-/v1/messages                                    anthropic    Anthropic Messages (x-api-key)
+/minimax/v1/chat/completions                    minimax      MiniMax (base_resp; reasoning_details with
+                                                             reasoning_split, else <think> in content)
+/sensenova/v1/chat/completions                  sensenova    Bearer JWT (HS256, iss=ak) or sk- key;
+                                                             reasoning in ``reasoning``
+/v1/messages                                    anthropic    Anthropic Messages (x-api-key; text and
+                                                             thinking-signature rules of rules.py)
 /api/v1/services/aigc/text-generation/...       dashscope    DashScope native generation
 /v1/embeddings (+ glm, doubao, qwen-compat)     openai...    OpenAI embeddings
 /sensenova/v1/llm/embeddings                    sensenova    SenseNova embeddings
@@ -104,7 +109,9 @@ async def _models(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str
 ROUTES: list[tuple[str, str, Handler, tuple[str, ...]]] = [
     ("/v1/chat/completions", "openai", _chat, ("POST",)),
     ("/chat/completions", "openai", _chat, ("POST",)),
-    ("/compatible-mode/v1/chat/completions", "openai", _chat, ("POST",)),
+    ("/compatible-mode/v1/chat/completions", "qwen", _chat, ("POST",)),
+    ("/kimi/v1/chat/completions", "kimi", _chat, ("POST",)),
+    ("/vllm/v1/chat/completions", "vllm", _chat, ("POST",)),
     ("/api/paas/v4/chat/completions", "glm", _chat, ("POST",)),
     ("/api/v3/chat/completions", "doubao", _chat, ("POST",)),
     ("/minimax/v1/chat/completions", "minimax", _chat, ("POST",)),

@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from asyncllm.streaming.sse import encode_sse
 
+from . import dialects, errors, rules
 from .state import FakeState, Fault
 from .wire import DROP, STALL_FOREVER, SSEBody, json_response
 
@@ -101,6 +102,9 @@ def tool_calls_for(body: dict[str, Any], messages: list[dict[str, Any]]) -> list
 
 async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | None, state: FakeState,
                       headers: dict[str, str], flavor: str) -> Response:
+    refused = rules.check_openai_request(flavor, body)
+    if refused is not None:
+        return json_response(refused[1], refused[0], headers)
     model = body.get("model", "")
     messages = body.get("messages") or []
     text = reply_for(messages)
@@ -110,6 +114,7 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
     if calls:
         reason = "tool_calls"
     reasoning = f"thinking about: {last_user(messages)}" if "reasoner" in model else None
+    think_inline = reasoning is not None and dialects.thinks_in_content(flavor, body)
     prompt_tokens = count_tokens(messages)
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n,
              "prompt_tokens_details": {"cached_tokens": 0}}
@@ -117,13 +122,14 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
     extra = {"base_resp": {"status_code": 0, "status_msg": "success"}} if flavor == "minimax" else {}
 
     if not body.get("stream"):
-        msg: dict[str, Any] = {"role": "assistant", "content": None if calls else "".join(ws[:n])}
+        answer = "".join(ws[:n])
+        if think_inline:
+            answer = f"<think>{reasoning}</think>\n\n{answer}"
+        msg: dict[str, Any] = {"role": "assistant", "content": None if calls else answer}
         if calls:
             msg["tool_calls"] = calls
-        if reasoning:
-            msg["reasoning_content"] = reasoning
-            if flavor == "minimax":
-                msg["reasoning_details"] = [{"type": "reasoning.text", "id": "r0", "text": reasoning}]
+        if reasoning and not think_inline:
+            msg.update(dialects.reasoning_parts(flavor, body, reasoning))
         out = {"id": cid, "object": "chat.completion", "created": created, "model": model,
                "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": reason}],
                "usage": usage, **extra}
@@ -134,46 +140,57 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
                             media_type="application/json")
         return json_response(out, 200, headers)
 
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    usage_in_choice = dialects.usage_in_choice(flavor)
+    include_usage = not usage_in_choice and bool((body.get("stream_options") or {}).get("include_usage"))
 
     def chunk(delta: dict[str, Any], fin: str | None = None) -> bytes:
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": fin}
+        if fin and usage_in_choice:
+            choice["usage"] = usage
         c = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": fin}], **extra}
+             "choices": [choice], **extra}
         if include_usage:
             c["usage"] = None
         return encode_sse(orjson.dumps(c))
 
-    async def frames() -> AsyncIterator[bytes]:
-        out: list[bytes] = [chunk({"role": "assistant", "content": ""})]
-        if reasoning:
-            for w in words(reasoning):
-                if flavor == "minimax":
-                    out.append(chunk({"reasoning_details": [{"type": "reasoning.text", "id": "r0", "text": w}]}))
-                else:
-                    out.append(chunk({"reasoning_content": w}))
-        for i, c in enumerate(calls):  # first delta: id + name; then argument fragments by index
-            out.append(chunk({"tool_calls": [{"index": i, "id": c["id"], "type": "function",
-                                              "function": {"name": c["function"]["name"], "arguments": ""}}]}))
-            args = c["function"]["arguments"]
-            for j in range(0, len(args), 7):
-                out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": args[j:j + 7]}}]}))
-        if not calls:
-            out.extend(chunk({"content": w}) for w in ws[:n])
-        out.append(chunk({}, reason))
-        if include_usage:
-            u = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                 "choices": [], "usage": usage, **extra}
-            out.append(encode_sse(orjson.dumps(u)))
-        out.append(b"data: [DONE]\n\n")
-        for i, frame in enumerate(out):
-            special = await mid_stream_fault(fault, i)
-            if special is not None:
-                yield special
-                if special is DROP:
-                    return
-            yield frame
+    out: list[bytes] = [chunk({"role": "assistant", "content": ""})]
+    if reasoning:
+        thoughts = words(reasoning)
+        if think_inline:
+            out.append(chunk({"content": "<think>"}))
+            out.extend(chunk({"content": w}) for w in thoughts)
+            out.append(chunk({"content": "</think>\n\n"}))
+        else:
+            out.extend(chunk(dialects.reasoning_parts(flavor, body, w)) for w in thoughts)
+    for i, c in enumerate(calls):  # first delta: id + name; then argument fragments by index
+        out.append(chunk({"tool_calls": [{"index": i, "id": c["id"], "type": "function",
+                                          "function": {"name": c["function"]["name"], "arguments": ""}}]}))
+        args = c["function"]["arguments"]
+        for j in range(0, len(args), 7):
+            out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": args[j:j + 7]}}]}))
+    if not calls:
+        out.extend(chunk({"content": w}) for w in ws[:n])
+    out.append(chunk({}, reason))
+    if include_usage:
+        u = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+             "choices": [], "usage": usage, **extra}
+        out.append(encode_sse(orjson.dumps(u)))
+    out.append(b"data: [DONE]\n\n")
+    return SSEBody(play(out, fault, flavor), state, headers)
 
-    return SSEBody(frames(), state, headers)
+
+async def play(frames: list[bytes], fault: Fault | None, flavor: str) -> AsyncIterator[bytes]:
+    """Send ``frames`` with the fault's mid-stream behaviour applied."""
+    for i, frame in enumerate(frames):
+        if fault is not None and fault.name == "error-mid" and i == 2:
+            yield errors.stream_error(flavor)  # the provider reports the failure in the stream and stops
+            return
+        special = await mid_stream_fault(fault, i)
+        if special is not None:
+            yield special
+            if special is DROP:
+                return
+        yield frame
 
 
 async def _slow_json(out: Any, fault: Fault) -> AsyncIterator[bytes]:
@@ -196,25 +213,29 @@ async def anthropic_messages(request: Request, body: dict[str, Any], fault: Faul
     if not isinstance(body.get("max_tokens"), int):
         return json_response({"type": "error", "error": {"type": "invalid_request_error",
                                                          "message": "max_tokens: Field required"}}, 400, headers)
+    refused = rules.check_anthropic_request(body)
+    if refused is not None:
+        return json_response(refused[1], refused[0], headers)
     messages = body.get("messages") or []
-    if messages and messages[-1].get("role") == "user" and isinstance(messages[-1].get("content"), list) and any(
-            p.get("type") == "tool_result" for p in messages[-1]["content"]):
+    last = messages[-1] if messages else {}
+    answering_tools = last.get("role") == "user" and isinstance(last.get("content"), list) and any(
+        p.get("type") == "tool_result" for p in last["content"])
+    if answering_tools:
         text = "fake reply to tool results: " + "; ".join(
-            text_of(p.get("content")) for p in messages[-1]["content"] if p.get("type") == "tool_result")
+            text_of(p.get("content")) for p in last["content"] if p.get("type") == "tool_result")
     else:
         text = "fake reply to: " + last_user(messages)
     ws = words(text)
     reason, n = finish_reason(fault, len(ws), body["max_tokens"])
     stop = {"stop": "end_turn", "length": "max_tokens", "content_filter": "refusal"}[reason]
-    tools = body.get("tools") or []
-    thinking = ("reasoner" in model or "thinking" in model or
-                (body.get("thinking") or {}).get("type") == "enabled")
+    tools = [] if answering_tools else body.get("tools") or []
+    thinking = rules.thinking_enabled(body, model)
     think_text = f"thinking about: {last_user(messages)}"
     in_tok = count_tokens(messages)
     mid = "msg_" + headers["x-request-id"]
     blocks: list[dict[str, Any]] = []
     if thinking:
-        blocks.append({"type": "thinking", "thinking": think_text, "signature": "fakesig"})
+        blocks.append({"type": "thinking", "thinking": think_text, "signature": rules.signature(think_text)})
     if tools:
         stop = "tool_use"
         for i, t in enumerate(tools):
@@ -244,7 +265,7 @@ async def anthropic_messages(request: Request, body: dict[str, Any], fault: Faul
                                                                               "thinking": w}})
                            for w in words(think_text))
                 out.append(ev("content_block_delta", {"index": idx, "delta": {"type": "signature_delta",
-                                                                              "signature": "fakesig"}}))
+                                                                              "signature": b["signature"]}}))
             elif b["type"] == "tool_use":
                 out.append(ev("content_block_start", {"index": idx, "content_block": {
                     "type": "tool_use", "id": b["id"], "name": b["name"], "input": {}}}))
@@ -260,15 +281,10 @@ async def anthropic_messages(request: Request, body: dict[str, Any], fault: Faul
         out.append(ev("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
                                         "usage": {"output_tokens": n}}))
         out.append(ev("message_stop", {}))
-        for i, frame in enumerate(out):
-            special = await mid_stream_fault(fault, i)
-            if special is not None:
-                yield special
-                if special is DROP:
-                    return
+        for frame in out:
             yield frame
 
-    return SSEBody(frames(), state, headers)
+    return SSEBody(play([f async for f in frames()], fault, "anthropic"), state, headers)
 
 
 # ------------------------------------------------------------------------------ DashScope native

@@ -7,7 +7,13 @@ the model name). A spec is ``name`` or ``name:N`` (fire the first N times for th
 * ``<status>`` (e.g. ``429``, ``503``, ``500``): that status with the flavour's error body;
   429/503 carry ``Retry-After`` from ``x-fake-retry-after`` (default ``0``) and
   ``retry-after-ms`` from ``x-fake-retry-after-ms`` when given.
-* ``quota``: 429 whose body says the quota is used up (DashScope: 400 ``Arrearage``).
+* ``quota``: the flavour's documented "balance/quota is gone" answer (``errors.quota``: OpenAI
+  429 ``insufficient_quota``, GLM 429 code 1113, Kimi 429 ``exceeded_current_quota_error``, Ark
+  403 ``AccountOverdueError``, DashScope 400 ``Arrearage``, MiniMax 200 base_resp 1008, ...).
+* ``blocked``: the flavour's content-filter refusal of the request (``errors.refusal``: DashScope
+  ``data_inspection_failed``, Ark ``InputTextRiskDetection``, GLM 1301, MiniMax 1026); flavours
+  without one answer normally.
+* ``error-mid``: two stream frames, then the flavour's in-stream error event, then the end.
 * ``stall-first[:secs]``: sleep before sending headers (default: until cancelled).
 * ``stall-mid``: send a few chunks (headers only for non-streaming calls), then stall.
 * ``malformed``: a stream frame that is not JSON.  ``drop``: close the socket mid-stream.
@@ -81,7 +87,7 @@ class FakeState:
         times: int | None = None
         arg: str | None = None
         if rest:
-            if name.isdigit() or name in ("quota", "malformed", "drop"):
+            if name.isdigit() or name in ("quota", "blocked", "malformed", "drop"):
                 times = int(rest)
             else:
                 arg = rest

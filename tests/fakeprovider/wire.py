@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from . import errors
 from .state import FakeState, Fault, verify_sensenova_jwt
 
 DROP = b"\x00drop"  # yielded by a body generator: abort the connection mid-stream
@@ -93,15 +94,10 @@ async def pre_header_fault(fault: Fault | None, flavor: str, headers: dict[str, 
         await anyio.sleep(fault.seconds(STALL_FOREVER))
         return None
     if fault.name == "quota":
-        if flavor == "dashscope":
-            return json_response(error_body(flavor, 400, "Access denied, please make sure your account is in "
-                                            "good standing.", "Arrearage", request_id=rid), 400, headers)
-        if flavor == "anthropic":
-            return json_response(error_body(flavor, 400, "Your credit balance is too low to access the API.",
-                                            "invalid_request_error"), 400, headers)
-        return json_response(error_body(flavor, 429, "You exceeded your current quota, please check your plan "
-                                        "and billing details.", "insufficient_quota", "insufficient_quota"),
-                             429, headers)
+        status, body = errors.quota(flavor, rid)
+        return json_response(body, status, headers)
+    if fault.name == "blocked" and (refused := errors.refusal(flavor, rid)) is not None:
+        return json_response(refused[1], refused[0], headers)
     if fault.name == "huge-error":  # an error body far past any sane read limit
         return json_response(error_body(flavor, 500, "x" * 300_000, "server_error", request_id=rid), 500, headers)
     status = fault.status

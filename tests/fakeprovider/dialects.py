@@ -1,0 +1,50 @@
+"""How each OpenAI-wire provider bends the chat-completions answer: where reasoning goes, where
+stream usage goes. The chat route asks these helpers by flavour; each answer names its source
+(checked 2026-11-30).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The field a reasoning model's chain of thought arrives in, in `message` and in stream `delta`.
+# * reasoning_content: DeepSeek (https://api-docs.deepseek.com/guides/reasoning_model), DashScope
+#   compatible mode, GLM, Kimi, Ark — the default here.
+# * reasoning: vLLM renamed it (https://docs.vllm.ai/en/v0.26.0/features/reasoning_outputs/ : "reasoning
+#   used to be called reasoning_content"); SenseNova's API sends `reasoning`
+#   (github.com/OpenSenseNova/SenseNova6.7 API.md §4.3 and §8.1).
+_REASONING_FIELD = {"vllm": "reasoning", "sensenova": "reasoning"}
+
+
+def reasoning_field(flavor: str) -> str:
+    return _REASONING_FIELD.get(flavor, "reasoning_content")
+
+
+def minimax_split(body: dict[str, Any]) -> bool:
+    """MiniMax puts reasoning in ``reasoning_details`` only when ``reasoning_split`` is true; without
+    it the thinking arrives inside ``content`` wrapped in ``<think>…</think>``.
+    https://platform.minimax.io/docs/api-reference/text-openai-api ("content field will contain
+    <think> tag content"; "reasoning_split=True ... reasoning_details field")."""
+    return bool(body.get("reasoning_split"))
+
+
+def reasoning_parts(flavor: str, body: dict[str, Any], text: str) -> dict[str, Any]:
+    """The message / delta fields that carry ``text`` as reasoning, for this flavour."""
+    if flavor == "minimax":
+        if minimax_split(body):
+            # stream deltas are incremental pieces, not the text so far: MiniMax-AI/MiniMax-M2#95
+            return {"reasoning_details": [{"type": "reasoning.text", "id": "reasoning-text-1", "text": text}]}
+        return {}  # it goes into content as <think>…</think> (see think_prefix)
+    return {reasoning_field(flavor): text}
+
+
+def thinks_in_content(flavor: str, body: dict[str, Any]) -> bool:
+    return flavor == "minimax" and not minimax_split(body)
+
+
+def usage_in_choice(flavor: str) -> bool:
+    """Kimi (Moonshot) streams its usage inside ``choices[0]`` of the finishing chunk, not as a
+    top-level field of a trailing chunk; it does so whether or not ``stream_options`` is sent.
+    Moonshot's stream example (platform.moonshot.cn/docs/api/chat), as quoted in
+    northes/go-moonshot#17 and higress-group/higress#1568; earendil-works/pi#2017 (Kimi K2.5)."""
+    return flavor == "kimi"

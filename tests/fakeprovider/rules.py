@@ -1,0 +1,85 @@
+"""Request rules the real APIs enforce, so that a client that breaks one gets the 400 a user with a
+real key would get. Each rule names its source (checked 2026-11-30); each returns None for a
+request that passes, else ``(status, error body)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+Answer = tuple[int, Any]
+
+# Qwen3 open-source models (qwen3-8b, qwen3-30b-a3b, qwen3-235b-a22b, ...) think by default, and
+# DashScope refuses a non-streamed call to them unless enable_thinking is false:
+# https://help.aliyun.com/zh/model-studio/deep-thinking ; the error as users meet it:
+# alibaba/spring-ai-alibaba#867, datawhalechina/hello-agents#230, QuantumNous/new-api#1109.
+# The dated -instruct/-thinking-2507 variants do not take the switch, so they do not match.
+QWEN3_OPEN = re.compile(r"qwen3-\d+(?:\.\d+)?b(?:-a\d+(?:\.\d+)?b)?")
+
+
+def check_openai_request(flavor: str, body: dict[str, Any]) -> Answer | None:
+    model = str(body.get("model") or "").lower()
+    if (flavor == "qwen" and QWEN3_OPEN.fullmatch(model) and not body.get("stream")
+            and body.get("enable_thinking") is not False):
+        return 400, {"error": {"code": "invalid_parameter_error", "param": None, "type": "invalid_request_error",
+                               "message": "parameter.enable_thinking must be set to false for non-streaming calls"}}
+    return None
+
+
+def signature(thinking: str) -> str:
+    """The fake's signature of a thinking block: a digest of its text, so a block sent back
+    modified (or without its signature) is caught, as the real API catches it."""
+    return "sig-" + hashlib.sha256(thinking.encode()).hexdigest()[:24]
+
+
+def _invalid(message: str) -> Answer:
+    return 400, {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+
+
+def _blank_text(content: Any) -> bool:
+    if isinstance(content, str):
+        return not content.strip()
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "text" and not str(b.get("text") or "").strip() for b in content)
+
+
+def thinking_enabled(body: dict[str, Any], model: str) -> bool:
+    # the real switch is `thinking: {type: enabled}`; a model named *thinking*/*reasoner* is the
+    # fake's own shortcut for tests that do not send it
+    return ((body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
+            or "reasoner" in model or "thinking" in model)
+
+
+def check_anthropic_request(body: dict[str, Any]) -> Answer | None:
+    messages = body.get("messages") or []
+    for i, m in enumerate(messages):
+        # Text content (a string is one text block) must hold non-whitespace text. The API's
+        # words: anthropics/claude-code#23440; placeholders of " " fail it: NousResearch/hermes-agent#41985.
+        if isinstance(m, dict) and _blank_text(m.get("content")):
+            return _invalid(f"messages.{i}: text content blocks must contain non-whitespace text")
+    if not thinking_enabled(body, str(body.get("model") or "")):
+        return None
+    # With thinking on, inside a tool loop the assistant turn that called the tools must start
+    # with its thinking block, passed back unmodified with its signature.
+    # https://docs.anthropic.com/en/docs/build-with-claude/extended-thinking#preserving-thinking-blocks ;
+    # anthropic 2.14 types/thinking_block_param.py ("must be passed back unmodified"); the error text:
+    # OpenRouterTeam/ai-sdk-provider#162, deepset-ai/haystack-core-integrations#2146.
+    last = messages[-1] if messages else {}
+    if not (last.get("role") == "user" and isinstance(last.get("content"), list)
+            and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in last["content"])):
+        return None
+    j = next((k for k in range(len(messages) - 2, -1, -1) if messages[k].get("role") == "assistant"), None)
+    if j is None:
+        return None
+    content = messages[j].get("content")
+    first = content[0] if isinstance(content, list) and content else {}
+    kind = first.get("type") if isinstance(first, dict) else "text"
+    if kind not in ("thinking", "redacted_thinking"):
+        return _invalid(f"messages.{j}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                        f"`{kind}`. When `thinking` is enabled, a final `assistant` message must start with a "
+                        "thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks).")
+    if kind == "thinking" and first.get("signature") != signature(str(first.get("thinking") or "")):
+        return _invalid(f"messages.{j}.content.0: Invalid `signature` in `thinking` block")
+    return None
