@@ -49,6 +49,7 @@ from .._exceptions import (
     ProtocolError,
 )
 from .._http import HTTPSettings, request_json, stream_sse
+from .._provider_errors import error_for
 from .._query import QUERY_PREFIX
 from ..modules.base import ModuleBase
 from ..prompts.base import EmptyPrompter, PrompterBase
@@ -207,11 +208,13 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
             raise ProtocolError(f"a stream frame is not a JSON object: {event.data[:80]!r}", provider=self.source)
         return frame
 
-    def _body_error(self, body: Mapping[str, Any]) -> APIError:
+    def _body_error(self, body: Mapping[str, Any], partial: str = "") -> APIError:
+        """The error an answer reported in its body (HTTP 200) or inside a stream, typed by the
+        provider's error rule (a content-filter code → ContentFilteredError keeping ``partial``)."""
         err = body.get("error")
         msg = err.get("message") if isinstance(err, dict) else err
-        return APIError(f"{self.source or 'provider'} reported an error: {msg}", provider=self.source,
-                        model=self._model_name)
+        return error_for(self.source, body, f"{self.source or 'provider'} reported an error: {msg}",
+                         model=self._model_name, partial=partial)
 
     def _is_vlm(self, model: str | None) -> bool:
         return bool(model) and any(model.lower().startswith(p) for p in self.vlm_model_prefixes)  # type: ignore[union-attr]
@@ -354,7 +357,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                             choices = frame.get("choices")
                             if not choices:
                                 if "error" in frame:
-                                    raise self._body_error(frame)
+                                    raise self._body_error(frame, "".join(content))
                                 continue
                             ch = choices[0]
                             delta = ch.get("delta") or ch.get("message") or {}

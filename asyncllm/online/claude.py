@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from .._config import Secret
-from .._exceptions import APIError, ProtocolError, ProviderOverloadedError, RateLimitError
+from .._exceptions import APIError, ProtocolError, ProviderOverloadedError, QuotaExceededError, RateLimitError
 from ..streaming.sse import SSEEvent
 from ._keys import Auth, RedactedHeaders, StaticAuth
 from .chat_base import OnlineChatModuleBase
@@ -255,4 +255,6 @@ class ClaudeChat(OnlineChatModuleBase, source="claude"):
             return ProviderOverloadedError(text, status_code=529, **kw)
         if kind == "rate_limit_error":
             return RateLimitError(text, status_code=429, **kw)
+        if kind == "billing_error":  # anthropic 2.14 types/shared/error_type.py; HTTP 402 outside a stream
+            return QuotaExceededError(text, status_code=402, **kw)
         return APIError(text, provider="claude", model=self._model_name)

@@ -1,16 +1,41 @@
 """Doubao (Volcengine Ark): OpenAI wire for chat and text embeddings; multimodal embeddings at
-``/embeddings/multimodal`` take a list of text / image parts and answer one vector."""
+``/embeddings/multimodal`` take a list of text / image parts and answer one vector.
+
+Errors carry their meaning in ``error.code`` (:func:`ark_error_rule`): arrears come as HTTP 403
+``AccountOverdueError``, content-filter refusals as HTTP 400 ``*SensitiveContentDetected*`` /
+``*RiskDetection``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._exceptions import APIError, ContentFilteredError, QuotaExceededError
+from .._provider_errors import body_code, register_error_rule
 from ._media import ImageRef
 from ._mm_embed import MultimodalEmbeddingBase
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase
 
-__all__ = ["DoubaoChat", "DoubaoEmbedding", "DoubaoMultimodalEmbedding"]
+__all__ = ["DoubaoChat", "DoubaoEmbedding", "DoubaoMultimodalEmbedding", "ark_error_rule"]
+
+# https://www.volcengine.com/docs/82379/1299023 (方舟错误码, checked 2026-11-30): 403 AccountOverdueError
+# ("your account has an overdue balance") and 403 OperationDenied.ServiceOverdue are arrears; 400
+# SensitiveContentDetected[.*], Input/OutputText/Image/VideoSensitiveContentDetected[.*] and
+# Input/OutputText/ImageRiskDetection are the content filter refusing the request or the answer.
+_OVERDUE = frozenset({"AccountOverdueError", "OperationDenied.ServiceOverdue"})
+
+
+def ark_error_rule(status: int | None, body: Any) -> type[APIError] | None:
+    code = body_code(body)[0]
+    if code in _OVERDUE:
+        return QuotaExceededError
+    if "SensitiveContentDetected" in code or code.endswith("RiskDetection"):
+        return ContentFilteredError
+    return None
+
+
+register_error_rule("doubao", ark_error_rule)
 
 
 class DoubaoChat(OnlineChatModuleBase, source="doubao"):

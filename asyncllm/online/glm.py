@@ -1,15 +1,33 @@
 """GLM (Zhipu BigModel): OpenAI wire under ``/api/paas/v4/``; files + fine-tuning jobs as OpenAI;
-rerank asks for raw scores; finish reason ``sensitive`` means filtered."""
+rerank asks for raw scores; finish reason ``sensitive`` means filtered.
+
+Errors carry their meaning in ``error.code`` (:func:`glm_error_rule`): ``1113`` is arrears
+although it comes as HTTP 429, ``1301`` a content-filter refusal (HTTP 400).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._exceptions import APIError, ContentFilteredError, QuotaExceededError
+from .._provider_errors import body_code, register_error_rule
 from ._finetune import OpenAIFineTuneAPI
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase
 
-__all__ = ["GLMChat", "GLMEmbedding", "GLMRerank"]
+__all__ = ["GLMChat", "GLMEmbedding", "GLMRerank", "glm_error_rule"]
+
+# https://docs.bigmodel.cn/cn/faq/api-code (checked 2026-11-30): 1113 "余额不足或无可用资源包" (no
+# balance or resource package) with HTTP 429; 1301 "系统检测到输入或生成内容可能包含不安全或敏感内容"
+# with HTTP 400. As real users meet them: agentscope-ai/QwenPaw#202 (1113), langchain4j/langchain4j#1079 (1301).
+_CODES: dict[str, type[APIError]] = {"1113": QuotaExceededError, "1301": ContentFilteredError}
+
+
+def glm_error_rule(status: int | None, body: Any) -> type[APIError] | None:
+    return _CODES.get(body_code(body)[0])
+
+
+register_error_rule("glm", glm_error_rule)
 
 
 class GLMChat(OpenAIFineTuneAPI, OnlineChatModuleBase, source="glm"):

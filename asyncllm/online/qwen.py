@@ -9,17 +9,37 @@ import os
 from typing import Any
 from urllib.parse import urljoin
 
-from .._exceptions import ProtocolError
+from .._exceptions import APIError, ContentFilteredError, ProtocolError, QuotaExceededError
 from .._http import request_json, request_raw
+from .._provider_errors import body_code, register_error_rule
 from ._finetune import read_training_file
 from ._media import ImageRef
 from ._mm_embed import MultimodalEmbeddingBase
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase, ordered
 
-__all__ = ["QwenChat", "QwenEmbedding", "QwenMultimodalEmbedding", "QwenRerank"]
+__all__ = ["QwenChat", "QwenEmbedding", "QwenMultimodalEmbedding", "QwenRerank", "dashscope_error_rule"]
 
 DASHSCOPE = "https://dashscope.aliyuncs.com/"
+
+# DashScope error codes (https://help.aliyun.com/zh/model-studio/error-code, checked 2026-11-30;
+# dashscope 2.0.2 dashscope/v2/errors.py:38-53 and its wire-code table at :241): a content-filter
+# refusal is HTTP 400 DataInspectionFailed natively and data_inspection_failed in compatible mode
+# (the SDK maps it to ContentFilterError); Arrearage (HTTP 400) is an account that cannot pay.
+_CODES: dict[str, type[APIError]] = {
+    "DataInspectionFailed": ContentFilteredError, "data_inspection_failed": ContentFilteredError,
+    "Arrearage": QuotaExceededError,
+}
+
+
+def dashscope_error_rule(status: int | None, body: Any) -> type[APIError] | None:
+    code, typ, _ = body_code(body)
+    if code.endswith("DataInspectionFailed"):  # also the qualified "InternalError.Algo.DataInspectionFailed"
+        return ContentFilteredError
+    return _CODES.get(code) or _CODES.get(typ)
+
+
+register_error_rule("qwen", dashscope_error_rule)
 
 
 class QwenChat(OnlineChatModuleBase, source="qwen"):

@@ -46,10 +46,13 @@ def quota(flavor: str, rid: str) -> Answer:
         # https://docs.bigmodel.cn/cn/faq/api-code ; real answers: agentscope-ai/QwenPaw#202, zai-org/GLM-5#148
         return 429, {"error": {"code": "1113", "message": "余额不足或无可用资源包,请充值。"}}
     if flavor == "kimi":
-        # Moonshot: HTTP 429, type exceeded_current_quota_error (no code); the account is suspended.
-        # https://platform.moonshot.cn/docs/api/chat (error list) ; real answer: anomalyco/opencode#24462
-        return 429, {"error": {"message": "Your account org-fake <ak-fake> is suspended due to insufficient balance, "
-                               "please recharge your account or check your plan and billing details",
+        # Moonshot: HTTP 429, type exceeded_current_quota_error (no code); the type carries the meaning,
+        # the wording varies ("is suspended due to insufficient balance": anomalyco/opencode#24462; "is not
+        # active, organization ... exceeded current quota": MoonshotAI/Kimi-K2#5). The second is used here,
+        # so that no generic wording rule can stand in for reading the type.
+        # https://platform.moonshot.cn/docs/api/chat (error list)
+        return 429, {"error": {"message": "Your account org-fake <ak-fake> is not active, organization <org-fake> "
+                               "exceeded current quota, please check your plan and billing details",
                                "type": "exceeded_current_quota_error"}}
     if flavor == "doubao":
         # Volcengine Ark: HTTP 403, code AccountOverdueError, type Forbidden.

@@ -164,7 +164,7 @@ async def test_vision_inputs_per_provider(fake: FakeServer, tmp_path: Path) -> N
     await nova("look", lazyllm_files=str(img))
     assert fake.state.requests[-1]["body"]["messages"][-1]["content"][1] == {"type": "image_base64",
                                                                              "image_base64": b64}
-    kimi = OnlineChatModule(source="kimi", base_url=fake + "/v1/", api_key=KEY)
+    kimi = OnlineChatModule(source="kimi", base_url=fake + "/kimi/v1/", api_key=KEY)
     with pytest.raises(al.ConfigError, match="only local image files"):
         await kimi("look", lazyllm_files=["https://x.test/b.png"])
     with pytest.raises(al.ConfigError, match="cannot be read"):

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 PROVIDERS: dict[str, tuple[str, dict[str, Any]]] = {
     "openai": ("/v1/", {}),
     "deepseek": ("/", {}),
-    "kimi": ("/v1/", {}),
+    "kimi": ("/kimi/v1/", {}),
     "qwen": ("/compatible-mode/v1/", {}),
     "glm": ("/api/paas/v4/", {}),
     "doubao": ("/api/v3/", {}),
@@ -33,7 +33,7 @@ PROVIDERS: dict[str, tuple[str, dict[str, Any]]] = {
 
 # the path each provider's chat request must reach
 CHAT_PATHS = {
-    "openai": "/v1/chat/completions", "deepseek": "/chat/completions", "kimi": "/v1/chat/completions",
+    "openai": "/v1/chat/completions", "deepseek": "/chat/completions", "kimi": "/kimi/v1/chat/completions",
     "qwen": "/compatible-mode/v1/chat/completions", "glm": "/api/paas/v4/chat/completions",
     "doubao": "/api/v3/chat/completions", "siliconflow": "/v1/chat/completions",
     "minimax": "/minimax/v1/chat/completions", "sensenova": "/sensenova/v1/chat/completions",
