@@ -6,6 +6,7 @@ embeddings and rerank on the native API (``input.texts`` / ``input.contents`` /
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 from urllib.parse import urljoin
 
@@ -42,11 +43,27 @@ def dashscope_error_rule(status: int | None, body: Any) -> type[APIError] | None
 register_error_rule("qwen", dashscope_error_rule)
 
 
+# Qwen3 open-source models (qwen3-8b, qwen3-30b-a3b, qwen3-235b-a22b, ...) think by default, and
+# DashScope answers a non-streamed call to them with 400 "parameter.enable_thinking must be set to
+# false for non-streaming calls" unless the body says enable_thinking: false.
+# https://help.aliyun.com/zh/model-studio/deep-thinking (checked 2026-11-30); the error as users meet it:
+# alibaba/spring-ai-alibaba#867, QuantumNous/new-api#1109. The dated -instruct/-thinking-2507 variants
+# have no switch, so they do not match.
+_QWEN3_OPEN = re.compile(r"qwen3-\d+(?:\.\d+)?b(?:-a\d+(?:\.\d+)?b)?")
+
+
 class QwenChat(OnlineChatModuleBase, source="qwen"):
     default_base_url = DASHSCOPE + "compatible-mode/v1/"
     default_model = "qwen-plus"
     vlm_model_prefixes = ("qwen-vl", "qwen2.5-vl", "qwen3-vl", "qvq")
     has_deployment = True
+
+    def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
+                    tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
+        body = super()._build_body(messages, model=model, stream=stream, tools=tools, params=params)
+        if not stream and "enable_thinking" not in body and _QWEN3_OPEN.fullmatch(model.lower()):
+            body["enable_thinking"] = False  # see _QWEN3_OPEN; a caller's own value is kept
+        return body
 
     def _native(self, path: str) -> str:
         """A native API URL on the same host as the compatible-mode base URL."""
