@@ -115,6 +115,9 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     #: the provider answers some stream requests with an HTTP-200 JSON error instead of events
     errors_as_json_when_streaming: ClassVar[bool] = False
     vlm_model_prefixes: ClassVar[tuple[str, ...]] = ()
+    #: message fields a provider needs back in the next turn (Claude's signed ``thinking_blocks``):
+    #: copied from a non-streamed message, or taken from the stream converter's ``message_extras``
+    message_extras: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, source: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -383,6 +386,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                         raise ProtocolError(f"the stream from {self.source or url} ended before the model finished",
                                             provider=self.source, model=model)
                     tool_calls = calls.result() if calls else None
+                    extras = getattr(convert, "message_extras", None) if self.message_extras else None
                 else:
                     data, _ = await request_json("POST", url, json=body, headers=headers, settings=settings,
                                                  provider=self.source, model=model)
@@ -398,6 +402,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                         content.append(c)
                         yield c
                     tool_calls = finish_calls(msg.get("tool_calls"))
+                    extras = {k: msg[k] for k in self.message_extras if k in msg} or None
                 break
             except KEY_ERRORS as exc:
                 # The provider refused the key before any output: set it aside, and try
@@ -415,6 +420,8 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 message["tool_calls"] = tool_calls
             if reasoning:
                 message["reasoning_content"] = "".join(reasoning)
+            if extras:
+                message.update(extras)
             yield Chunk("", tag="result", data=self._formatter(message))
         elif tool_calls:
             log.warning("%s: the model asked for tool calls but the formatter drops them; set "

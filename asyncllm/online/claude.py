@@ -8,6 +8,9 @@ Auth: ``x-api-key`` + ``anthropic-version``.
 Response / stream: ``text`` → content, ``thinking`` → reasoning_content, ``tool_use`` →
 tool_calls (``input_json_delta`` fragments merged by tool index); ``stop_reason`` mapped to
 OpenAI finish reasons; usage combines ``message_start`` input and ``message_delta`` output.
+Thinking blocks (with their ``signature``) and ``redacted_thinking`` blocks are kept on the
+message as ``thinking_blocks`` and sent back first in that assistant turn (see
+:func:`to_anthropic_messages`): with thinking and tools, the API demands it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from typing import Any
 import orjson
 
 from .._config import Secret
-from .._exceptions import APIError, ProtocolError, ProviderOverloadedError, QuotaExceededError, RateLimitError
+from .._exceptions import (
+    APIError,
+    ConfigError,
+    ProtocolError,
+    ProviderOverloadedError,
+    QuotaExceededError,
+    RateLimitError,
+)
 from ..streaming.sse import SSEEvent
 from ._keys import Auth, RedactedHeaders, StaticAuth
 from .chat_base import OnlineChatModuleBase
@@ -47,33 +57,73 @@ def _image_block(url: str) -> dict[str, Any]:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
+def _blank(text: Any) -> bool:
+    return not isinstance(text, str) or not text.strip()
+
+
 def _user_blocks(content: Any) -> Any:
+    """A user turn's content, with whitespace-only text left out (None when nothing is left)."""
     if not isinstance(content, list):
-        return content if content else " "  # Anthropic rejects empty user text
+        return None if _blank(content) else content
     blocks: list[dict[str, Any]] = []
     for part in content:
         kind = part.get("type")
         if kind == "text":
-            blocks.append({"type": "text", "text": part.get("text") or " "})
+            if not _blank(part.get("text")):
+                blocks.append({"type": "text", "text": part["text"]})
         elif kind == "image_url":
             iu = part.get("image_url")
             blocks.append(_image_block(iu["url"] if isinstance(iu, dict) else str(iu)))
         else:
             blocks.append(part)  # already an Anthropic block
+    return blocks or None
+
+
+def _assistant_blocks(m: dict[str, Any]) -> list[dict[str, Any]]:
+    """An assistant turn as blocks: its signed thinking blocks first (as Claude sent them), then
+    non-blank text, then tool calls."""
+    blocks: list[dict[str, Any]] = [dict(b) for b in m.get("thinking_blocks") or () if isinstance(b, dict)]
+    text = _text(m.get("content"))
+    if not _blank(text):
+        blocks.append({"type": "text", "text": text})
+    for tc in m.get("tool_calls") or []:
+        fn = tc.get("function") or {}
+        args = fn.get("arguments")
+        try:
+            parsed = orjson.loads(args) if isinstance(args, str) and args else (args or {})
+        except orjson.JSONDecodeError:
+            parsed = {"_raw": args}
+        blocks.append({"type": "tool_use", "id": tc.get("id"), "name": fn.get("name"), "input": parsed})
     return blocks
 
 
 def to_anthropic_messages(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
-    """(system text, Anthropic messages) from OpenAI-style messages."""
+    """(system text, Anthropic messages) from OpenAI-style messages.
+
+    Claude rejects text blocks that are empty or whitespace only ("text content blocks must
+    contain non-whitespace text": anthropics/claude-code#23440), and a placeholder such as " "
+    fails the same check (NousResearch/hermes-agent#41985). So blank text parts are left out,
+    and a turn left with nothing (an empty assistant turn, an empty user turn in the history) is
+    dropped: the API joins the consecutive turns of one role that this can leave
+    (https://docs.anthropic.com/en/api/messages). An empty *last* user turn cannot be dropped
+    without changing the question, so it is a ConfigError naming the fix.
+
+    With extended thinking, the assistant turn that called tools must be sent back starting with
+    its thinking blocks, unmodified and signed (https://docs.anthropic.com/en/docs/build-with-claude/
+    extended-thinking#preserving-thinking-blocks; anthropic 2.14 types/thinking_block_param.py):
+    they travel on the message as ``thinking_blocks`` and go first.
+    """
     system: list[str] = []
     out: list[dict[str, Any]] = []
-    for m in messages:
+    for i, m in enumerate(messages):
         role = m.get("role")
         content = m.get("content")
         if role in ("system", "developer"):
             system.append(_text(content))
         elif role == "tool":
-            block = {"type": "tool_result", "tool_use_id": m.get("tool_call_id"), "content": _text(content)}
+            block = {"type": "tool_result", "tool_use_id": m.get("tool_call_id")}
+            if not _blank(_text(content)):  # content is optional; a blank one would fail the text check
+                block["content"] = _text(content)
             last = out[-1] if out else None
             if last and last["role"] == "user" and isinstance(last["content"], list) and all(
                     b.get("type") == "tool_result" for b in last["content"]):
@@ -81,20 +131,16 @@ def to_anthropic_messages(messages: list[dict[str, Any]]) -> tuple[str | None, l
             else:
                 out.append({"role": "user", "content": [block]})
         elif role == "assistant":
-            blocks: list[dict[str, Any]] = []
-            if _text(content):
-                blocks.append({"type": "text", "text": _text(content)})
-            for tc in m.get("tool_calls") or []:
-                fn = tc.get("function") or {}
-                args = fn.get("arguments")
-                try:
-                    parsed = orjson.loads(args) if isinstance(args, str) and args else (args or {})
-                except orjson.JSONDecodeError:
-                    parsed = {"_raw": args}
-                blocks.append({"type": "tool_use", "id": tc.get("id"), "name": fn.get("name"), "input": parsed})
-            out.append({"role": "assistant", "content": blocks if blocks else " "})
+            if blocks := _assistant_blocks(m):
+                out.append({"role": "assistant", "content": blocks})
         else:
-            out.append({"role": "user", "content": _user_blocks(content)})
+            user = _user_blocks(content)
+            if user is not None:
+                out.append({"role": "user", "content": user})
+            elif i == len(messages) - 1:
+                raise ConfigError("Claude rejects an empty or whitespace-only user message; pass some text as the "
+                                  "input (with a prompt whose placeholders take the input, give it a 'user' "
+                                  "template: prompt({'system': ..., 'user': '{name}'}))")
     return ("\n".join(s for s in system if s) or None), out
 
 
@@ -125,12 +171,19 @@ def to_anthropic_tool_choice(choice: Any) -> Any:
 class _StreamConverter:
     """Anthropic stream events → OpenAI chunk dicts, for one stream."""
 
-    __slots__ = ("input_tokens", "owner", "tool_index")
+    __slots__ = ("input_tokens", "owner", "thinking", "tool_index")
 
     def __init__(self, owner: ClaudeChat) -> None:
         self.owner = owner
         self.tool_index: dict[int, int] = {}  # content block index → tool call index
         self.input_tokens: int | None = None
+        # thinking / redacted_thinking blocks as they will have to be sent back, by block index
+        self.thinking: dict[int, dict[str, Any]] = {}
+
+    @property
+    def message_extras(self) -> dict[str, Any] | None:
+        """Kept on the answer's message (see ``OnlineChatModuleBase.message_extras``)."""
+        return {"thinking_blocks": [self.thinking[i] for i in sorted(self.thinking)]} if self.thinking else None
 
     @staticmethod
     def _delta(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -149,7 +202,14 @@ class _StreamConverter:
             if dt == "text_delta":
                 return self._delta({"content": d.get("text", "")})
             if dt == "thinking_delta":
-                return self._delta({"reasoning_content": d.get("thinking", "")})
+                text = d.get("thinking", "")
+                if (b := self.thinking.get(data.get("index", -1))) is not None:
+                    b["thinking"] += text
+                return self._delta({"reasoning_content": text})
+            if dt == "signature_delta":
+                if (b := self.thinking.get(data.get("index", -1))) is not None:
+                    b["signature"] = b.get("signature", "") + d.get("signature", "")
+                return None
             if dt == "input_json_delta":
                 ti = self.tool_index.get(data.get("index", -1))
                 if ti is None:
@@ -165,6 +225,11 @@ class _StreamConverter:
                                                     "function": {"name": block.get("name"), "arguments": ""}}]})
             if block.get("type") == "text" and block.get("text"):
                 return self._delta({"content": block["text"]})
+            if block.get("type") == "thinking":
+                self.thinking[data.get("index", -1)] = {"type": "thinking", "thinking": block.get("thinking") or "",
+                                                        "signature": block.get("signature") or ""}
+            elif block.get("type") == "redacted_thinking":
+                self.thinking[data.get("index", -1)] = dict(block)
             return None
         if kind == "message_start":
             usage = (data.get("message") or {}).get("usage") or {}
@@ -188,6 +253,7 @@ class ClaudeChat(OnlineChatModuleBase, source="claude"):
     default_model = "claude-sonnet-4-5"
     chat_path = "messages"
     stream_usage = False
+    message_extras = ("thinking_blocks",)
 
     def _make_auth(self, key: Secret | None) -> Auth:
         h = RedactedHeaders({"anthropic-version": ANTHROPIC_VERSION})
@@ -223,6 +289,7 @@ class ClaudeChat(OnlineChatModuleBase, source="claude"):
             raise ProtocolError(f"Claude answered without 'content': {str(body)[:200]!r}", provider="claude")
         text: list[str] = []
         thinking: list[str] = []
+        signed: list[dict[str, Any]] = []
         calls: list[dict[str, Any]] = []
         for block in body["content"]:
             kind = block.get("type")
@@ -230,6 +297,9 @@ class ClaudeChat(OnlineChatModuleBase, source="claude"):
                 text.append(block.get("text", ""))
             elif kind == "thinking":
                 thinking.append(block.get("thinking", ""))
+                signed.append(block)
+            elif kind == "redacted_thinking":
+                signed.append(block)
             elif kind == "tool_use":
                 calls.append({"id": block.get("id"), "type": "function",
                               "function": {"name": block.get("name"),
@@ -239,6 +309,8 @@ class ClaudeChat(OnlineChatModuleBase, source="claude"):
             msg["reasoning_content"] = "".join(thinking)
         if calls:
             msg["tool_calls"] = calls
+        if signed:
+            msg["thinking_blocks"] = signed
         stop = body.get("stop_reason")
         finish = STOP_REASONS.get(stop, stop) if isinstance(stop, str) else stop
         return {"choices": [{"index": 0, "message": msg, "finish_reason": finish}],

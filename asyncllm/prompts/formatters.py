@@ -170,6 +170,8 @@ class FunctionCallFormatter(FormatterBase):
             out["tool_calls"] = clean
         if msg.get("reasoning_content"):
             out["reasoning_content"] = msg["reasoning_content"]
+        if msg.get("thinking_blocks"):  # Claude's signed thinking: must go back with the tool results
+            out["thinking_blocks"] = msg["thinking_blocks"]
         return out
 
 
