@@ -1,7 +1,13 @@
-"""OpenAI: chat completions, embeddings, an OpenAI-style ``/rerank``, files + fine-tuning jobs."""
+"""OpenAI: chat completions, embeddings, files + fine-tuning jobs.
+
+OpenAI has no rerank endpoint (https://platform.openai.com/docs/api-reference, checked
+2026-11-30), so ``source="openai", type="rerank"`` only means "the OpenAI-style ``/rerank`` body
+of a compatible server" and needs that server's ``embed_url``.
+"""
 
 from __future__ import annotations
 
+from .._exceptions import ConfigError
 from ._finetune import OpenAIFineTuneAPI
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase
@@ -21,5 +27,14 @@ class OpenAIEmbedding(OnlineEmbeddingModuleBase, source="openai"):
 
 
 class OpenAIRerank(OnlineRerankModuleBase, source="openai"):
-    default_url = "https://api.openai.com/v1/rerank"
-    default_model = "rerank-multilingual-v3.0"
+    """``{query, documents, top_n, model}`` → ``results[]`` at a compatible server's ``/rerank``."""
+
+    default_url = ""  # api.openai.com has no /rerank: an embed_url is required
+    default_model = None
+
+    def _embed_url(self, url: str | None) -> str:
+        if not url:
+            raise ConfigError("OpenAI has no rerank endpoint: pass embed_url=... of a server with an OpenAI-style "
+                              "/rerank (vLLM, Jina, a served asyncllm module), or use source='qwen', 'glm' or "
+                              "'siliconflow'")
+        return super()._embed_url(url)

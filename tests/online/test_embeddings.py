@@ -92,6 +92,15 @@ async def test_rerank_sorted_by_score(fake: FakeServer, source: str) -> None:
         await rr(query)
 
 
+async def test_openai_rerank_needs_a_compatible_server(fake: FakeServer) -> None:
+    # OpenAI has no /rerank: without an embed_url this is a ConfigError naming the fix, not a 404
+    with pytest.raises(al.ConfigError, match="OpenAI has no rerank endpoint"):
+        OnlineEmbeddingModule(source="openai", type="rerank", api_key=KEY)
+    rr = OnlineEmbeddingModule(source="openai", type="rerank", embed_url=fake + "/v1/", api_key=KEY)
+    await rr("q", documents=["q"])
+    assert "model" not in fake.state.requests[-1]["body"]  # no Cohere model name sent to someone else's server
+
+
 async def test_glm_rerank_asks_for_raw_scores(fake: FakeServer) -> None:
     rr = OnlineEmbeddingModule(source="glm", type="rerank", embed_url=fake + "/api/paas/v4/", api_key=KEY)
     await rr("q", documents=["q"])
