@@ -116,12 +116,19 @@ class SenseNovaChat(OnlineChatModuleBase, source="sensenova"):
         return {"type": "image_url", "image_url": ref.url}
 
     # -- fine-tuning: file → dataset (polled until ready) → job; serving for the tuned model -----
+    # As the official SDK sends them (sensenova 1.0.6 on PyPI, checked 2026-11-30): resources under
+    # <api_base>/llm/... (api_resources/fine_tune.py OBJECT_NAME "llm.fine-tunes", dataset.py
+    # "llm.fine-tune.datasets", serving.py "llm.fine-tune.servings"; api_resource.py class_url turns
+    # the dots into slashes); a dataset's `files` is a list of file ids (tests/test_datasets.py
+    # test_dataset_create_fileid); hyperparameters nested under `training` (cli.py FineTune.create,
+    # tests/test_fine_tunes.py); a serving's `config.run_time` (tests/test_servings.py). Files go to
+    # https://file.sensenova.cn/v1/files (__init__.py api_base_file) as multipart `file` + fields.
 
     has_deployment = True
 
     def _api(self, path: str) -> str:
         base = self._base_url.replace("compatible-mode/", "")
-        return urljoin(base if base.endswith("/") else base + "/", path)
+        return urljoin(base if base.endswith("/") else base + "/", "llm/" + path)
 
     async def _get(self, path: str) -> Any:
         data, _ = await request_json("GET", self._api(path), headers=self._auth_headers(), settings=self._http,
@@ -140,7 +147,7 @@ class SenseNovaChat(OnlineChatModuleBase, source="sensenova"):
                                  data={"scheme": "FINE_TUNE_2", "description": "asyncllm fine-tune data"},
                                  headers=self._auth_headers(), settings=self._http, provider="sensenova")
         file_id = str(resp.json()["id"])
-        ds = (await self._post("fine-tune/datasets", {"description": "asyncllm", "files": [{"id": file_id}]}))
+        ds = await self._post("fine-tune/datasets", {"description": "asyncllm", "files": [file_id]})
         ds_id, status = str(ds["dataset"]["id"]), str(ds["dataset"].get("status", ""))
         while status.lower() != "ready":
             if status.lower() in ("failed", "error", "invalid"):
@@ -151,8 +158,11 @@ class SenseNovaChat(OnlineChatModuleBase, source="sensenova"):
 
     async def _create_finetuning_job(self, model: str, file_id: str, **kw: Any) -> tuple[str, str]:
         body: dict[str, Any] = {"model": model, "training_file": file_id, "suffix": kw.pop("suffix", "asyncllm")}
-        if kw:
-            body["hyperparams"] = kw
+        hyper = kw.pop("hyperparams", None)
+        if hyper is None and kw:
+            hyper = {"training": kw}  # e.g. learning_rate, n_iters, batch_size (sensenova util.py)
+        if hyper:
+            body["hyperparams"] = hyper
         job = (await self._post("fine-tunes", body))["job"]
         return str(job["id"]), str(job.get("status", "pending"))
 

@@ -105,9 +105,11 @@ def add_extra_routes(app: Starlette) -> Starlette:
         return json_response({"id": fid, "status": "VALID"}, 200, h)
 
     async def nova_dataset(request: Request, body: Any, h: dict[str, str]) -> Response:
-        files = [f.get("id") for f in body.get("files") or []]
-        if not files or any(f not in st.files for f in files):
-            return json_response({"error": {"code": 3, "message": "unknown file"}}, 400, h)
+        # `files` is a list of file id strings (sensenova 1.0.6 tests/test_datasets.py: files=[file_result["id"]])
+        files = body.get("files") or []
+        if not files or not all(isinstance(f, str) and f in st.files for f in files):
+            return json_response({"error": {"code": 3, "message": "files must be a list of uploaded file ids"}},
+                                 400, h)
         did = st.next_id("nova-ds-")
         st.jobs[did] = {"id": did, "status": "ready", "files": files}
         return json_response({"dataset": {"id": did, "status": "pending"}}, 200, h)
@@ -116,6 +118,12 @@ def add_extra_routes(app: Starlette) -> Starlette:
         return json_response({"dataset": st.jobs[request.path_params["ds_id"]]}, 200, h)
 
     async def nova_create_job(request: Request, body: Any, h: dict[str, str]) -> Response:
+        # hyperparameters live under hyperparams.training (sensenova 1.0.6 cli.py FineTune.create)
+        hyper = body.get("hyperparams")
+        if hyper is not None and (not isinstance(hyper, dict) or set(hyper) - {"training"}):
+            return json_response({"error": {"code": 3, "message": "hyperparams takes {'training': {...}}"}}, 400, h)
+        if body.get("training_file") not in st.jobs:
+            return json_response({"error": {"code": 3, "message": "training_file must be a dataset id"}}, 400, h)
         jid = st.next_id("nova-ft-")
         st.jobs[jid] = {"id": jid, "status": NOVA_JOB_STEPS[0], "model": body.get("model"),
                         "training_file": body.get("training_file"), "fine_tuned_model": None,
@@ -145,13 +153,15 @@ def add_extra_routes(app: Starlette) -> Starlette:
         ("/api/v1/fine-tunes/{job_id}", "dashscope", ds_get_job, ["GET"]),
         ("/api/v1/deployments", "dashscope", ds_deploy, ["POST"]),
         ("/api/v1/deployments/{dep_id}", "dashscope", ds_get_deploy, ["GET"]),
+        # SenseNova: <api_base>/llm/... as sensenova 1.0.6 builds them (api_resources/*.py OBJECT_NAME
+        # "llm.fine-tunes", "llm.fine-tune.datasets", "llm.fine-tune.servings"); files on their own host
         ("/sensenova/files/v1/files", "sensenova", nova_upload, ["POST"]),
-        ("/sensenova/v1/fine-tune/datasets", "sensenova", nova_dataset, ["POST"]),
-        ("/sensenova/v1/fine-tune/datasets/{ds_id}", "sensenova", nova_get_dataset, ["GET"]),
-        ("/sensenova/v1/fine-tunes", "sensenova", nova_create_job, ["POST"]),
-        ("/sensenova/v1/fine-tunes/{job_id}", "sensenova", nova_get_job, ["GET"]),
-        ("/sensenova/v1/fine-tune/servings", "sensenova", nova_serving, ["POST"]),
-        ("/sensenova/v1/fine-tune/servings/{srv_id}", "sensenova", nova_get_serving, ["GET"]),
+        ("/sensenova/v1/llm/fine-tune/datasets", "sensenova", nova_dataset, ["POST"]),
+        ("/sensenova/v1/llm/fine-tune/datasets/{ds_id}", "sensenova", nova_get_dataset, ["GET"]),
+        ("/sensenova/v1/llm/fine-tunes", "sensenova", nova_create_job, ["POST"]),
+        ("/sensenova/v1/llm/fine-tunes/{job_id}", "sensenova", nova_get_job, ["GET"]),
+        ("/sensenova/v1/llm/fine-tune/servings", "sensenova", nova_serving, ["POST"]),
+        ("/sensenova/v1/llm/fine-tune/servings/{srv_id}", "sensenova", nova_get_serving, ["GET"]),
     ]
     for path, flavor, fn, methods in table:
         app.router.routes.append(Route(path, _endpoint(st, flavor, fn), methods=methods))

@@ -129,10 +129,15 @@ async def test_sensenova_trains_through_a_dataset_then_serves(fake_plus: FakeSer
 
     chat = OnlineChatModule(source="sensenova", model="SenseChat-5", base_url=fake_plus + "/sensenova/v1/",
                             api_key=f"{SENSENOVA_AK}:{SENSENOVA_SK}", poll_interval=0)
-    chat.trainset(trainfile(tmp_path), upload_url=fake_plus + "/sensenova/files/v1/files", n_epochs=1)
+    chat.trainset(trainfile(tmp_path), upload_url=fake_plus + "/sensenova/files/v1/files", n_iters=10)
     await chat.update()
     assert chat.model is not None and chat.model.startswith("SenseChat-5:")
     paths = [r["path"] for r in fake_plus.state.requests]
-    assert paths.index("/sensenova/v1/fine-tune/datasets") < paths.index("/sensenova/v1/fine-tunes")
-    assert "/sensenova/v1/fine-tune/servings" in paths
+    # the paths and bodies of the official SDK (sensenova 1.0.6; the fake refuses any other shape)
+    assert paths.index("/sensenova/v1/llm/fine-tune/datasets") < paths.index("/sensenova/v1/llm/fine-tunes")
+    assert "/sensenova/v1/llm/fine-tune/servings" in paths
+    sent = {r["path"]: r["body"] for r in fake_plus.state.requests if r["method"] == "POST"}
+    (file_id,) = fake_plus.state.files
+    assert sent["/sensenova/v1/llm/fine-tune/datasets"]["files"] == [file_id]
+    assert sent["/sensenova/v1/llm/fine-tunes"]["hyperparams"] == {"training": {"n_iters": 10}}
     assert await chat("hi") == "fake reply to: hi"
