@@ -3,6 +3,13 @@ rerank asks for raw scores; finish reason ``sensitive`` means filtered.
 
 Errors carry their meaning in ``error.code`` (:func:`glm_error_rule`): ``1113`` is arrears
 although it comes as HTTP 429, ``1301`` a content-filter refusal (HTTP 400).
+
+Inline images go as bare base64, without the ``data:image/...;base64,`` prefix: that is what the
+official SDKs send (zhipuai 2.1.5.20250825 api_resource/chat/completions.py:73-76 calls
+core/_utils/_utils.py ``drop_prefix_image_data`` on every message; zai-sdk 0.2.3 the same at
+api_resource/chat/completions.py:123), after reports of GLM-4V refusing ``data:`` URLs
+(QuantumNous/new-api#136, songquanpeng/one-api#1778). The current docs show URLs only, so whether
+the API still refuses the prefix is not established; bare base64 is accepted either way.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from typing import Any
 from .._exceptions import APIError, ContentFilteredError, QuotaExceededError
 from .._provider_errors import body_code, register_error_rule
 from ._finetune import OpenAIFineTuneAPI
+from ._media import ImageRef
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase
 
@@ -34,6 +42,12 @@ class GLMChat(OpenAIFineTuneAPI, OnlineChatModuleBase, source="glm"):
     default_base_url = "https://open.bigmodel.cn/api/paas/v4/"
     default_model = "glm-4"
     vlm_model_prefixes = ("glm-4v", "glm-4.1v", "glm-4.5v")
+
+    def _image_part(self, ref: ImageRef) -> dict[str, Any]:
+        url = ref.url
+        if url.startswith("data:image/"):
+            url = url.split("base64,")[-1]  # as the SDK's drop_prefix_image_data does (see the docstring)
+        return {"type": "image_url", "image_url": {"url": url}}
 
 
 class GLMEmbedding(OnlineEmbeddingModuleBase, source="glm"):

@@ -174,6 +174,18 @@ async def test_vision_inputs_per_provider(fake: FakeServer, tmp_path: Path) -> N
     assert fake.state.requests[-1]["body"]["messages"][-1]["content"][0] == {"type": "text", "text": "q"}
 
 
+async def test_glm_takes_inline_images_as_bare_base64(fake: FakeServer, tmp_path: Path) -> None:
+    # as the official zhipuai / zai SDKs send them (drop_prefix_image_data); URLs pass unchanged
+    img = tmp_path / "a.png"
+    img.write_bytes(b"pngdata")
+    glm = OnlineChatModule(source="glm", model="glm-4v-plus", base_url=fake + "/api/paas/v4/", api_key=KEY,
+                           stream=False)
+    await glm("look", lazyllm_files=[str(img), "https://x.test/b.png"])
+    parts = fake.state.requests[-1]["body"]["messages"][-1]["content"]
+    assert parts[1] == {"type": "image_url", "image_url": {"url": base64.b64encode(b"pngdata").decode()}}
+    assert parts[2] == {"type": "image_url", "image_url": {"url": "https://x.test/b.png"}}
+
+
 async def test_static_params_and_call_params_reach_the_body(fake: FakeServer) -> None:
     chat = openai(fake, stream=False, static_params={"temperature": 0.1})
     await chat("x", top_p=0.5, model="other-model")
