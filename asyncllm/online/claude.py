@@ -250,7 +250,9 @@ class _StreamConverter:
 
 class ClaudeChat(OnlineChatModuleBase, source="claude"):
     default_base_url = "https://api.anthropic.com/v1/"
-    default_model = "claude-sonnet-4-5"
+    # claude-sonnet-4-5 reaches end-of-life on 2026-11-30 (anthropic 2.14 _data/deprecated_models.py);
+    # claude-sonnet-5-5 is the newest Sonnet the SDK lists (types/model.py)
+    default_model = "claude-sonnet-5-5"
     chat_path = "messages"
     stream_usage = False
     message_extras = ("thinking_blocks",)
