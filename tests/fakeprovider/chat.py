@@ -119,7 +119,10 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n,
              "prompt_tokens_details": {"cached_tokens": 0}}
     cid, created = "chatcmpl-" + headers["x-request-id"], int(time.time())
-    extra = {"base_resp": {"status_code": 0, "status_msg": "success"}} if flavor == "minimax" else {}
+    extra: dict[str, Any] = {"base_resp": {"status_code": 0, "status_msg": "success"}} if flavor == "minimax" else {}
+    if dialects.sensenova_extras(flavor):
+        extra["request_id"] = headers["x-request-id"]
+        usage["prompt_tokens_details"]["audio_tokens"] = 0
 
     if not body.get("stream"):
         answer = "".join(ws[:n])
@@ -141,10 +144,12 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
         return json_response(out, 200, headers)
 
     usage_in_choice = dialects.usage_in_choice(flavor)
-    include_usage = not usage_in_choice and bool((body.get("stream_options") or {}).get("include_usage"))
+    include_usage = not usage_in_choice and (dialects.usage_event_always(flavor) or bool(
+        (body.get("stream_options") or {}).get("include_usage")))
+    not_yet = dialects.unfinished(flavor)
 
     def chunk(delta: dict[str, Any], fin: str | None = None) -> bytes:
-        choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": fin}
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": fin or not_yet}
         if fin and usage_in_choice:
             choice["usage"] = usage
         c = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,

@@ -48,3 +48,21 @@ def usage_in_choice(flavor: str) -> bool:
     Moonshot's stream example (platform.moonshot.cn/docs/api/chat), as quoted in
     northes/go-moonshot#17 and higress-group/higress#1568; earendil-works/pi#2017 (Kimi K2.5)."""
     return flavor == "kimi"
+
+
+def sensenova_extras(flavor: str) -> bool:
+    """SenseNova's answers carry a top-level ``request_id``, and its ``prompt_tokens_details`` an
+    ``audio_tokens`` count (OpenSenseNova/SenseNova6.7 API.md §4.3)."""
+    return flavor == "sensenova"
+
+
+def usage_event_always(flavor: str) -> bool:
+    """SenseNova ends every stream with a usage-only event (``choices: []``), asked for or not
+    (API.md §8.1: "Just before completion, the server pushes a single usage-only event")."""
+    return flavor == "sensenova"
+
+
+def unfinished(flavor: str) -> str | None:
+    """The ``finish_reason`` of the chunks before the last: ``null`` on the OpenAI wire, ``""`` in
+    SenseNova's stream (API.md §8.1)."""
+    return "" if flavor == "sensenova" else None

@@ -19,8 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .finetune import parse_multipart
-from .state import FakeState
-from .wire import check_auth, common_headers, error_body, json_response
+from .state import FakeState, key_tag
+from .wire import check_auth, common_headers, credential, error_body, json_response
 
 DS_JOB_STEPS = ("PENDING", "QUEUING", "RUNNING", "SUCCEEDED")
 DS_DEPLOY_STEPS = ("PENDING", "DEPLOYING", "RUNNING")
@@ -38,7 +38,10 @@ def _endpoint(st: FakeState, flavor: str, fn: Handler) -> Callable[[Request], Aw
         if request.method == "POST" and not request.headers.get("content-type", "").startswith("multipart/"):
             raw = await request.body()
             body = orjson.loads(raw) if raw else {}
-        st.requests.append({"path": request.url.path, "method": request.method, "body": body, "headers": {}})
+        st.requests.append({"path": request.url.path, "method": request.method, "body": body,
+                            "headers": {k: v for k, v in request.headers.items()
+                                        if k not in ("authorization", "x-api-key")},
+                            "key": key_tag(credential(request))})
         denied = check_auth(request, flavor, st, headers)
         if denied is not None:
             return denied
@@ -70,9 +73,13 @@ def add_extra_routes(app: Starlette) -> Starlette:
             return json_response(error_body("dashscope", 400, "training_file_ids not found", "InvalidParameter"),
                                  400, h)
         jid = st.next_id("ft-ds-")
-        st.jobs[jid] = {"job_id": jid, "status": DS_JOB_STEPS[0], "model": body.get("model"),
+        # every field of dashscope 2.0.2 finetune/customize_types.py FineTuneOutput
+        st.jobs[jid] = {"job_id": jid, "job_name": jid, "status": DS_JOB_STEPS[0], "model": body.get("model"),
+                        "base_model": body.get("model"), "finetuned_output": None, "training_file_ids": ids,
+                        "validation_file_ids": body.get("validation_file_ids") or [],
                         "training_type": body.get("training_type"), "hyper_parameters": body.get("hyper_parameters"),
-                        "finetuned_output": None}
+                        "create_time": time.strftime("%Y-%m-%d %H:%M:%S"), "user_identity": "fake",
+                        "modifier": "fake", "creator": "fake", "group": "llm", "end_time": None, "usage": None}
         return json_response({"request_id": h["x-request-id"], "output": dict(st.jobs[jid])}, 200, h)
 
     async def ds_get_job(request: Request, body: Any, h: dict[str, str]) -> Response:
@@ -86,7 +93,12 @@ def add_extra_routes(app: Starlette) -> Starlette:
 
     async def ds_deploy(request: Request, body: Any, h: dict[str, str]) -> Response:
         name = f"{body.get('model_name')}-dep"
-        st.jobs[name] = {"deployed_model": name, "status": DS_DEPLOY_STEPS[0], "capacity": body.get("capacity")}
+        now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        # every field of dashscope 2.0.2 finetune/customize_types.py DeploymentOutput
+        st.jobs[name] = {"deployed_model": name, "gmt_create": now, "gmt_modified": now, "status": DS_DEPLOY_STEPS[0],
+                         "model_name": body.get("model_name"), "base_model": body.get("model_name"),
+                         "base_capacity": body.get("capacity"), "capacity": body.get("capacity"), "ready_capacity": 0,
+                         "workspace_id": "fake", "charge_type": "post_paid", "modifier": "fake", "creator": "fake"}
         return json_response({"request_id": h["x-request-id"], "output": dict(st.jobs[name])}, 200, h)
 
     async def ds_get_deploy(request: Request, body: Any, h: dict[str, str]) -> Response:

@@ -59,7 +59,9 @@ def check_auth(request: Request, flavor: str, state: FakeState, headers: dict[st
         if not request.headers.get("anthropic-version"):
             return json_response(error_body(flavor, 400, "anthropic-version: header is required",
                                             "invalid_request_error"), 400, headers)
-        if request.headers.get("x-api-key") in state.keys:
+        # The key comes as x-api-key (https://docs.anthropic.com/en/api/overview) or, from the official
+        # SDK since 2.x, as Authorization: Bearer (anthropic 2.14 _client.py:377 _api_key_auth).
+        if credential(request) in state.keys:
             return None
         return json_response(error_body(flavor, 401, "invalid x-api-key", "authentication_error"), 401, headers)
     auth = request.headers.get("authorization", "")
