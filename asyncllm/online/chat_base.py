@@ -15,6 +15,7 @@ Hooks (all optional; the defaults speak OpenAI chat completions):
 * ``_image_part(ref)``             one image of a vision request
 * ``_convert_response(body)``      a non-streamed body → OpenAI ``chat.completion`` dict
 * ``_convert_frame(event)``        one SSE event → OpenAI ``chat.completion.chunk`` dict (or None)
+* ``message_extras``               message fields the provider needs back next turn (Claude)
 * fine-tuning: ``_upload_train_file``, ``_create_finetuning_job``, ``_query_finetuning_job``;
   deployment: ``_create_deployment``, ``_query_deployment`` (see ``_finetune.py``)
 
@@ -116,7 +117,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     errors_as_json_when_streaming: ClassVar[bool] = False
     vlm_model_prefixes: ClassVar[tuple[str, ...]] = ()
     #: message fields a provider needs back in the next turn (Claude's signed ``thinking_blocks``):
-    #: copied from a non-streamed message, or taken from the stream converter's ``message_extras``
+    #: copied from a non-streamed message, or taken from the stream converter's ``extras`` dict
     message_extras: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, source: str | None = None, **kw: Any) -> None:
@@ -386,7 +387,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                         raise ProtocolError(f"the stream from {self.source or url} ended before the model finished",
                                             provider=self.source, model=model)
                     tool_calls = calls.result() if calls else None
-                    extras = getattr(convert, "message_extras", None) if self.message_extras else None
+                    extras = getattr(convert, "extras", None) if self.message_extras else None
                 else:
                     data, _ = await request_json("POST", url, json=body, headers=headers, settings=settings,
                                                  provider=self.source, model=model)

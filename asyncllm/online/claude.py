@@ -181,7 +181,7 @@ class _StreamConverter:
         self.thinking: dict[int, dict[str, Any]] = {}
 
     @property
-    def message_extras(self) -> dict[str, Any] | None:
+    def extras(self) -> dict[str, Any] | None:
         """Kept on the answer's message (see ``OnlineChatModuleBase.message_extras``)."""
         return {"thinking_blocks": [self.thinking[i] for i in sorted(self.thinking)]} if self.thinking else None
 
