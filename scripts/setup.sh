@@ -41,4 +41,11 @@ fi
 
 log "installing asyncllm[$EXTRAS]"
 "${PIP[@]}" -e ".[$EXTRAS]"
+
+if [[ "$PROFILE" == test ]] && ! "$PY" -c 'import sensenova' 2>/dev/null; then
+    # The SenseNova SDK, oracle of tests/conformance: its PyJWT==2.6.0 pin conflicts with
+    # zhipuai's, so it cannot be an extra; its one JWT call works with the PyJWT the extra resolves.
+    log "installing the SenseNova SDK (--no-deps)"
+    "${PIP[@]}" --no-deps "sensenova==1.0.6"
+fi
 log "ready: $ROOT/.venv"
