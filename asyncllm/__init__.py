@@ -35,6 +35,7 @@ from ._exceptions import (
     ProviderOverloadedError,
     QuotaExceededError,
     RateLimitError,
+    ResourcesUnavailableError,
     StreamError,
 )
 from ._types import kwargs, package
@@ -94,6 +95,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "CallerPolicy": ("asyncllm.serving", "CallerPolicy"),
     "UrlModule": ("asyncllm.serving", "UrlModule"),
     "ServedModuleError": ("asyncllm.serving", "ServedModuleError"),
+    "ServerLostError": ("asyncllm.serving", "ServerLostError"),
     "create_app": ("asyncllm.serving", "create_app"),
     "remote_method": ("asyncllm.serving", "remote_method"),
     "route": ("asyncllm.serving", "route"),
@@ -151,6 +153,7 @@ if TYPE_CHECKING:
     from .serving import (
         CallerPolicy,
         ServedModuleError,
+        ServerLostError,
         ServerModule,
         ServerOptions,
         UrlModule,
@@ -216,8 +219,10 @@ __all__ = [
     "ProviderOverloadedError",
     "QuotaExceededError",
     "RateLimitError",
+    "ResourcesUnavailableError",
     "Secret",
     "ServedModuleError",
+    "ServerLostError",
     "ServerModule",
     "ServerOptions",
     "Session",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import ServedApp, create_app
     from .client import ServerModule, UrlModule
-    from .errors import ServedModuleError
+    from .errors import ServedModuleError, ServerLostError
     from .launchers import InProcessLauncher, ServerSpec, SubprocessLauncher, serve
     from .markers import remote_method, route
     from .options import CallerPolicy, ServerOptions
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "ServedApp": "app", "create_app": "app",
     "ServerModule": "client", "UrlModule": "client",
-    "ServedModuleError": "errors",
+    "ServedModuleError": "errors", "ServerLostError": "errors",
     "InProcessLauncher": "launchers", "ServerSpec": "launchers", "SubprocessLauncher": "launchers",
     "serve": "launchers",
     "remote_method": "markers", "route": "markers",
@@ -37,6 +37,7 @@ __all__ = [
     "InProcessLauncher",
     "ServedApp",
     "ServedModuleError",
+    "ServerLostError",
     "ServerModule",
     "ServerOptions",
     "ServerSpec",
