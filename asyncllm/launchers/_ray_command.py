@@ -14,7 +14,6 @@ the cluster has.
 from __future__ import annotations
 
 import contextlib
-import threading
 from typing import Any
 
 import anyio
@@ -24,7 +23,7 @@ from ._ray_env import import_ray
 from ._ray_resources import shortfall
 from ._ray_runtime import Runtime, await_ref, blocking
 from ._watch import Watcher
-from .base import Status
+from .base import RemoteState, Status
 
 __all__ = ["RayActorHandle", "actor_death"]
 
@@ -38,33 +37,16 @@ def actor_death(exc: BaseException, what: str) -> str:
     return f"{what} died: {why or type(exc).__name__}"
 
 
-class RayActorHandle:
+class RayActorHandle(RemoteState):
     """A command running in a Ray actor (see the module docstring)."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        super().__init__(name)
         self._actor: Any = None
-        self._url: str | None = None
-        self._status = Status.PENDING
-        self._cause: str | None = None
         self._ended: Any = None  # the pending CommandActor.wait() ref
-        self._released = False
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<RayActorHandle {self.name} {self._status.value} url={self._url}>"
-
-    @property
-    def url(self) -> str | None:
-        return self._url
-
-    @property
-    def status(self) -> Status:
-        return self._status
-
-    @property
-    def cause(self) -> str | None:
-        return self._cause
 
     # -- starting ------------------------------------------------------------------------------
 
@@ -106,17 +88,14 @@ class RayActorHandle:
             status, cause = Status.FAILED, actor_death(exc, f"the Ray actor running {self.name}")
         except Exception as exc:  # the wait call itself failed: the command's fate is unknown
             status, cause = Status.FAILED, f"lost track of {self.name} on Ray: {type(exc).__name__}: {exc}"
-        with self._lock:
-            if not self._released:
-                self._status, self._cause = status, cause
+        self._settle(status, cause)
 
     async def poll(self) -> Status:
         await blocking(self.refresh_blocking)
         return self._status
 
     async def wait(self) -> None:
-        while not self._released and not (await self.poll()).finished:
-            await anyio.sleep(0.25)
+        await self._wait(0.25)
 
     async def log_tail(self, lines: int = 40) -> str:
         if self._actor is None:
@@ -130,10 +109,8 @@ class RayActorHandle:
     # -- stopping ------------------------------------------------------------------------------
 
     async def stop(self, grace: float = 60.0) -> None:
-        with self._lock:
-            if self._released:
-                return
-            self._released = True
+        if not self._release():
+            return
         WATCH.remove(self)
         with anyio.CancelScope(shield=True):
             try:

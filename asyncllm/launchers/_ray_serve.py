@@ -30,7 +30,7 @@ from ._ray_env import import_ray
 from ._ray_resources import shortfall
 from ._ray_runtime import Runtime, blocking, serve_api, serve_client
 from ._watch import Watcher
-from .base import Status
+from .base import RemoteState, Status
 
 __all__ = ["RayServeHandle", "app_details"]
 
@@ -66,34 +66,17 @@ def _messages(app: dict[str, Any] | None) -> str:
     return "\n".join(p for p in parts if p)[-4000:]
 
 
-class RayServeHandle:
+class RayServeHandle(RemoteState):
     """A Serve application serving one module (see the module docstring)."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
-        self._url: str | None = None
-        self._status = Status.PENDING
-        self._cause: str | None = None
-        self._released = False
-        self._lock = threading.Lock()
+        super().__init__(name)
         self._replicas: dict[str, Any] = {}  # actor name → actor handle, replicas seen running
         self._replica_lock = threading.RLock()  # the watcher and failure_cause() both update them
         self._deaths: dict[str, tuple[float, str]] = {}  # actor name → (when noticed, cause)
 
     def __repr__(self) -> str:
         return f"<RayServeHandle {self.name} {self._status.value} url={self._url}>"
-
-    @property
-    def url(self) -> str | None:
-        return self._url
-
-    @property
-    def status(self) -> Status:
-        return self._status
-
-    @property
-    def cause(self) -> str | None:
-        return self._cause
 
     # -- starting ------------------------------------------------------------------------------
 
@@ -153,9 +136,8 @@ class RayServeHandle:
             else:  # RUNNING, DEPLOYING, UNHEALTHY (a replica being replaced): still serving
                 status, cause = Status.RUNNING, None
             self._track(app)
-        with self._lock:
-            if not self._released and self._url is not None and not self._status.finished:
-                self._status, self._cause = status, cause
+        if self._url is not None:  # while starting, start() decides
+            self._settle(status, cause)
 
     def _track(self, app: dict[str, Any]) -> None:
         ray = import_ray()
@@ -196,8 +178,7 @@ class RayServeHandle:
         return self._status
 
     async def wait(self) -> None:
-        while not self._released and not (await self.poll()).finished:
-            await anyio.sleep(1.0)
+        await self._wait(1.0)
 
     # -- why a call failed ---------------------------------------------------------------------
 
@@ -226,10 +207,8 @@ class RayServeHandle:
     # -- stopping ------------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        with self._lock:
-            if self._released:
-                return
-            self._released = True
+        if not self._release():
+            return
         WATCH.remove(self)
         with anyio.CancelScope(shield=True):
             try:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import enum
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .._exceptions import ConfigError
 
-__all__ = ["CommandSpec", "Handle", "Launcher", "Status", "TrialOutcome", "expand_port"]
+__all__ = ["CommandSpec", "Handle", "Launcher", "RemoteState", "Status", "TrialOutcome", "expand_port"]
 
 
 class Status(enum.Enum):
@@ -133,6 +134,54 @@ class Launcher(Protocol):
         """Run the trials ``indices`` of the module at import path ``target``; re-run a trial
         whose worker died (crash, out of memory, lost node) at most ``retries`` times."""
         ...
+
+
+class RemoteState:
+    """What a remote handle's state needs (the Ray handles build on it): ``url``, ``status``
+    and ``cause``, written by the watcher thread and by the event loop under one lock; once
+    the handle is released (stopped by us) or finished, nothing overwrites them."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._url: str | None = None
+        self._status = Status.PENDING
+        self._cause: str | None = None
+        self._released = False
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str | None:
+        return self._url
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def cause(self) -> str | None:
+        return self._cause
+
+    def _settle(self, status: Status, cause: str | None) -> None:
+        with self._lock:
+            if not self._released and not self._status.finished:
+                self._status, self._cause = status, cause
+
+    def _release(self) -> bool:
+        """Mark it stopped by us; False when it already was."""
+        with self._lock:
+            if self._released:
+                return False
+            self._released = True
+            return True
+
+    async def poll(self) -> Status:
+        raise NotImplementedError
+
+    async def _wait(self, interval: float) -> None:
+        import anyio
+
+        while not self._released and not (await self.poll()).finished:
+            await anyio.sleep(interval)
 
 
 class HandleServer:

@@ -12,6 +12,7 @@ import sys
 import anyio
 import pytest
 from slurm_check import slurm_skip_reason
+from trial_check import crashy_runs
 
 import asyncllm as al
 from asyncllm import deploy, launchers
@@ -95,17 +96,6 @@ async def test_request_no_node_can_hold_names_both_sides() -> None:
 
 @pytest.mark.parametrize("retries", [0, 1])
 async def test_crashing_trial_job_runs_once_unless_retried(retries: int) -> None:
-    from scaleout_targets import CRASH_RUNS
-
-    await anyio.Path(CRASH_RUNS).unlink(missing_ok=True)
-    try:
-        more = {"retries": retries} if retries else {}  # the default is what is under test
-        [result] = await al.TrialModule("scaleout_targets:crashy", launcher=launchers.slurm(time=120),
-                                        **more).update()
-        runs = (await anyio.Path(CRASH_RUNS).read_text()).splitlines()
-    finally:
-        await anyio.Path(CRASH_RUNS).unlink(missing_ok=True)
-    assert len(runs) == retries + 1, runs
-    assert isinstance(result.error, al.ModuleExecutionError)
+    result, runs = await crashy_runs(launchers.slurm(time=120), retries)
+    assert runs == retries + 1
     assert "without an outcome" in str(result.error)
-    assert ("ran once" if retries == 0 else "ran 2 times") in str(result.error)
