@@ -33,9 +33,11 @@ from ._exceptions import (
     PermissionDeniedError,
     ProtocolError,
     ProviderOverloadedError,
+    ProxyError,
     QuotaExceededError,
     RateLimitError,
     StreamError,
+    TLSError,
 )
 from ._types import kwargs, package
 from .flows import (
@@ -214,6 +216,7 @@ __all__ = [
     "PrompterBase",
     "ProtocolError",
     "ProviderOverloadedError",
+    "ProxyError",
     "QuotaExceededError",
     "RateLimitError",
     "Secret",
@@ -224,6 +227,7 @@ __all__ = [
     "Stream",
     "StreamError",
     "Switch",
+    "TLSError",
     "TrainableModule",
     "TrialModule",
     "TrialResult",

@@ -38,6 +38,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Self
 from urllib.parse import urljoin
 
+import httpx
 import orjson
 
 from .._config import config
@@ -51,7 +52,9 @@ from .._exceptions import (
 )
 from .._http import HTTPSettings, request_json, stream_sse
 from .._provider_errors import error_for
+from .._proxy import ENV
 from .._query import QUERY_PREFIX
+from .._tls import CertSpec, Verify
 from ..modules.base import ModuleBase
 from ..prompts.base import EmptyPrompter, PrompterBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase
@@ -75,12 +78,20 @@ _FILTERED = frozenset({"content_filter", "sensitive", "refusal"})
 
 def http_settings(timeout: float | None = None, *, connect_timeout: float | None = None,
                   first_chunk_timeout: float | None = None, idle_timeout: float | None = None,
-                  max_retries: int | None = None, retry_backoff: float | None = None) -> HTTPSettings:
-    """HTTPSettings from the config defaults and a module's explicit overrides."""
+                  max_retries: int | None = None, retry_backoff: float | None = None,
+                  proxy: str | None = ENV, verify: Verify = True, cert: CertSpec | None = None,
+                  http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
+                  no_proxy: bool = False) -> HTTPSettings:
+    """HTTPSettings from the config defaults and a module's explicit overrides.
+
+    ``no_proxy`` is the provider class's ``NO_PROXY`` (the seed's switch): it turns the default
+    ``proxy="env"`` into no proxy; an explicit proxy URL still wins.
+    """
     def pick(value: Any, name: str) -> Any:
         return config.get(name) if value is None else value
     base = HTTPSettings()
     return HTTPSettings(
+        proxy=None if no_proxy and proxy == ENV else proxy, verify=verify, cert=cert, client=http_client,
         connect_timeout=float(pick(connect_timeout, "http_connect_timeout")),
         first_chunk_timeout=float(pick(first_chunk_timeout, "http_first_chunk_timeout")),
         idle_timeout=float(pick(idle_timeout, "http_idle_timeout")),
@@ -119,6 +130,9 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     #: message fields a provider needs back in the next turn (Claude's signed ``thinking_blocks``):
     #: copied from a non-streamed message, or taken from the stream converter's ``extras`` dict
     message_extras: ClassVar[tuple[str, ...]] = ()
+    #: the seed's switch: True sends this provider's calls direct, whatever HTTPS_PROXY says
+    #: (LazyLLM's ``proxies={'http': None, 'https': None}``); ``proxy=`` on an instance still wins
+    NO_PROXY: ClassVar[bool] = False
 
     def __init_subclass__(cls, source: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -145,6 +159,10 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         max_retries: int | None = None,
         retry_backoff: float | None = None,
         poll_interval: float | None = None,
+        proxy: str | None = ENV,
+        verify: Verify = True,
+        cert: CertSpec | None = None,
+        http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
         id: str | None = None,
         name: str | None = None,
     ) -> None:
@@ -162,7 +180,8 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         self._type = (type or ("vlm" if self._is_vlm(self._model_name) else "llm")).lower()
         self._http = http_settings(timeout, connect_timeout=connect_timeout,
                                    first_chunk_timeout=first_chunk_timeout, idle_timeout=idle_timeout,
-                                   max_retries=max_retries, retry_backoff=retry_backoff)
+                                   max_retries=max_retries, retry_backoff=retry_backoff, proxy=proxy,
+                                   verify=verify, cert=cert, http_client=http_client, no_proxy=self.NO_PROXY)
         self._url = self._chat_url(self._base_url)
         self._prompt: PrompterBase = EmptyPrompter()
         self._formatter: FormatterBase = EmptyFormatter()
