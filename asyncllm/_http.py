@@ -63,7 +63,7 @@ from asyncllm._http_answer import Answer, RawPool, Sender, sender
 from asyncllm._provider_errors import refine_status_error
 from asyncllm._proxy import ENV, ProxyFailure, ProxyURL, env_proxy_for, parse_proxy, proxy_refusal
 from asyncllm._tls import CertSpec, TLSFailure, Verify, warn_insecure
-from asyncllm.streaming.sse import SSEDecoder, SSEEvent
+from asyncllm.streaming.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
 __all__ = [
     "HTTPSettings",
@@ -758,6 +758,25 @@ async def request_raw(
 # ---------------------------------------------------------------------------- SSE streams
 
 
+class NDJSONDecoder:
+    """Newline-delimited JSON (Ollama's stream): each non-empty line is one event's ``data``."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        *lines, self._buf = (self._buf + chunk).split(b"\n")
+        if len(self._buf) > MAX_EVENT_BYTES:
+            raise ProtocolError(f"a stream line grew past {MAX_EVENT_BYTES} bytes without a newline")
+        return [SSEEvent(None, line.decode("utf-8", "replace")) for line in lines if line.strip()]
+
+    def flush(self) -> list[SSEEvent]:
+        rest, self._buf = self._buf, b""
+        return [SSEEvent(None, rest.decode("utf-8", "replace"))] if rest.strip() else []
+
+
 class SSEStream:
     """The events of one streamed response. Iterate it; leaving ``stream_sse`` closes it.
 
@@ -767,11 +786,12 @@ class SSEStream:
 
     __slots__ = ("_call", "_decoder", "_dl", "_eof", "_pending", "response")
 
-    def __init__(self, answer: Answer, call: _Call, dl: _Deadlines) -> None:
+    def __init__(self, answer: Answer, call: _Call, dl: _Deadlines, decoder: SSEDecoder | NDJSONDecoder | None = None,
+                 ) -> None:
         self.response = answer
         self._call = call
         self._dl = dl
-        self._decoder = SSEDecoder()
+        self._decoder = decoder if decoder is not None else SSEDecoder()
         self._pending: deque[SSEEvent] = deque()
         self._eof = False
 
@@ -850,15 +870,18 @@ async def stream_sse(
     provider: str | None = None,
     model: str | None = None,
     on_open: Callable[[Answer], None] | None = None,
+    ndjson: bool = False,
 ) -> AsyncIterator[SSEStream]:
     """Open an SSE stream: ``async with stream_sse(...) as events: async for ev in events: ...``.
 
     Entering waits for the first event (so connect/status/first-chunk failures are retried
     there); once it is delivered the call is committed and later failures surface as errors.
     ``on_open`` sees each successful answer (status and headers) before its events.
+    ``ndjson=True`` reads newline-delimited JSON instead (each line an event's ``data``).
     """
     s = settings or DEFAULT_SETTINGS
-    hdrs = {"accept": "text/event-stream", **headers} if headers else {"accept": "text/event-stream"}
+    accept = "application/x-ndjson" if ndjson else "text/event-stream"
+    hdrs = {"accept": accept, **headers} if headers else {"accept": accept}
     send = _json_sender(method, url, s, hdrs, json)
     call = _Call(url, headers, provider, model)
     dl = _Deadlines(s)
@@ -876,7 +899,7 @@ async def stream_sse(
                 except (httpx.TransportError, OSError) as exc:
                     raise _transport_error(call, exc, s) from exc
                 if answer.status_code < 400:
-                    stream = SSEStream(answer, call, dl)
+                    stream = SSEStream(answer, call, dl, NDJSONDecoder() if ndjson else None)
                     if on_open is not None:
                         on_open(answer)
                     while not stream._pending and not stream._eof:

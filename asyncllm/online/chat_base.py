@@ -8,7 +8,8 @@ A provider registers with a class keyword and overrides what differs from the Op
 
 Hooks (all optional; the defaults speak OpenAI chat completions):
 
-* ``_chat_url(base_url)``          the request URL
+* ``_chat_url(base_url)``          the request URL (``_request_url(model, base_url)`` per call)
+* ``_open_stream(...)``            the event stream of a streamed call (SSE; NDJSON for Ollama)
 * ``_make_auth(key)``              the headers carrying one key (Bearer by default); see ``_keys.py``
 * ``_auth_headers()``              the headers of the next request (picks the key)
 * ``_build_body(messages, model=, stream=, tools=, params=)``   the JSON body
@@ -24,6 +25,11 @@ whose quota is gone is set aside and the call retried once on the next key), or 
 (also ``dynamic_auth=True``: the key is read per call from ``al.config.override(...)`` / the
 environment). See :mod:`asyncllm.online._keys`.
 
+Network keywords (every provider): ``proxy=`` (``"env"`` by default, ``None``, or a URL),
+``verify=`` / ``cert=`` (TLS trust, client certificate) and ``http_client=`` (an
+``httpx.AsyncClient`` of the caller's); the class attribute ``NO_PROXY = True`` makes a
+provider ignore the environment's proxy. See :class:`~asyncllm._http.HTTPSettings`.
+
 ``forward`` is an async generator: text deltas are yielded as ``str``, reasoning deltas as
 ``Chunk(tag="think")``. ``await chat(x)`` returns the text, or — with a formatter set — the
 formatter's output, carried by a last empty ``Chunk(tag="result")``.
@@ -35,6 +41,7 @@ import copy
 import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Self
 from urllib.parse import urljoin
 
@@ -50,7 +57,7 @@ from .._exceptions import (
     IncompleteOutputError,
     ProtocolError,
 )
-from .._http import HTTPSettings, request_json, stream_sse
+from .._http import HTTPSettings, SSEStream, request_json, stream_sse
 from .._provider_errors import error_for
 from .._proxy import ENV
 from .._query import QUERY_PREFIX
@@ -191,6 +198,16 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
 
     def _chat_url(self, base_url: str) -> str:
         return urljoin(base_url if base_url.endswith("/") else base_url + "/", self.chat_path)
+
+    def _request_url(self, model: str, base_url: str | None) -> str:
+        """The URL of one call (Azure names the model's deployment in it)."""
+        return self._url if base_url is None else self._chat_url(base_url)
+
+    def _open_stream(self, url: str, body: dict[str, Any], headers: dict[str, str], settings: HTTPSettings,
+                     model: str) -> AbstractAsyncContextManager[SSEStream]:
+        """The event stream of one streamed call: SSE by default (Ollama reads NDJSON lines)."""
+        return stream_sse("POST", url, json=body, headers=headers, settings=settings, provider=self.source,
+                          model=model)
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
@@ -349,7 +366,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         if files:
             messages = await self._attach_files(messages, files)
         body = self._build_body(messages, model=model, stream=use_stream, tools=prompt.get("tools"), params=params)
-        url = self._url if base_url is None else self._chat_url(base_url)
+        url = self._request_url(model, base_url)
         headers = self._auth_headers()
         retried = False
         while True:  # runs twice only to retry a call on the next key of a pool
@@ -362,8 +379,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 if use_stream:
                     done = False
                     convert = self._frame_converter()
-                    async with stream_sse("POST", url, json=body, headers=headers, settings=settings,
-                                          provider=self.source, model=model) as events:
+                    async with self._open_stream(url, body, headers, settings, model) as events:
                         async for ev in events:
                             # Read on to the end of the body after [DONE]: a body read to its end lets
                             # the connection go back to the pool instead of being closed.
