@@ -9,7 +9,7 @@ Wire (google-genai 3.3.0, ``models.py`` / ``_api_client.py``; https://ai.google.
   ``x-goog-api-key`` (``GEMINI_API_KEY`` / ``GOOGLE_API_KEY``, the SDK's variables).
 * Request: ``contents`` of ``user`` / ``model`` turns made of ``parts`` (``text``,
   ``inlineData``, ``fileData``, ``functionCall``, ``functionResponse``); system messages →
-  ``systemInstruction``; tools → ``functionDeclarations``; ``tool_choice`` →
+  ``systemInstruction``; tools → ``functionDeclarations`` (their JSON Schema as ``parametersJsonSchema``); ``tool_choice`` →
   ``toolConfig.functionCallingConfig.mode``; sampling options → ``generationConfig``
   (``max_tokens`` → ``maxOutputTokens``, ``stop`` → ``stopSequences``, ...). Reasoning is asked
   for with ``include_thoughts=True`` (and ``thinking_budget=`` / ``thinking_level=``), which
@@ -152,7 +152,9 @@ def to_gemini_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fn = t.get("function", t)
         decl = {"name": fn.get("name"), "description": fn.get("description", "")}
         if fn.get("parameters"):
-            decl["parameters"] = fn["parameters"]
+            # a JSON Schema, as OpenAI tools carry it: `parametersJsonSchema` takes it whole (the
+            # SDK's parameters_json_schema); `parameters` wants Google's OpenAPI subset
+            decl["parametersJsonSchema"] = fn["parameters"]
         decls.append(decl)
     return [{"functionDeclarations": decls}]
 
@@ -315,7 +317,8 @@ class GeminiEmbedding(OnlineEmbeddingModuleBase, source="gemini"):
         name = model or self.default_model or ""
         name = name if name.startswith("models/") else f"models/{name}"
         extra = {**self._static_params, **params}
-        return {"requests": [{"model": name, "content": {"parts": [{"text": t}]}, **extra} for t in texts]}
+        return {"requests": [{"model": name, "content": {"parts": [{"text": t}], "role": "user"}, **extra}
+                             for t in texts]}
 
     def _parse_response(self, data: Any, n: int) -> list[list[float]]:
         items = data.get("embeddings") if isinstance(data, dict) else None

@@ -76,6 +76,8 @@ def to_ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     parsed = {"_raw": args}
                 calls.append({"function": {"name": fn.get("name"), "arguments": parsed}})
             msg["tool_calls"] = calls
+            if not text:
+                del msg["content"]  # as the official client leaves an empty content out
         if role == "tool":
             name = m.get("name") or names.get(m.get("tool_call_id", ""))
             if name:

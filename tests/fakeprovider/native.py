@@ -38,6 +38,18 @@ from .wire import DROP, SSEBody, json_response
 GEMINI_FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
 
 
+def field(obj: Any, camel: str) -> Any:
+    """A request field by its JSON name or its proto name: proto3 JSON parsers take both
+    (https://protobuf.dev/programming-guides/json/), and google-genai sends some snake_case
+    (``thinking_config``'s ``include_thoughts``, ``parameters_json_schema``)."""
+    if not isinstance(obj, dict):
+        return None
+    if camel in obj:
+        return obj[camel]
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
+    return obj.get(snake)
+
+
 # ------------------------------------------------------------------------------ Gemini
 
 
@@ -65,7 +77,7 @@ async def gemini(request: Request, body: dict[str, Any], fault: Fault | None, st
             return json_response(gemini_error(400, "Please use a valid role: user, model.", "INVALID_ARGUMENT"),
                                  400, headers)
     last = contents[-1]
-    responses = [p["functionResponse"] for p in last["parts"] if "functionResponse" in p]
+    responses = [field(p, "functionResponse") for p in last["parts"] if field(p, "functionResponse")]
     user_texts = [_gemini_text(c["parts"]) for c in contents if c["role"] == "user" and _gemini_text(c["parts"])]
     question = user_texts[-1] if user_texts else ""
     if responses:
@@ -73,14 +85,15 @@ async def gemini(request: Request, body: dict[str, Any], fault: Fault | None, st
                                                           for r in responses)
     else:
         text = "fake reply to: " + question
-    config = body.get("generationConfig") or {}
+    config = field(body, "generationConfig") or {}
     ws = words(text)
-    reason, n = finish_reason(fault, len(ws), config.get("maxOutputTokens"))
-    decls = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
-    mode = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
+    reason, n = finish_reason(fault, len(ws), field(config, "maxOutputTokens"))
+    decls = [d for t in body.get("tools") or [] for d in field(t, "functionDeclarations") or []]
+    mode = field(field(body, "toolConfig"), "functionCallingConfig") or {}
+    mode = mode.get("mode")
     calls = [] if responses or mode == "NONE" else [
         {"functionCall": {"name": d.get("name"), "args": {"query": question, "n": i}}} for i, d in enumerate(decls)]
-    thinking = bool((config.get("thinkingConfig") or {}).get("includeThoughts"))
+    thinking = bool(field(field(config, "thinkingConfig"), "includeThoughts"))
     thought = f"thinking about: {question}"
     prompt_tokens = sum(len(words(_gemini_text(c["parts"]))) for c in contents)
     thoughts_tokens = len(words(thought)) if thinking else 0
@@ -133,7 +146,7 @@ def _gemini_embed(body: dict[str, Any], headers: dict[str, str]) -> Response:
     out = []
     for r in reqs:
         text = _gemini_text((r.get("content") or {}).get("parts") or [])
-        out.append({"values": vector(text, int(r.get("outputDimensionality") or 8))})
+        out.append({"values": vector(text, int(field(r, "outputDimensionality") or 8))})
     return json_response({"embeddings": out}, 200, headers)
 
 
