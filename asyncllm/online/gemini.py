@@ -9,11 +9,11 @@ Wire (google-genai 3.3.0, ``models.py`` / ``_api_client.py``; https://ai.google.
   ``x-goog-api-key`` (``GEMINI_API_KEY`` / ``GOOGLE_API_KEY``, the SDK's variables).
 * Request: ``contents`` of ``user`` / ``model`` turns made of ``parts`` (``text``,
   ``inlineData``, ``fileData``, ``functionCall``, ``functionResponse``); system messages →
-  ``systemInstruction``; tools → ``functionDeclarations`` (their JSON Schema as ``parametersJsonSchema``); ``tool_choice`` →
-  ``toolConfig.functionCallingConfig.mode``; sampling options → ``generationConfig``
-  (``max_tokens`` → ``maxOutputTokens``, ``stop`` → ``stopSequences``, ...). Reasoning is asked
-  for with ``include_thoughts=True`` (and ``thinking_budget=`` / ``thinking_level=``), which
-  become ``generationConfig.thinkingConfig``.
+  ``systemInstruction``; tools → ``functionDeclarations`` (their JSON Schema as
+  ``parametersJsonSchema``); ``tool_choice`` → ``toolConfig.functionCallingConfig.mode``;
+  sampling options → ``generationConfig`` (``max_tokens`` → ``maxOutputTokens``, ``stop`` →
+  ``stopSequences``, ...). Reasoning is asked for with ``include_thoughts=True`` (and
+  ``thinking_budget=`` / ``thinking_level=``), which become ``generationConfig.thinkingConfig``.
 * Answer: parts with ``thought: true`` → reasoning; ``functionCall`` → tool calls (arguments
   as an object); ``finishReason`` ``STOP`` / ``MAX_TOKENS`` / ``SAFETY``... → OpenAI's finish
   reasons; ``promptFeedback.blockReason`` (the prompt itself refused) → ContentFilteredError;
