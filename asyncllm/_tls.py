@@ -107,8 +107,12 @@ def _trust(verify: bool | str) -> tuple[str | None, str | None]:
         raise ConfigError(f"verify={verify!r}: no such CA bundle file or directory")
     env_file, env_dir = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
     if env_file or env_dir:
-        return (env_file if env_file and os.path.isfile(env_file) else None,
-                env_dir if env_dir and os.path.isdir(env_dir) else None)
+        cafile = env_file if env_file and os.path.isfile(env_file) else None
+        capath = env_dir if env_dir and os.path.isdir(env_dir) else None
+        if cafile is None and capath is None:
+            raise ConfigError(f"SSL_CERT_FILE={env_file!r} / SSL_CERT_DIR={env_dir!r} name no CA bundle file or "
+                              "directory; fix the variable, or pass verify='/path/to/ca.pem'")
+        return cafile, capath
     import certifi  # httpx's own dependency
 
     return certifi.where(), None

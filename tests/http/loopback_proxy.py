@@ -244,3 +244,14 @@ async def _relay(h: h11.Connection, client: anyio.abc.SocketStream, request: h11
         return upstream
     await remote.aclose()
     return None
+
+
+async def _serve_forever() -> None:
+    """Print the port, then proxy until killed (benchmarks/online_clients.py runs it this way)."""
+    async with running_proxy() as proxy:
+        print(proxy.port, flush=True)
+        await anyio.sleep_forever()
+
+
+if __name__ == "__main__":
+    anyio.run(_serve_forever)

@@ -108,5 +108,9 @@ async def test_bad_tls_settings_are_config_errors(tls_fake: FakeServer, tls_file
         await ask(tls_fake, HTTPSettings(verify="/nonexistent/ca.pem"))
     with pytest.raises(ConfigError, match="client certificate"):
         await ask(tls_fake, HTTPSettings(verify=tls_files.ca_pem, cert=tls_files.ca_pem))  # no key in it
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SSL_CERT_FILE", "/nonexistent/bundle.pem")
+        with pytest.raises(ConfigError, match="SSL_CERT_FILE"):
+            await ask(tls_fake)
     with pytest.raises(ConfigError, match="verify must be"):
         HTTPSettings(verify=1)  # type: ignore[arg-type]
