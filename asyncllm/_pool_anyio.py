@@ -20,7 +20,8 @@ decoded by ``_http``. aiohttp-style errors are raised as httpx's classes, like t
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import anyio
@@ -98,6 +99,18 @@ class AnyioAnswer:
         await self._pool._release(self._conn, reusable=complete and self._done)
 
 
+@asynccontextmanager
+async def _closed_on_error(stream: anyio.abc.ByteStream) -> AsyncIterator[None]:
+    """Close ``stream`` (even while cancelled) when the block fails: a half-open connection
+    must not wait for the garbage collector."""
+    try:
+        yield
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+        raise
+
+
 async def _receive(stream: anyio.abc.ByteStream) -> bytes:
     try:
         return await stream.receive(_READ_SIZE)
@@ -159,17 +172,13 @@ class AnyioPool:
                     stream = await self._open_proxy()
                     where = self._host_header
                 if self._tls:
-                    try:
+                    async with _closed_on_error(stream):
                         if self._proxy is not None:
                             await self._tunnel(stream)
                         if self._ctx is None:
                             self._ctx = await client_context(self._verify, self._cert)
                         stream = await TLSStream.wrap(stream, hostname=self._host, ssl_context=self._ctx,
                                                       standard_compatible=False)
-                    except BaseException:
-                        with anyio.CancelScope(shield=True):
-                            await stream.aclose()
-                        raise
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {where} took over {timeout:g}s") from exc
         except (ProxyFailure, TLSFailure):
@@ -189,15 +198,11 @@ class AnyioPool:
         assert proxy is not None
         stream: anyio.abc.ByteStream = await anyio.connect_tcp(proxy.host, proxy.port)
         if proxy.tls:
-            try:
+            async with _closed_on_error(stream):
                 if self._proxy_ctx is None:
                     self._proxy_ctx = await client_context(self._verify, None)
                 stream = await TLSStream.wrap(stream, hostname=proxy.host, ssl_context=self._proxy_ctx,
                                               standard_compatible=False)
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await stream.aclose()
-                raise
         return stream
 
     async def _tunnel(self, stream: anyio.abc.ByteStream) -> None:

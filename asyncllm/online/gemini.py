@@ -42,6 +42,7 @@ from .._http import HTTPSettings, stream_sse
 from .._provider_errors import register_error_rule
 from ..streaming.sse import SSEEvent
 from ._keys import Auth, RedactedHeaders, StaticAuth
+from ._media import text_of as _text
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase
 
@@ -76,14 +77,6 @@ def _goog_auth(key: Secret | None) -> Auth:
     if key:
         h["x-goog-api-key"] = key.get()
     return StaticAuth(h)
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return "" if content is None else str(content)
 
 
 def _user_parts(content: Any) -> list[dict[str, Any]]:
@@ -287,14 +280,11 @@ class GeminiChat(OnlineChatModuleBase, source="gemini"):
 
     def _frame_converter(self) -> Callable[[SSEEvent], dict[str, Any] | None]:
         convert = _Converter()
+        parse = super()._convert_frame  # JSON object, or a typed ProtocolError
 
         def frame(event: SSEEvent) -> dict[str, Any] | None:
-            try:
-                data = orjson.loads(event.data)
-            except orjson.JSONDecodeError as exc:
-                raise ProtocolError(f"malformed JSON in a Gemini stream event: {event.data[:80]!r}",
-                                    provider="gemini") from exc
-            return convert(data, stream=True) if isinstance(data, dict) else None
+            data = parse(event)
+            return convert(data, stream=True) if data is not None else None
         return frame
 
 

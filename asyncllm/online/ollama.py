@@ -163,14 +163,11 @@ class OllamaChat(OnlineChatModuleBase, source="ollama"):
 
     def _frame_converter(self) -> Callable[[SSEEvent], dict[str, Any] | None]:
         convert = _Converter()
+        parse = super()._convert_frame  # JSON object, or a typed ProtocolError
 
         def frame(event: SSEEvent) -> dict[str, Any] | None:
-            try:
-                data = orjson.loads(event.data)
-            except orjson.JSONDecodeError as exc:
-                raise ProtocolError(f"malformed JSON line in an Ollama stream: {event.data[:80]!r}",
-                                    provider="ollama") from exc
-            return convert(data, stream=True) if isinstance(data, dict) else None
+            data = parse(event)
+            return convert(data, stream=True) if data is not None else None
         return frame
 
     async def _resolve_model(self) -> str:

@@ -14,7 +14,7 @@ import pytest
 import trustme
 from fakeprovider.server import FakeServer, running_fake_provider
 from loopback_proxy import RunningProxy, running_proxy
-from tlsfiles import TLSFiles
+from nethelpers import TLSFiles
 
 from asyncllm._http import aclose_all
 

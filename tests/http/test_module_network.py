@@ -10,7 +10,7 @@ import pytest
 from fakeprovider.server import FakeServer
 from fakeprovider.state import DEFAULT_KEY
 from loopback_proxy import RunningProxy
-from tlsfiles import TLSFiles
+from nethelpers import TLSFiles
 
 from asyncllm.online import OnlineChatModule, OnlineEmbeddingModule
 from asyncllm.online.compatible import OpenAICompatibleChat, OpenAICompatibleEmbedding

@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 from fakeprovider.server import FakeServer
-from fakeprovider.state import DEFAULT_KEY
 from loopback_proxy import RunningProxy
-from tlsfiles import TLSFiles
+from nethelpers import AUTH, TLSFiles, chat
 
 from asyncllm import _http
 from asyncllm._exceptions import APITimeoutError, AuthenticationError, ConfigError
@@ -20,11 +19,6 @@ from asyncllm._http import HTTPSettings, request_json, stream_sse
 
 pytestmark = pytest.mark.anyio
 
-AUTH = {"authorization": f"Bearer {DEFAULT_KEY}"}
-
-
-def chat(text: str = "hi", **kw: Any) -> dict[str, Any]:
-    return {"model": "fake-chat", "messages": [{"role": "user", "content": text}], **kw}
 
 
 class Recorder:

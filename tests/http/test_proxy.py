@@ -6,33 +6,22 @@ proxy (tests/http/proxy.py) counts what goes through it and reaches loopback onl
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 from fakeprovider.server import FakeServer
-from fakeprovider.state import DEFAULT_KEY
 from loopback_proxy import RunningProxy, running_proxy
-from tlsfiles import TLSFiles
+from nethelpers import AUTH, TLSFiles, ask, chat
 
 from asyncllm import _http
 from asyncllm._exceptions import APITimeoutError, ConfigError, PermissionDeniedError, ProxyError
-from asyncllm._http import HTTPSettings, request_json, stream_sse
+from asyncllm._http import HTTPSettings, stream_sse
 from asyncllm._proxy import env_proxy_for, no_proxy_matches, parse_proxy
 
 pytestmark = pytest.mark.anyio
 
-AUTH = {"authorization": f"Bearer {DEFAULT_KEY}"}
 FAST = HTTPSettings(backoff_base=0.01, backoff_max=0.05)
 
 
-def chat(text: str = "hi", **kw: Any) -> dict[str, Any]:
-    return {"model": "fake-chat", "messages": [{"role": "user", "content": text}], **kw}
-
-
-async def ask(url: str, settings: HTTPSettings | None = None, **headers: str) -> str:
-    body, _ = await request_json("POST", f"{url}/v1/chat/completions", json=chat(), headers={**AUTH, **headers},
-                                 settings=settings)
-    return str(body["choices"][0]["message"]["content"])
 
 
 def dead_port() -> int:

@@ -5,31 +5,23 @@ streams, retries and deadlines over TLS."""
 from __future__ import annotations
 
 import logging
+import shutil
 import ssl
+import subprocess
+from pathlib import Path
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from fakeprovider.server import FakeServer, running_fake_provider
-from fakeprovider.state import DEFAULT_KEY
-from tlsfiles import TLSFiles
+from nethelpers import AUTH, TLSFiles, ask, chat
 
 from asyncllm._exceptions import APIConnectionError, APITimeoutError, ConfigError, TLSError
-from asyncllm._http import HTTPSettings, request_json, stream_sse
+from asyncllm._http import HTTPSettings, stream_sse
 
 pytestmark = pytest.mark.anyio
 
-AUTH = {"authorization": f"Bearer {DEFAULT_KEY}"}
 
 
-def chat(text: str = "hi", **kw: Any) -> dict[str, Any]:
-    return {"model": "fake-chat", "messages": [{"role": "user", "content": text}], **kw}
-
-
-async def ask(url: str, settings: HTTPSettings | None = None, **headers: str) -> str:
-    body, _ = await request_json("POST", f"{url}/v1/chat/completions", json=chat(), headers={**AUTH, **headers},
-                                 settings=settings)
-    return str(body["choices"][0]["message"]["content"])
 
 
 async def test_an_unknown_ca_is_a_typed_error_naming_the_setting(tls_fake: FakeServer) -> None:
@@ -49,6 +41,21 @@ async def test_trust_by_ssl_cert_file(tls_fake: FakeServer, tls_files: TLSFiles,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", tls_files.ca_pem)
     assert await ask(tls_fake) == "fake reply to: hi"
+
+
+async def test_trust_by_ssl_cert_dir(tls_fake: FakeServer, tls_files: TLSFiles, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # a c_rehash-style directory: the CA under <subject hash>.0
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to name the certificate by its subject hash")
+    out = subprocess.run([openssl, "x509", "-hash", "-noout", "-in", tls_files.ca_pem], capture_output=True,
+                         text=True, check=True, timeout=30)
+    shutil.copy(tls_files.ca_pem, tmp_path / f"{out.stdout.strip()}.0")
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    assert await ask(tls_fake) == "fake reply to: hi"
+    with pytest.raises(TLSError):  # the same directory without the CA trusts nothing we serve
+        await ask(tls_fake, HTTPSettings(verify=str(tmp_path.parent)))
 
 
 async def test_trust_by_context(tls_fake: FakeServer, tls_files: TLSFiles) -> None:
