@@ -110,7 +110,7 @@ async def test_gemini_request_shape(fake: FakeServer) -> None:
     assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
     assert body["generationConfig"] == {"maxOutputTokens": 50, "stopSequences": ["END"], "temperature": 0.2}
     assert body["tools"] == [{"functionDeclarations": [{"name": "get_weather", "description": "weather",
-                                                        "parameters": TOOLS[0]["function"]["parameters"]}]}]
+                                                        "parametersJsonSchema": QUERY}]}]
     assert body["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
     assert fake.state.requests[-1]["headers"].get("x-goog-api-key") is None  # recorded without the key
 
