@@ -8,8 +8,8 @@ import logging
 import shutil
 import ssl
 import subprocess
-from pathlib import Path
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from fakeprovider.server import FakeServer, running_fake_provider
