@@ -43,19 +43,23 @@ async def test_trust_by_ssl_cert_file(tls_fake: FakeServer, tls_files: TLSFiles,
     assert await ask(tls_fake) == "fake reply to: hi"
 
 
-async def test_trust_by_ssl_cert_dir(tls_fake: FakeServer, tls_files: TLSFiles, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    # a c_rehash-style directory: the CA under <subject hash>.0
+@pytest.fixture
+def cert_dir(tls_files: TLSFiles, tmp_path: Path) -> Path:
+    """A c_rehash-style directory holding the CA under its <subject hash>.0 name."""
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("needs the openssl command to name the certificate by its subject hash")
     out = subprocess.run([openssl, "x509", "-hash", "-noout", "-in", tls_files.ca_pem], capture_output=True,
                          text=True, check=True, timeout=30)
     shutil.copy(tls_files.ca_pem, tmp_path / f"{out.stdout.strip()}.0")
-    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    return tmp_path
+
+
+async def test_trust_by_ssl_cert_dir(tls_fake: FakeServer, cert_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_DIR", str(cert_dir))
     assert await ask(tls_fake) == "fake reply to: hi"
-    with pytest.raises(TLSError):  # the same directory without the CA trusts nothing we serve
-        await ask(tls_fake, HTTPSettings(verify=str(tmp_path.parent)))
+    with pytest.raises(TLSError):  # a directory without the CA trusts nothing we serve
+        await ask(tls_fake, HTTPSettings(verify=str(cert_dir.parent)))
 
 
 async def test_trust_by_context(tls_fake: FakeServer, tls_files: TLSFiles) -> None:
