@@ -55,7 +55,7 @@ from .flows import (
     switch,
     warp,
 )
-from .modules import ActionModule, FuncHook, Hook, HookHandle, ModuleBase
+from .modules import ActionModule, FuncHook, Hook, HookHandle, LazyLLMHook, ModuleBase
 from .option import Option, OptionIter
 from .streaming import Chunk, Stream, emit
 from .trial import TrialModule, TrialResult
@@ -195,6 +195,7 @@ __all__ = [
     "HookHandle",
     "IncompleteOutputError",
     "JsonFormatter",
+    "LazyLLMHook",
     "LifecycleError",
     "Loop",
     "MissingDependencyError",

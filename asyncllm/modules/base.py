@@ -24,7 +24,7 @@ from .._types import kwargs as kwargs_type
 from ..option import Option
 from ..streaming.channel import Chunk, Sink, bind_sink, current_sink, emit, reset_sink
 from ..streaming.stream import Stream
-from .hooks import HookHandle, HookRunner
+from .hooks import HookHandle, HookRunner, check_hook
 
 __all__ = ["ModuleBase"]
 
@@ -255,9 +255,9 @@ class ModuleBase:
     # -- hooks -------------------------------------------------------------------------------
 
     def register_hook(self, hook: Any) -> HookHandle:
-        """Add a hook (instance, class or function); returns a handle with ``remove()``."""
-        if not (callable(hook) or hasattr(hook, "pre")):
-            raise ConfigError(f"a hook must be a Hook instance, a Hook class or a callable, got {hook!r}")
+        """Add a hook (a Hook or LazyLLMHook class or instance, a seed-style hook object, or a
+        function); returns a handle with ``remove()``."""
+        check_hook(hook)
         if hook not in self._hooks:
             self._hooks.append(hook)
         return HookHandle(self, hook)

@@ -20,7 +20,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for var in list(os.environ):
-        if var.startswith("ASYNCLLM_") or any(var in names for names in VENDOR_KEY_ENV.values()):
+        if var.startswith(("ASYNCLLM_", "LAZYLLM_")) or any(var in names for names in VENDOR_KEY_ENV.values()):
             monkeypatch.delenv(var, raising=False)
 
 

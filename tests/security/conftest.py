@@ -20,7 +20,7 @@ from asyncllm._http import aclose_all
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in list(os.environ):
-        if var.startswith("ASYNCLLM_") or any(var in names for names in VENDOR_KEY_ENV.values()):
+        if var.startswith(("ASYNCLLM_", "LAZYLLM_")) or any(var in names for names in VENDOR_KEY_ENV.values()):
             monkeypatch.delenv(var, raising=False)
 
 
