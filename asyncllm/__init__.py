@@ -30,6 +30,7 @@ from ._exceptions import (
     MissingDependencyError,
     ModuleExecutionError,
     NotFoundError,
+    OutputValidationError,
     PermissionDeniedError,
     ProtocolError,
     ProviderOverloadedError,
@@ -87,6 +88,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "config": ("asyncllm._config", "config"),
     "Secret": ("asyncllm._config", "Secret"),
     "HTTPSettings": ("asyncllm._http", "HTTPSettings"),
+    "instrument": ("asyncllm._tracing", "instrument"),
     "aclose": ("asyncllm._http", "aclose_all"),
     # serving
     "ServerModule": ("asyncllm.serving", "ServerModule"),
@@ -126,6 +128,7 @@ if TYPE_CHECKING:
     from ._config import Secret, config
     from ._http import HTTPSettings
     from ._http import aclose_all as aclose
+    from ._tracing import instrument
     from .deploy import EngineStatus
     from .online import (
         DynamicChatRouter,
@@ -209,6 +212,7 @@ __all__ = [
     "OnlineRerankModuleBase",
     "Option",
     "OptionIter",
+    "OutputValidationError",
     "Parallel",
     "PermissionDeniedError",
     "Pipeline",
@@ -241,6 +245,7 @@ __all__ = [
     "emit",
     "finetune",
     "ifs",
+    "instrument",
     "kwargs",
     "launchers",
     "loop",

@@ -17,8 +17,9 @@ from contextlib import asynccontextmanager
 from types import CoroutineType, TracebackType
 from typing import Any, ClassVar, Self
 
+from .. import _tracing
+from .._context import TraceRecord, current_session
 from .._context import _session as _current_session
-from .._context import current_session
 from .._exceptions import AsyncLLMError, ConfigError, ModuleExecutionError
 from .._types import kwargs as kwargs_type
 from ..option import Option
@@ -420,53 +421,64 @@ class ModuleBase:
         if args and isinstance(args[0], kwargs_type):
             kw = {**args[0], **kw}
             args = args[1:]
-        pieces: list[Any] = []
-        name = self.display_name
-        runner = HookRunner(self._hooks, self) if self._hooks else None
-        emitted: list[Chunk] = []
-        sink = Sink(_ListSend(emitted))
-        agen: Any = None
-        try:
-            if runner is not None:
-                await runner.pre(*args, **kw)
-            agen = self.forward(*args, **kw)
-            while True:
-                token = bind_sink(sink)
-                try:
-                    piece = await agen.__anext__()
-                except StopAsyncIteration:
-                    break
-                finally:
-                    reset_sink(token)
-                if emitted:
-                    for chunk in emitted:
+        with _tracing.stream_span(self) as span:
+            pieces: list[Any] = []
+            name = self.display_name
+            runner = HookRunner(self._hooks, self) if self._hooks else None
+            emitted: list[Chunk] = []
+            sink = Sink(_ListSend(emitted))
+            agen: Any = None
+            try:
+                if runner is not None:
+                    await runner.pre(*args, **kw)
+                agen = self.forward(*args, **kw)
+                while True:
+                    token = bind_sink(sink)
+                    try:
+                        if span is None:
+                            piece = await agen.__anext__()
+                        else:  # the module's span is current while its generator runs, not while we yield
+                            with _tracing.step(span):
+                                piece = await agen.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        reset_sink(token)
+                    if emitted:
+                        for chunk in emitted:
+                            yield chunk
+                        emitted.clear()
+                    pieces.append(piece)
+                    chunk = _as_chunk(piece, name)
+                    if chunk.tag != "result":
                         yield chunk
-                    emitted.clear()
-                pieces.append(piece)
-                chunk = _as_chunk(piece, name)
-                if chunk.tag != "result":
+                for chunk in emitted:
                     yield chunk
-            for chunk in emitted:
-                yield chunk
-            result = self._join_pieces(pieces)
-            if runner is not None:
-                await runner.post(result)
-        except Exception as exc:
-            if runner is not None:
-                await runner.on_error(exc)
-            raise self._wrap_error(exc) from self._wrap_cause(exc)
-        finally:
-            if agen is not None:
-                await agen.aclose()
-            if runner is not None:
-                await runner.finalize()
-        self._record_trace(sess, result)
+                result = self._join_pieces(pieces)
+                if runner is not None:
+                    await runner.post(result)
+            except Exception as exc:
+                if runner is not None:
+                    await runner.on_error(exc)
+                raise self._wrap_error(exc) from self._wrap_cause(exc)
+            finally:
+                if agen is not None:
+                    await agen.aclose()
+                if runner is not None:
+                    await runner.finalize()
+            if span is not None:
+                with _tracing.step(span):
+                    self._record_trace(sess, result)
+            else:
+                self._record_trace(sess, result)
         sess.usage.pop(mid, None)
         stream.set_result(result)
 
     def _record_trace(self, sess: Any, result: Any) -> None:
         if self._return_trace:
             sess.trace.append(result)
+            span_id, parent_id = _tracing.span_ids()
+            sess.trace_records.append(TraceRecord(self.display_name, self._module_id, result, span_id, parent_id))
             if sess.trace_sink is not None:
                 sess.trace_sink(self.display_name, result)
 
