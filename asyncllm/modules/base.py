@@ -23,7 +23,7 @@ from .._context import _session as _current_session
 from .._exceptions import AsyncLLMError, ConfigError, ModuleExecutionError
 from .._types import kwargs as kwargs_type
 from ..option import Option
-from ..streaming.channel import Chunk, Sink, bind_sink, current_sink, emit, reset_sink
+from ..streaming.channel import Chunk, Sink, as_chunk, bind_sink, current_sink, emit, reset_sink, worth_sending
 from ..streaming.stream import Stream
 from .hooks import HookHandle, HookRunner, check_hook
 
@@ -66,14 +66,6 @@ class _ListSend:
 
     async def send(self, item: Chunk) -> None:
         self.items.append(item)
-
-
-def _as_chunk(piece: Any, module: str) -> Chunk:
-    if isinstance(piece, Chunk):
-        if not piece.module:
-            piece.module = module  # tag in place: a new Chunk per token is measurable
-        return piece
-    return Chunk(piece, module=module)
 
 
 class ModuleBase:
@@ -340,8 +332,8 @@ class ModuleBase:
         try:
             async for piece in agen:
                 pieces.append(piece)
-                if sink is not None and getattr(piece, "tag", "text") != "result":
-                    await emit(piece, module=name, tag=getattr(piece, "tag", "text"))
+                if sink is not None and getattr(piece, "tag", "text") != "result" and worth_sending(piece):
+                    await sink.send.send(as_chunk(piece, name))
         finally:
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
@@ -449,8 +441,8 @@ class ModuleBase:
                             yield chunk
                         emitted.clear()
                     pieces.append(piece)
-                    chunk = _as_chunk(piece, name)
-                    if chunk.tag != "result":
+                    chunk = as_chunk(piece, name)
+                    if chunk.tag != "result" and worth_sending(chunk):
                         yield chunk
                 for chunk in emitted:
                     yield chunk
