@@ -30,6 +30,7 @@ from ._exceptions import (
     MissingDependencyError,
     ModuleExecutionError,
     NotFoundError,
+    OutputValidationError,
     PermissionDeniedError,
     ProtocolError,
     ProviderOverloadedError,
@@ -57,7 +58,7 @@ from .flows import (
     switch,
     warp,
 )
-from .modules import ActionModule, FuncHook, Hook, HookHandle, ModuleBase
+from .modules import ActionModule, FuncHook, Hook, HookHandle, LazyLLMHook, ModuleBase
 from .option import Option, OptionIter
 from .streaming import Chunk, Stream, emit
 from .trial import TrialModule, TrialResult
@@ -89,6 +90,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "config": ("asyncllm._config", "config"),
     "Secret": ("asyncllm._config", "Secret"),
     "HTTPSettings": ("asyncllm._http", "HTTPSettings"),
+    "instrument": ("asyncllm._tracing", "instrument"),
     "aclose": ("asyncllm._http", "aclose_all"),
     # serving
     "ServerModule": ("asyncllm.serving", "ServerModule"),
@@ -128,6 +130,7 @@ if TYPE_CHECKING:
     from ._config import Secret, config
     from ._http import HTTPSettings
     from ._http import aclose_all as aclose
+    from ._tracing import instrument
     from .deploy import EngineStatus
     from .online import (
         DynamicChatRouter,
@@ -197,6 +200,7 @@ __all__ = [
     "HookHandle",
     "IncompleteOutputError",
     "JsonFormatter",
+    "LazyLLMHook",
     "LifecycleError",
     "Loop",
     "MissingDependencyError",
@@ -210,6 +214,7 @@ __all__ = [
     "OnlineRerankModuleBase",
     "Option",
     "OptionIter",
+    "OutputValidationError",
     "Parallel",
     "PermissionDeniedError",
     "Pipeline",
@@ -244,6 +249,7 @@ __all__ = [
     "emit",
     "finetune",
     "ifs",
+    "instrument",
     "kwargs",
     "launchers",
     "loop",

@@ -109,6 +109,7 @@ def _endpoint(base_url: str | None) -> str:
 
 class AzureOpenAIChat(_Azure, OnlineChatModuleBase, source="azure"):
     default_model = None
+    structured_output = "json_schema"  # as OpenAI's, GA since api-version 2024-10-21
     vlm_model_prefixes = ("gpt-4o", "gpt-4.1", "gpt-5", "o3", "o4")
 
     def __init__(self, model: str | None = None, *, base_url: str | None = None, api_version: str | None = None,

@@ -213,6 +213,7 @@ class GeminiChat(OnlineChatModuleBase, source="gemini"):
     chat_path = "models"
     stream_usage = False
     vlm_model_prefixes = ("gemini",)
+    structured_output = "json_schema"  # generationConfig.responseJsonSchema
 
     def _make_auth(self, key: Secret | None) -> Auth:
         return _goog_auth(key)
@@ -253,6 +254,8 @@ class GeminiChat(OnlineChatModuleBase, source="gemini"):
             config["stopSequences"] = [stop] if isinstance(stop, str) else stop
         if (rf := merged.pop("response_format", None)) and rf.get("type") in ("json_object", "json_schema"):
             config["responseMimeType"] = "application/json"
+            if rf["type"] == "json_schema":  # the schema whole (google-genai: response_json_schema)
+                config["responseJsonSchema"] = (rf.get("json_schema") or {}).get("schema")
         thinking = {theirs: merged.pop(ours) for ours, theirs in THINKING.items() if ours in merged}
         if thinking:
             config["thinkingConfig"] = {**config.get("thinkingConfig", {}), **thinking}

@@ -129,6 +129,7 @@ class OllamaChat(OnlineChatModuleBase, source="ollama"):
     key_required: ClassVar[bool] = False
     stream_usage = False
     accepts_image_urls = False
+    structured_output = "json_schema"  # becomes format: <schema>
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
@@ -143,8 +144,10 @@ class OllamaChat(OnlineChatModuleBase, source="ollama"):
                 options[theirs] = merged.pop(ours)
         if options:
             body["options"] = options
-        if (rf := merged.pop("response_format", None)) and rf.get("type") == "json_object":
-            body["format"] = "json"
+        if rf := merged.pop("response_format", None):
+            # format: "json", or a JSON schema the answer must match (Ollama's structured outputs)
+            schema = (rf.get("json_schema") or {}).get("schema") if rf.get("type") == "json_schema" else None
+            body["format"] = schema or "json"
         merged.pop("tool_choice", None)  # Ollama has no tool_choice: the model decides
         body.update(merged)
         return body

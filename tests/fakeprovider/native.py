@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from asyncllm.streaming.sse import encode_sse
 
-from . import errors
+from . import errors, structured
 from .chat import finish_reason, mid_stream_fault, words
 from .embed import vector
 from .state import FakeState, Fault
@@ -86,6 +86,9 @@ async def gemini(request: Request, body: dict[str, Any], fault: Fault | None, st
     else:
         text = "fake reply to: " + question
     config = field(body, "generationConfig") or {}
+    # structured output: generationConfig.responseJsonSchema (google-genai: response_json_schema)
+    if (schema := field(config, "responseJsonSchema") or field(config, "responseSchema")) is not None:
+        text = structured.answer(schema, False)
     ws = words(text)
     reason, n = finish_reason(fault, len(ws), field(config, "maxOutputTokens"))
     decls = [d for t in body.get("tools") or [] for d in field(t, "functionDeclarations") or []]
@@ -164,6 +167,7 @@ async def ollama_chat(request: Request, body: dict[str, Any], fault: Fault | Non
         return json_response({"error": "model is required"}, 400, headers)
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
+    question = next((_ollama_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     if last.get("role") == "tool":
         text = "fake reply to tool results: " + "; ".join(_ollama_text(m.get("content")) for m in messages
                                                           if m.get("role") == "tool")
@@ -172,8 +176,12 @@ async def ollama_chat(request: Request, body: dict[str, Any], fault: Fault | Non
         q = _ollama_text(users[-1].get("content")) if users else ""
         images = len(users[-1].get("images") or []) if users else 0
         text = "fake reply to: " + q + (f" [+{images} media]" if images else "")
-    question = next((_ollama_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     opts = body.get("options") or {}
+    fmt = body.get("format")
+    # structured output: format is "json" or a JSON schema (ollama 0.6.3 _types.py ChatRequest.format)
+    if isinstance(fmt, dict) or fmt == "json":
+        schema = fmt if isinstance(fmt, dict) else structured.schema_asked({}, question) or {"type": "object"}
+        text = structured.answer(schema, False)
     ws = words(text)
     reason, n = finish_reason(fault, len(ws), opts.get("num_predict"))
     tools = [] if last.get("role") == "tool" else body.get("tools") or []

@@ -194,3 +194,21 @@ async def test_embeddings(fake: FakeServer, source: str) -> None:
     many = await emb(["hello", "world"])
     assert isinstance(one, list) and len(one) == 8 and many[0] == one and many[1] != one
     assert fake.state.requests[-1]["path"] == path
+
+
+@pytest.mark.parametrize("source", list(CHAT))
+@pytest.mark.parametrize("stream", [True, False])
+async def test_structured_output(fake: FakeServer, source: str, stream: bool) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        population: int
+
+    city = await make(fake, source, stream=stream)("the biggest city", output_type=City)
+    assert city == City(name="fake", population=1)
+    body = fake.state.requests[-1]["body"]
+    if source == "gemini":
+        assert body["generationConfig"]["responseJsonSchema"]["properties"].keys() == {"name", "population"}
+    elif source == "ollama":
+        assert body["format"]["properties"].keys() == {"name", "population"}
