@@ -34,9 +34,11 @@ from ._exceptions import (
     PermissionDeniedError,
     ProtocolError,
     ProviderOverloadedError,
+    ProxyError,
     QuotaExceededError,
     RateLimitError,
     StreamError,
+    TLSError,
 )
 from ._types import kwargs, package
 from .flows import (
@@ -219,6 +221,7 @@ __all__ = [
     "PrompterBase",
     "ProtocolError",
     "ProviderOverloadedError",
+    "ProxyError",
     "QuotaExceededError",
     "RateLimitError",
     "Secret",
@@ -229,6 +232,7 @@ __all__ = [
     "Stream",
     "StreamError",
     "Switch",
+    "TLSError",
     "TrainableModule",
     "TrialModule",
     "TrialResult",

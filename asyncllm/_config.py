@@ -36,6 +36,7 @@ SEED_PREFIX: Final = "LAZYLLM_"  # the seed's variables: read when ours are not 
 # Well-known vendor variables, read after ASYNCLLM_<SOURCE>_API_KEY.
 VENDOR_KEY_ENV: Final[dict[str, tuple[str, ...]]] = {
     "openai": ("OPENAI_API_KEY",),
+    "azure": ("AZURE_OPENAI_API_KEY",),
     "claude": ("ANTHROPIC_API_KEY",),
     "deepseek": ("DEEPSEEK_API_KEY",),
     "doubao": ("ARK_API_KEY",),
@@ -45,6 +46,12 @@ VENDOR_KEY_ENV: Final[dict[str, tuple[str, ...]]] = {
     "qwen": ("DASHSCOPE_API_KEY",),
     "sensenova": ("SENSENOVA_API_KEY",),
     "siliconflow": ("SILICONFLOW_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "ollama": ("OLLAMA_API_KEY",),
+    "openrouter": ("OPENROUTER_API_KEY",),
+    "mistral": ("MISTRAL_API_KEY",),
+    "groq": ("GROQ_API_KEY",),
+    "together": ("TOGETHER_API_KEY",),
 }
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ library, and the original is always kept as ``__cause__``. Cancellation is never
     ├── OutputValidationError       a model's answer did not match output_type after the re-asks
     └── APIError                    an HTTP peer answered badly or not at all
         ├── APIConnectionError      could not connect / connection dropped
+        │   ├── ProxyError          the proxy could not be reached or refused (407: credentials)
+        │   └── TLSError            the TLS handshake failed (certificate check, client certificate)
         ├── APITimeoutError         connect, first-chunk, idle-chunk or total deadline
         ├── ProtocolError           malformed frame / body from the peer
         ├── APIStatusError          non-2xx answer; carries status, request id, retry-after
@@ -62,9 +64,11 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "ProviderOverloadedError",
+    "ProxyError",
     "QuotaExceededError",
     "RateLimitError",
     "StreamError",
+    "TLSError",
     "status_error_class",
 ]
 
@@ -176,6 +180,23 @@ class APIError(AsyncLLMError):
 
 class APIConnectionError(APIError):
     """Could not connect, or the connection broke before an answer was complete."""
+
+
+class ProxyError(APIConnectionError):
+    """The proxy could not be reached, or refused to forward the request.
+
+    ``status_code`` is the proxy's answer (407: it wants credentials, 403: its policy says no), or
+    None when it could not be reached. Retried only when it could not be reached or answered 5xx.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.status_code = status_code
+
+
+class TLSError(APIConnectionError):
+    """The TLS handshake failed: the server's certificate is not trusted, or the server wants a
+    client certificate. The message names the setting (``verify=``, ``cert=``). Never retried."""
 
 
 class APITimeoutError(APIError):

@@ -8,7 +8,8 @@ A provider registers with a class keyword and overrides what differs from the Op
 
 Hooks (all optional; the defaults speak OpenAI chat completions):
 
-* ``_chat_url(base_url)``          the request URL
+* ``_chat_url(base_url)``          the request URL (``_request_url(model, base_url)`` per call)
+* ``_open_stream(...)``            the event stream of a streamed call (SSE; NDJSON for Ollama)
 * ``_make_auth(key)``              the headers carrying one key (Bearer by default); see ``_keys.py``
 * ``_auth_headers()``              the headers of the next request (picks the key)
 * ``_build_body(messages, model=, stream=, tools=, params=)``   the JSON body
@@ -24,6 +25,11 @@ whose quota is gone is set aside and the call retried once on the next key), or 
 (also ``dynamic_auth=True``: the key is read per call from ``al.config.override(...)`` / the
 environment). See :mod:`asyncllm.online._keys`.
 
+Network keywords (every provider): ``proxy=`` (``"env"`` by default, ``None``, or a URL),
+``verify=`` / ``cert=`` (TLS trust, client certificate) and ``http_client=`` (an
+``httpx.AsyncClient`` of the caller's); the class attribute ``NO_PROXY = True`` makes a
+provider ignore the environment's proxy. See :class:`~asyncllm._http.HTTPSettings`.
+
 ``forward`` is an async generator: text deltas are yielded as ``str``, reasoning deltas as
 ``Chunk(tag="think")``. ``await chat(x)`` returns the text, or — with a formatter set — the
 formatter's output, carried by a last empty ``Chunk(tag="result")``.
@@ -35,9 +41,11 @@ import copy
 import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Self
 from urllib.parse import urljoin
 
+import httpx
 import orjson
 
 from .. import _tracing
@@ -50,9 +58,11 @@ from .._exceptions import (
     IncompleteOutputError,
     ProtocolError,
 )
-from .._http import HTTPSettings, request_json, stream_sse
+from .._http import HTTPSettings, SSEStream, request_json, stream_sse
 from .._provider_errors import error_for
+from .._proxy import ENV
 from .._query import QUERY_PREFIX
+from .._tls import CertSpec, Verify
 from ..modules.base import ModuleBase
 from ..prompts.base import EmptyPrompter, PrompterBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase
@@ -77,12 +87,20 @@ _FILTERED = frozenset({"content_filter", "sensitive", "refusal"})
 
 def http_settings(timeout: float | None = None, *, connect_timeout: float | None = None,
                   first_chunk_timeout: float | None = None, idle_timeout: float | None = None,
-                  max_retries: int | None = None, retry_backoff: float | None = None) -> HTTPSettings:
-    """HTTPSettings from the config defaults and a module's explicit overrides."""
+                  max_retries: int | None = None, retry_backoff: float | None = None,
+                  proxy: str | None = ENV, verify: Verify = True, cert: CertSpec | None = None,
+                  http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
+                  no_proxy: bool = False) -> HTTPSettings:
+    """HTTPSettings from the config defaults and a module's explicit overrides.
+
+    ``no_proxy`` is the provider class's ``NO_PROXY`` (the seed's switch): it turns the default
+    ``proxy="env"`` into no proxy; an explicit proxy URL still wins.
+    """
     def pick(value: Any, name: str) -> Any:
         return config.get(name) if value is None else value
     base = HTTPSettings()
     return HTTPSettings(
+        proxy=None if no_proxy and proxy == ENV else proxy, verify=verify, cert=cert, client=http_client,
         connect_timeout=float(pick(connect_timeout, "http_connect_timeout")),
         first_chunk_timeout=float(pick(first_chunk_timeout, "http_first_chunk_timeout")),
         idle_timeout=float(pick(idle_timeout, "http_idle_timeout")),
@@ -121,6 +139,9 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     #: message fields a provider needs back in the next turn (Claude's signed ``thinking_blocks``):
     #: copied from a non-streamed message, or taken from the stream converter's ``extras`` dict
     message_extras: ClassVar[tuple[str, ...]] = ()
+    #: the seed's switch: True sends this provider's calls direct, whatever HTTPS_PROXY says
+    #: (LazyLLM's ``proxies={'http': None, 'https': None}``); ``proxy=`` on an instance still wins
+    NO_PROXY: ClassVar[bool] = False
     #: how to ask this provider for JSON matching a schema (online/_structured.py): the modes are
     #: json_schema, json_object_schema, json_object, tool, prompt
     structured_output: str = "json_object"
@@ -150,6 +171,10 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         max_retries: int | None = None,
         retry_backoff: float | None = None,
         poll_interval: float | None = None,
+        proxy: str | None = ENV,
+        verify: Verify = True,
+        cert: CertSpec | None = None,
+        http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
         id: str | None = None,
         name: str | None = None,
     ) -> None:
@@ -167,7 +192,8 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         self._type = (type or ("vlm" if self._is_vlm(self._model_name) else "llm")).lower()
         self._http = http_settings(timeout, connect_timeout=connect_timeout,
                                    first_chunk_timeout=first_chunk_timeout, idle_timeout=idle_timeout,
-                                   max_retries=max_retries, retry_backoff=retry_backoff)
+                                   max_retries=max_retries, retry_backoff=retry_backoff, proxy=proxy,
+                                   verify=verify, cert=cert, http_client=http_client, no_proxy=self.NO_PROXY)
         self._url = self._chat_url(self._base_url)
         self._prompt: PrompterBase = EmptyPrompter()
         self._formatter: FormatterBase = EmptyFormatter()
@@ -177,6 +203,16 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
 
     def _chat_url(self, base_url: str) -> str:
         return urljoin(base_url if base_url.endswith("/") else base_url + "/", self.chat_path)
+
+    def _request_url(self, model: str, base_url: str | None) -> str:
+        """The URL of one call (Azure names the model's deployment in it)."""
+        return self._url if base_url is None else self._chat_url(base_url)
+
+    def _open_stream(self, url: str, body: dict[str, Any], headers: dict[str, str], settings: HTTPSettings,
+                     model: str) -> AbstractAsyncContextManager[SSEStream]:
+        """The event stream of one streamed call: SSE by default (Ollama reads NDJSON lines)."""
+        return stream_sse("POST", url, json=body, headers=headers, settings=settings, provider=self.source,
+                          model=model)
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
@@ -343,7 +379,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         if files:
             messages = await self._attach_files(messages, files)
         body = self._build_body(messages, model=model, stream=use_stream, tools=prompt.get("tools"), params=params)
-        url = self._url if base_url is None else self._chat_url(base_url)
+        url = self._request_url(model, base_url)
         headers = self._auth_headers()
         span = _tracing.model_span()  # None unless al.instrument() is on
         if span is not None:
@@ -360,8 +396,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 if use_stream:
                     done = False
                     convert = self._frame_converter()
-                    async with stream_sse("POST", url, json=body, headers=headers, settings=settings,
-                                          provider=self.source, model=model) as events:
+                    async with self._open_stream(url, body, headers, settings, model) as events:
                         async for ev in events:
                             # Read on to the end of the body after [DONE]: a body read to its end lets
                             # the connection go back to the pool instead of being closed.

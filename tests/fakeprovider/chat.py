@@ -152,7 +152,9 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
         return json_response(out, 200, headers)
 
     usage_in_choice = dialects.usage_in_choice(flavor)
-    include_usage = not usage_in_choice and (dialects.usage_event_always(flavor) or bool(
+    usage_on_last = dialects.usage_in_last_chunk(flavor)
+    x_groq = dialects.usage_in_x_groq(flavor)
+    include_usage = not (usage_in_choice or usage_on_last or x_groq) and (dialects.usage_event_always(flavor) or bool(
         (body.get("stream_options") or {}).get("include_usage")))
     not_yet = dialects.unfinished(flavor)
 
@@ -164,9 +166,15 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
              "choices": [choice], **extra}
         if include_usage:
             c["usage"] = None
+        if fin and usage_on_last:
+            c["usage"] = usage
+        if fin and x_groq:
+            c["x_groq"] = {"id": "req_" + cid, "usage": usage}
         return encode_sse(orjson.dumps(c))
 
     out: list[bytes] = [chunk({"role": "assistant", "content": ""})]
+    if (comment := dialects.keepalive_comment(flavor)) is not None:
+        out.insert(0, comment)
     if reasoning:
         thoughts = words(reasoning)
         if think_inline:
