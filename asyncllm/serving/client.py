@@ -52,7 +52,10 @@ def _base_url(url: str) -> str:
 # A served module may have side effects: a request the server may have started is never sent
 # again (a broken connection after sending, an unmarked 5xx); connect failures and answers that
 # say nothing ran (408, 429, x-should-retry: true) are still retried.
-_SERVED_SETTINGS = dataclasses.replace(DEFAULT_SETTINGS, idempotent=False)
+# A served module lives beside its caller (this host, a cluster node), never behind the
+# corporate proxy the environment names for the internet: the seed's UrlModule went direct too,
+# and a proxy would see the module's key and inputs. ``settings=HTTPSettings(proxy=...)`` opts in.
+_SERVED_SETTINGS = dataclasses.replace(DEFAULT_SETTINGS, idempotent=False, proxy=None)
 
 
 class UrlModule(ModuleBase):

@@ -55,8 +55,9 @@ from .options import ServerOptions
 
 __all__ = ["InProcessLauncher", "Launcher", "ServerSpec", "SubprocessLauncher", "serve"]
 
+# Health probes go direct: the server is ours (see _SERVED_SETTINGS in client.py).
 _PROBE = HTTPSettings(connect_timeout=1.0, first_chunk_timeout=2.0, idle_timeout=2.0, total_timeout=3.0,
-                      max_attempts=1)
+                      max_attempts=1, proxy=None)
 
 
 @dataclass

@@ -159,8 +159,10 @@ class TrainableModule(LLMBuilders, ModuleBase):
             from ..online.compatible import OpenAICompatibleChat
 
             # Our id: the client records the engine's usage as this module's.
+            # proxy=None: the engine is ours, on this host or a cluster node; HTTP(S)_PROXY is
+            # for the internet, and a proxy would see every prompt.
             client = OpenAICompatibleChat(engine.served_name or None, base_url=engine.base_url, skip_auth=True,
-                                          stream=False, id=self._module_id, name=self.display_name)
+                                          stream=False, proxy=None, id=self._module_id, name=self.display_name)
             client._formatter = _CAPTURE
             if engine.deployer is not None:  # how this engine takes a JSON schema (output_type=)
                 client.structured_output = engine.deployer.structured_output
@@ -174,8 +176,8 @@ class TrainableModule(LLMBuilders, ModuleBase):
             from ..online.compatible import OpenAICompatibleEmbedding, OpenAICompatibleRerank
 
             cls = OpenAICompatibleRerank if self._impl.kind == "rerank" else OpenAICompatibleEmbedding
-            client = cls(engine.base_url, engine.served_name or None, skip_auth=True, id=self._module_id,
-                         name=self.display_name)
+            client = cls(engine.base_url, engine.served_name or None, skip_auth=True, proxy=None,
+                         id=self._module_id, name=self.display_name)
             self.__dict__["_embedder"] = client
             self.__dict__["_embed_base"] = engine.base_url
         return client

@@ -69,3 +69,32 @@ async def test_module_verify_and_own_client(tls_fake: FakeServer, tls_files: TLS
                                http_client=client)
         assert await own("mine") == "fake reply to: mine"
     assert seen == ["/v1/chat/completions"]
+
+
+def _double(x: int) -> int:
+    return 2 * x
+
+
+async def test_served_modules_and_engines_ignore_the_environment_proxy(
+        proxy: RunningProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    # HTTP(S)_PROXY names the way to the internet; a served module or a local engine is ours, and
+    # a proxy on the way would see its key and every prompt (the seed's UrlModule went direct too).
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    import asyncllm as al
+    from asyncllm import HTTPSettings, UrlModule
+
+    async with al.ServerModule(_double) as served:
+        assert await served(4) == 8
+        assert await UrlModule(url=served.url)(5) == 10
+        assert proxy.state.requests == []
+        # opting in: the environment's proxy when the caller asks for it
+        assert await UrlModule(url=served.url, settings=HTTPSettings(proxy="env"))(6) == 12
+        assert len(proxy.state.requests) == 1
+    m = al.TrainableModule().deploy_method(al.deploy.dummy).prompt(None)
+    try:
+        await m.start()
+        assert isinstance(await m("hello"), str)
+    finally:
+        await m.stop()
+    assert len(proxy.state.requests) == 1
