@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 
 from .._exceptions import ConfigError
+from ..launchers.jobs import is_remote
 from ._runner import run_worker
 from .base import Finetuner
 
@@ -45,6 +46,8 @@ class CpuLora(Finetuner):
         self.check_available()
         if not base_model.endswith(".gguf"):
             raise ConfigError(f"finetune.cpu_lora tunes GGUF chat models; {base_model!r} is not a .gguf file")
+        if not is_remote(self.launcher) and not await anyio.Path(base_model).is_file():
+            raise ConfigError(f"finetune.cpu_lora: the base model {base_model!r} does not exist")
         if not trainset or not await anyio.Path(trainset).is_file():
             raise ConfigError(f"finetune.cpu_lora needs trainset('data.jsonl') naming an existing file, "
                               f"got {trainset!r}")

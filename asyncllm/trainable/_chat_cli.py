@@ -16,8 +16,6 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from .._exceptions import AsyncLLMError
-
 __all__ = ["add_arguments", "run_chat"]
 
 
@@ -70,23 +68,20 @@ async def run_chat(args: argparse.Namespace) -> int:
             print("asyncllm chat: give a prompt, pipe one in, or run it at a terminal", file=sys.stderr)
             return 2
         args.prompt = [piped]
-    print(f"starting {args.model} ...", file=sys.stderr, flush=True)
-    try:
-        async with llm:
-            if not interactive:
-                await _answer(llm, " ".join(args.prompt), [], args)
+    # Errors (a model that is not found, an engine that fails to start) go to the command line's
+    # handler: one line naming the fix, or the traceback with --debug.
+    async with llm:
+        if not interactive:
+            await _answer(llm, " ".join(args.prompt), [], args)
+            return 0
+        print("ready: type a message (/exit or Ctrl-D to quit)", file=sys.stderr)
+        history: list[list[str]] = []
+        while True:
+            try:
+                line = await anyio.to_thread.run_sync(input, "> ")
+            except EOFError:
                 return 0
-            print("ready: type a message (/exit or Ctrl-D to quit)", file=sys.stderr)
-            history: list[list[str]] = []
-            while True:
-                try:
-                    line = await anyio.to_thread.run_sync(input, "> ")
-                except EOFError:
-                    return 0
-                if line.strip() in ("/exit", "/quit"):
-                    return 0
-                if line.strip():
-                    history.append([line, await _answer(llm, line, history, args)])
-    except AsyncLLMError as exc:
-        print(f"asyncllm chat: {exc}", file=sys.stderr)
-        return 1
+            if line.strip() in ("/exit", "/quit"):
+                return 0
+            if line.strip():
+                history.append([line, await _answer(llm, line, history, args)])
