@@ -11,6 +11,15 @@ code that must send the key calls ``secret.get()`` at the last moment (building 
     config.api_key("openai")                      # Secret from ASYNCLLM_OPENAI_API_KEY / OPENAI_API_KEY
     with config.override(openai_api_key="sk-…"):  # explicit, scoped (a contextvar)
         ...
+
+Settings a user sets most (each also ``config.override(<name>=...)``):
+
+* ``ASYNCLLM_ONLINE_BASE_URL`` — aim every online chat/embedding/rerank module that has no
+  explicit ``base_url`` at one OpenAI-compatible endpoint (``http://127.0.0.1:8000/v1/``: a local
+  llama.cpp or vLLM, a test double), whatever its ``source``; see ``asyncllm/online/redirect.py``.
+* ``ASYNCLLM_PROGRESS`` — ``auto`` (a progress bar on an interactive terminal, plain lines
+  otherwise), ``bar``, ``plain`` or ``off``; see ``asyncllm/_progress.py``.
+* ``ASYNCLLM_MODEL_PATH`` — directories searched for local models (``trainable/models.py``).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ VENDOR_KEY_ENV: Final[dict[str, tuple[str, ...]]] = {
 
 DEFAULTS: Final[dict[str, Any]] = {
     "default_source": None,
+    "online_base_url": None,
     "default_key": None,
     "http_connect_timeout": 5.0,
     "http_first_chunk_timeout": 120.0,
