@@ -51,6 +51,7 @@ VENDOR_KEY_ENV: Final[dict[str, tuple[str, ...]]] = {
 DEFAULTS: Final[dict[str, Any]] = {
     "default_source": None,
     "online_base_url": None,
+    "progress": "auto",
     "default_key": None,
     "http_connect_timeout": 5.0,
     "http_first_chunk_timeout": 120.0,
