@@ -105,10 +105,12 @@ class Progress:
             sized = os.get_terminal_size(self.stream.fileno()).columns > 0
         except (AttributeError, OSError, ValueError):
             sized = False
-        # delay: nothing shows for short work; miniters=0: every refresh call may redraw. A terminal
-        # that reports no width (a fresh pseudo-terminal) gets 100 columns rather than none.
-        return tqdm(total=self.total, desc=self.desc, unit=f" {self.unit}", file=self.stream, delay=self.delay,
-                    mininterval=0.5, miniters=0, leave=True, bar_format=fmt, dynamic_ncols=sized,
+        # delay: nothing shows for short work; miniters=0: every tick may redraw; smoothing=0: the
+        # rate (and ETA) is the count over the bar's whole time, which the ticks between slow
+        # steps (fine-tune steps take seconds) leave alone. A terminal that reports no width (a
+        # fresh pseudo-terminal) gets 100 columns rather than none.
+        return tqdm(total=self.total, desc=self.desc, unit=self.unit, file=self.stream, delay=self.delay,
+                    mininterval=0.5, miniters=0, smoothing=0, leave=True, bar_format=fmt, dynamic_ncols=sized,
                     ncols=None if sized else 100)
 
     # -- what callers report ----------------------------------------------------------------------

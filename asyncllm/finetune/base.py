@@ -84,8 +84,8 @@ class Finetuner:
 
 class FinetuneDisplay:
     """A fine-tune's events on the progress display, in three phases: loading the model (until
-    the ``loaded`` event, which may carry the ``steps`` total), the steps (loss, ETA), writing the
-    tuned model (after the last step, or the ``trained`` event)."""
+    the ``loaded`` event, which may carry the ``steps`` total, or the first step), the steps (loss,
+    ETA), writing the tuned model (after the last step, or the ``trained`` event)."""
 
     def __init__(self, desc: str, steps: Any = None) -> None:
         self.desc = desc
@@ -109,12 +109,12 @@ class FinetuneDisplay:
         self._phase = p
 
     def feed(self, event: dict[str, Any]) -> None:
-        if event.get("event") == "loaded" and isinstance(event.get("steps"), int):
-            self.steps = event["steps"]
+        if event.get("event") == "loaded":
+            if isinstance(event.get("steps"), int):
+                self.steps = event["steps"]
+            self._steps_begin()  # the rate and ETA count from here, not from the model loading
         if "step" in event:
-            if not self._stepping:
-                self._stepping = True
-                self._next(progress(self.desc, total=self.steps, unit="steps"))
+            self._steps_begin()
             assert self._phase is not None
             fields = {"loss": event["loss"]} if isinstance(event.get("loss"), int | float) else {}
             self._phase.update(1, **fields)
@@ -122,6 +122,11 @@ class FinetuneDisplay:
                 self._writing()
         elif event.get("event") in ("trained", "merged") and self._stepping:
             self._writing()
+
+    def _steps_begin(self) -> None:
+        if not self._stepping:
+            self._stepping = True
+            self._next(progress(self.desc, total=self.steps, unit="steps"))
 
     def _writing(self) -> None:
         if self._phase is not None and self._phase.total is not None:

@@ -90,6 +90,22 @@ def test_auto_is_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
     assert mode(io.StringIO()) == "plain"
 
 
+def test_the_bar_eta_is_not_fooled_by_the_ticks_between_slow_steps() -> None:
+    clock = [1000.0]
+    p = Progress("tuning", total=4, unit="steps", stream=io.StringIO(), display="bar", delay=0)
+    bar = p._bar
+    bar._time = lambda: clock[0]  # tqdm's own clock, made ours: no sleeping
+    bar.start_t = bar.last_print_t = clock[0]
+    for _ in range(2):  # two steps of 10 s each, the display ticked every second meanwhile
+        for _ in range(10):
+            clock[0] += 1
+            p.tick()
+        p.update(loss=1.0)
+    meter = bar.format_meter(**bar.format_dict)
+    p.close()
+    assert "2/4 [00:20<00:20" in meter, meter  # 2 steps left at 10 s each
+
+
 @pytest.mark.anyio
 async def test_an_evalset_shows_its_items(no_delay: None, capsys: pytest.CaptureFixture[str]) -> None:
     class Slow(al.ModuleBase):
