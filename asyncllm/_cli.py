@@ -213,13 +213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _leaf(exc: BaseException) -> BaseException:
     """The most specific error: the one inside (nested) single-error groups, as task groups
     raise them, and the typed cause a lifecycle stage wrapped ("deploy of X failed: ...")."""
-    from ._exceptions import AsyncLLMError, EngineStartError, LifecycleError
+    from ._exceptions import AsyncLLMError, LifecycleError
 
     while True:
         if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
             exc = exc.exceptions[0]
         elif (type(exc) is LifecycleError and isinstance(exc.__cause__, AsyncLLMError)
-              and not isinstance(exc.__cause__, EngineStartError | LifecycleError)):
+              and not isinstance(exc.__cause__, LifecycleError)):
             exc = exc.__cause__
         else:
             return exc

@@ -129,9 +129,6 @@ class TrainableImpl(ModuleBase):
         except ConfigError as exc:
             return name, exc
 
-    def _resolved_base(self) -> str:
-        return self._resolve_base()[0]
-
     def target_dir(self, trainset: str | None) -> Path:
         root = Path(str(config.get("train_target_root", "") or Path.cwd() / "save_ckpt"))
         base = Path(self._target_path).expanduser() if self._target_path else Path(
