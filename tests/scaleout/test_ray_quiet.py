@@ -18,6 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # ray.ser
 
 @pytest.fixture(autouse=True)
 def released() -> Iterator[None]:
+    _ray_quiet.release()  # a launcher test before may have left Ray (joined) and its capture on
     yield
     _ray_quiet.release()
 
