@@ -30,6 +30,7 @@ from ._exceptions import (
     MissingDependencyError,
     ModuleExecutionError,
     NotFoundError,
+    OutputValidationError,
     PermissionDeniedError,
     ProtocolError,
     ProviderOverloadedError,
@@ -55,7 +56,7 @@ from .flows import (
     switch,
     warp,
 )
-from .modules import ActionModule, FuncHook, Hook, HookHandle, ModuleBase
+from .modules import ActionModule, FuncHook, Hook, HookHandle, LazyLLMHook, ModuleBase
 from .option import Option, OptionIter
 from .streaming import Chunk, Stream, emit
 from .trial import TrialModule, TrialResult
@@ -87,6 +88,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "config": ("asyncllm._config", "config"),
     "Secret": ("asyncllm._config", "Secret"),
     "HTTPSettings": ("asyncllm._http", "HTTPSettings"),
+    "instrument": ("asyncllm._tracing", "instrument"),
     "aclose": ("asyncllm._http", "aclose_all"),
     # serving
     "ServerModule": ("asyncllm.serving", "ServerModule"),
@@ -126,6 +128,7 @@ if TYPE_CHECKING:
     from ._config import Secret, config
     from ._http import HTTPSettings
     from ._http import aclose_all as aclose
+    from ._tracing import instrument
     from .deploy import EngineStatus
     from .online import (
         DynamicChatRouter,
@@ -195,6 +198,7 @@ __all__ = [
     "HookHandle",
     "IncompleteOutputError",
     "JsonFormatter",
+    "LazyLLMHook",
     "LifecycleError",
     "Loop",
     "MissingDependencyError",
@@ -208,6 +212,7 @@ __all__ = [
     "OnlineRerankModuleBase",
     "Option",
     "OptionIter",
+    "OutputValidationError",
     "Parallel",
     "PermissionDeniedError",
     "Pipeline",
@@ -240,6 +245,7 @@ __all__ = [
     "emit",
     "finetune",
     "ifs",
+    "instrument",
     "kwargs",
     "launchers",
     "loop",

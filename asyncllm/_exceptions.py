@@ -15,6 +15,7 @@ library, and the original is always kept as ``__cause__``. Cancellation is never
     ├── LifecycleError              start/update/stop failed (deploy, train, eval tasks)
     │   └── EngineStartError        an engine process did not become ready; carries the log tail
     ├── StreamError                 misuse of a Stream (consumed twice, not entered, ...)
+    ├── OutputValidationError       a model's answer did not match output_type after the re-asks
     └── APIError                    an HTTP peer answered badly or not at all
         ├── APIConnectionError      could not connect / connection dropped
         ├── APITimeoutError         connect, first-chunk, idle-chunk or total deadline
@@ -57,6 +58,7 @@ __all__ = [
     "MissingDependencyError",
     "ModuleExecutionError",
     "NotFoundError",
+    "OutputValidationError",
     "PermissionDeniedError",
     "ProtocolError",
     "ProviderOverloadedError",
@@ -137,6 +139,17 @@ class EngineStartError(LifecycleError):
 
 class StreamError(AsyncLLMError):
     """A Stream was used wrongly (iterated twice, closed, ...)."""
+
+
+class OutputValidationError(AsyncLLMError):
+    """A model's answer did not match the ``output_type`` asked for, even after re-asking with the
+    validation error. ``raw`` is the last answer, ``errors`` what was wrong with it."""
+
+    def __init__(self, message: str, *, raw: str = "", errors: str = "", attempts: int = 1) -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.errors = errors
+        self.attempts = attempts
 
 
 class APIError(AsyncLLMError):

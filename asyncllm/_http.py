@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import random
 import re
 import time
@@ -38,6 +39,7 @@ import sniffio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 
+from asyncllm import _tracing
 from asyncllm._exceptions import (
     APIConnectionError,
     APIError,
@@ -473,6 +475,7 @@ async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: C
         delay = _delay(s, exc, 1)
         if s.max_attempts <= 1 or not pred(exc) or anyio.current_time() + delay >= dl.total:
             raise
+        reason: list[BaseException | None] = [exc]  # why the next attempt is made (for tracing)
     with anyio.CancelScope(deadline=dl.total):
         await anyio.sleep(delay)
         retrying = AsyncRetrying(
@@ -481,10 +484,13 @@ async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: C
             | stop_when(lambda st: anyio.current_time() + st.upcoming_sleep >= dl.total),
             wait=lambda st: _delay(s, st.outcome.exception() if st.outcome else None, st.attempt_number + 1),
             retry=retry_if_exception(pred),
+            before_sleep=lambda st: reason.__setitem__(0, st.outcome.exception() if st.outcome else None),
             reraise=True,
         )
         async for att in retrying:
             with att:
+                if _tracing.TRACER is not None:
+                    _tracing.retry_event(att.retry_state.attempt_number + 1, reason[0])
                 return await attempt()
     raise _timeout(call, "total", s.total_timeout)  # only reached when the total scope fired
 
@@ -535,6 +541,8 @@ async def _exchange(send: Sender, call: _Call, dl: _Deadlines) -> tuple[Answer, 
     try:
         with scope:
             answer = await send()
+            if _tracing.TRACER is not None:
+                _tracing.http_status_here(answer.status_code)
             phase = "idle"
             dl.renew(scope, phase_change=True)
             limit = _ERROR_BODY_LIMIT if answer.status_code >= 400 else None
@@ -570,6 +578,21 @@ def _decoded(answer: Answer, raw: bytes) -> bytes:
     return httpx.Response(answer.status_code, headers=answer.headers, content=raw).content
 
 
+def _traced(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """With tracing on (``al.instrument()``), the call runs in an HTTP client span and carries the
+    W3C trace context in its headers; off, it is called as it is."""
+    @functools.wraps(fn)
+    async def call(method: str, url: str, **kw: Any) -> Any:
+        if _tracing.TRACER is None:
+            return await fn(method, url, **kw)
+        headers = dict(kw.get("headers") or {})
+        with _tracing.http_span(method, url, _redact_url(url), headers):
+            return await fn(method, url, **{**kw, "headers": headers})
+
+    return call
+
+
+@_traced
 async def request_json(
     method: str,
     url: str,
@@ -612,6 +635,7 @@ def _status_with_hint(call: _Call, answer: Answer, raw: bytes) -> APIError:
     return err
 
 
+@_traced
 async def request_raw(
     method: str,
     url: str,
@@ -756,6 +780,10 @@ async def stream_sse(
     there); once it is delivered the call is committed and later failures surface as errors.
     ``on_open`` sees each successful answer (status and headers) before its events.
     """
+    span = None
+    if _tracing.TRACER is not None:  # a client span, and the W3C trace context sent along
+        headers = dict(headers or {})
+        span = _tracing.open_http_span(method, url, _redact_url(url), headers)
     s = settings or DEFAULT_SETTINGS
     hdrs = {"accept": "text/event-stream", **headers} if headers else {"accept": "text/event-stream"}
     send = _json_sender(method, url, s, hdrs, json)
@@ -796,8 +824,26 @@ async def stream_sse(
             raise _status_with_hint(call, answer, await _error_body(answer, call, dl))
         return stream
 
-    events: SSEStream = await _with_retries(s, call, dl, attempt)
+    if span is None:
+        events: SSEStream = await _with_retries(s, call, dl, attempt)
+        try:
+            yield events
+        finally:
+            await events.aclose()
+        return
+    # Traced: the span is current only while the request is made (retries included), not while
+    # the caller reads the events (it runs its own work then); it ends when the stream closes.
     try:
-        yield events
+        with _tracing.step(span):
+            events = await _with_retries(s, call, dl, attempt)
+        try:
+            yield events
+        finally:
+            await events.aclose()
+    except BaseException as exc:
+        _tracing.fail(span, exc)
+        raise
     finally:
-        await events.aclose()
+        span.end()
+
+

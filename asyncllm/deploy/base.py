@@ -127,6 +127,8 @@ def _log_dir() -> Path:
 
 class Deployer:
     """Base of every engine. Subclasses set the class attributes and override :meth:`command`."""
+    #: how the engine's OpenAI server takes a JSON schema (see online/_structured.py)
+    structured_output: ClassVar[str] = "json_schema"
 
     name: ClassVar[str] = ""
     #: model kinds it can serve: "llm", "embed", "rerank"

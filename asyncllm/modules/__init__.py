@@ -2,6 +2,6 @@
 
 from .action import ActionModule
 from .base import ModuleBase
-from .hooks import FuncHook, Hook, HookHandle
+from .hooks import FuncHook, Hook, HookHandle, LazyLLMHook
 
-__all__ = ["ActionModule", "FuncHook", "Hook", "HookHandle", "ModuleBase"]
+__all__ = ["ActionModule", "FuncHook", "Hook", "HookHandle", "LazyLLMHook", "ModuleBase"]

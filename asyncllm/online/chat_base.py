@@ -40,6 +40,7 @@ from urllib.parse import urljoin
 
 import orjson
 
+from .. import _tracing
 from .._config import config
 from .._context import record_usage
 from .._exceptions import (
@@ -62,6 +63,7 @@ from ._finetune import FineTuneMixin
 from ._keys import KEY_ERRORS, ApiKey, KeyedProvider, RedactedHeaders, resolve_key
 from ._media import ImageRef, split_query, to_image_refs
 from ._registry import register_chat
+from ._structured import OutputSchema, raise_invalid, request_options
 from ._toolcalls import ToolCallAccumulator, finish_calls
 
 # RedactedHeaders and resolve_key live in _keys.py; re-exported for providers written against this file.
@@ -119,6 +121,9 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     #: message fields a provider needs back in the next turn (Claude's signed ``thinking_blocks``):
     #: copied from a non-streamed message, or taken from the stream converter's ``extras`` dict
     message_extras: ClassVar[tuple[str, ...]] = ()
+    #: how to ask this provider for JSON matching a schema (online/_structured.py): the modes are
+    #: json_schema, json_object_schema, json_object, tool, prompt
+    structured_output: str = "json_object"
 
     def __init_subclass__(cls, source: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -314,8 +319,16 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         **params: Any,
     ) -> AsyncGenerator[Any, None]:
         settings = self._http
+        raw_message = False
         if params:
             # Call options that are ours, not the provider's: they never go into the body.
+            if (output_type := params.pop("output_type", None)) is not None:
+                value = await self._structured(output_type, int(params.pop("output_retries", 2)), input,
+                                               llm_chat_history, lazyllm_files, model, base_url, params)
+                yield Chunk("", tag="result", data=value)
+                return
+            params.pop("output_retries", None)
+            raw_message = bool(params.pop("_message", False))
             if (so := params.pop("stream_output", None)) is not None and stream is None:
                 stream = bool(so)
             if (timeout := params.pop("timeout", None)) is not None:
@@ -332,6 +345,10 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         body = self._build_body(messages, model=model, stream=use_stream, tools=prompt.get("tools"), params=params)
         url = self._url if base_url is None else self._chat_url(base_url)
         headers = self._auth_headers()
+        span = _tracing.model_span()  # None unless al.instrument() is on
+        if span is not None:
+            _tracing.genai_request(span, "chat", self.source or "openai_compatible", model, messages)
+        answered_by: str | None = None
         retried = False
         while True:  # runs twice only to retry a call on the next key of a pool
             content: list[str] = []
@@ -356,6 +373,9 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                             frame = convert(ev)
                             if frame is None:
                                 continue
+                            if span is not None and answered_by is None:
+                                answered_by = frame.get("model")
+                                _tracing.genai_first_chunk(span)
                             if u := frame.get("usage"):
                                 usage = u
                             choices = frame.get("choices")
@@ -392,6 +412,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                     data, _ = await request_json("POST", url, json=body, headers=headers, settings=settings,
                                                  provider=self.source, model=model)
                     resp = self._convert_response(data)
+                    answered_by = resp.get("model")
                     usage = resp.get("usage")
                     ch = resp["choices"][0]
                     msg = ch.get("message") or {}
@@ -413,9 +434,12 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 retried = True
                 headers = self._auth_headers()
         record_usage(self._module_id, usage_of(usage) or {}, self._used_by_moduleid)
+        if span is not None:
+            _tracing.genai_response(span, model=answered_by, usage=usage_of(usage), finish=finish,
+                                    output=[{"role": "assistant", "content": "".join(content)}])
         if finish is not None and finish not in _OK_FINISH:
             self._raise_finish(finish, "".join(content), model)
-        if not self._formatter.is_empty:
+        if raw_message or not self._formatter.is_empty:
             message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
             if tool_calls:
                 message["tool_calls"] = tool_calls
@@ -423,10 +447,49 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 message["reasoning_content"] = "".join(reasoning)
             if extras:
                 message.update(extras)
-            yield Chunk("", tag="result", data=self._formatter(message))
+            yield Chunk("", tag="result", data=message if raw_message else self._formatter(message))
         elif tool_calls:
             log.warning("%s: the model asked for tool calls but the formatter drops them; set "
                         "formatter(FunctionCallFormatter()) to receive them", self.display_name)
+
+    async def _structured(self, output_type: Any, retries: int, input: Any, history: Sequence[Any] | None,
+                          files: Any, model: str | None, base_url: str | None, params: dict[str, Any]) -> Any:
+        """``output_type``'s value from the model (see online/_structured.py): ask in the provider's
+        structured mode, validate, re-ask with the error up to ``retries`` times."""
+        schema = OutputSchema(output_type)
+        mode = self.structured_output
+        extra, in_text = request_options(mode, schema)
+        hist = list(history or [])
+        question = input
+        if in_text:
+            if isinstance(input, str):
+                question = f"{input}\n\n{schema.instructions()}"
+            else:
+                hist = [{"role": "system", "content": schema.instructions()}, *hist]
+        raw, errors = "", ""
+        for _ in range(retries + 1):
+            message = await self._message(question, hist, files, model, base_url, {**params, **extra})
+            calls = message.get("tool_calls") or []
+            raw = str(calls[0]["function"]["arguments"]) if mode == "tool" and calls else str(message["content"])
+            try:
+                return schema.parse(raw)
+            except ValueError as exc:
+                errors = str(exc)
+            hist = [*hist, {"role": "user", "content": question}, {"role": "assistant", "content": raw}]
+            question = (f"That answer does not match the schema: {errors}\n"
+                        "Answer again with only the JSON value, corrected.")
+            files = None  # the files went with the first question
+        raise raise_invalid(raw, errors, retries + 1)
+
+    async def _message(self, question: Any, history: list[Any], files: Any, model: str | None,
+                       base_url: str | None, params: dict[str, Any]) -> dict[str, Any]:
+        """One non-streamed call's whole assistant message (tool calls included)."""
+        message: dict[str, Any] = {}
+        async for piece in self.forward(question, llm_chat_history=history, lazyllm_files=files, stream=False,
+                                        model=model, base_url=base_url, _message=True, **params):
+            if isinstance(piece, Chunk) and piece.tag == "result":
+                message = piece.data
+        return message
 
     async def _raise_json_error(self, url: str, body: dict[str, Any], headers: dict[str, str], model: str,
                                 settings: HTTPSettings) -> None:

@@ -249,6 +249,7 @@ class _StreamConverter:
 
 
 class ClaudeChat(OnlineChatModuleBase, source="claude"):
+    structured_output = "tool"  # a forced tool call (tool_choice {type: tool, name})
     default_base_url = "https://api.anthropic.com/v1/"
     # claude-sonnet-4-5 reaches end-of-life on 2026-11-30 (anthropic 2.14 _data/deprecated_models.py);
     # claude-sonnet-5-5 is the newest Sonnet the SDK lists (types/model.py)

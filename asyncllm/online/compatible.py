@@ -17,6 +17,7 @@ __all__ = ["LlamaCppChat", "OllamaChat", "OpenAICompatibleChat", "OpenAICompatib
 
 
 class OpenAICompatibleChat(OnlineChatModuleBase, source="openai_compatible"):
+    structured_output = "json_schema"  # what vLLM and SGLang take (OpenAI's response_format)
     key_required: ClassVar[bool] = False
     default_model = None
 
@@ -26,6 +27,7 @@ class VLLMChat(OpenAICompatibleChat, source="vllm"):
 
 
 class LlamaCppChat(OpenAICompatibleChat, source="llamacpp"):
+    structured_output = "json_object_schema"  # llama_cpp/llama_chat_format.py: json_object + schema
     default_base_url = "http://127.0.0.1:8080/v1/"
 
 

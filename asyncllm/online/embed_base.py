@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
+from .. import _tracing
 from .._concurrency import gather
 from .._config import config
 from .._exceptions import ConfigError, ProtocolError
@@ -158,6 +159,9 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
             _drop_session_kwargs(params)
         model = model or self._model_name
         target = self._embed_url(url) if url else None
+        if (span := _tracing.model_span()) is not None:
+            _tracing.genai_request(span, "rerank" if self.kind == "rerank" else "embeddings",
+                                   self.source or "openai_compatible", model)
         if isinstance(input, (str, dict)):
             return (await self._embed_batch([input], model, params, target))[0]
         if not isinstance(input, Sequence) or isinstance(input, bytes):

@@ -85,12 +85,12 @@ async def run_server(target: Any, *, pre: Any = None, post: Any = None, options:
 
 
 async def _serve(spec: dict[str, Any]) -> None:
-    from .._importpath import resolve
+    from .launchers import reach_back
 
     await run_server(
-        resolve(spec["target"]),
-        pre=resolve(spec["pre"]) if spec.get("pre") else None,
-        post=resolve(spec["post"]) if spec.get("post") else None,
+        reach_back(spec["target"]),
+        pre=reach_back(spec["pre"]) if spec.get("pre") else None,
+        post=reach_back(spec["post"]) if spec.get("post") else None,
         options=ServerOptions.from_spec(spec["options"]),
         announce=lambda port: _announce(spec["port_file"], port),
         parent_pid=spec.get("parent_pid"))

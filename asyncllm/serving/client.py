@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from .._context import Session, peek_session, record_usage
 from .._exceptions import APIStatusError, ConfigError, LifecycleError, ProtocolError
@@ -28,12 +28,16 @@ from .._http import DEFAULT_SETTINGS, HTTPSettings, aclose_origin, request_json,
 from .._importpath import resolve
 from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
+from ..prompts.formatters import EmptyFormatter, FormatterBase, FormatterChain, as_formatter
 from ..streaming.channel import Chunk, current_sink
 from ._client_files import args_as_content, files_as_content
 from .errors import error_from_body, served_error
 from .launchers import InProcessLauncher, ServerSpec, get_launcher
 from .options import ServerOptions
 from .wire import SESSION_HEADER, encode_session, from_wire, to_wire
+
+if TYPE_CHECKING:
+    from ..launchers.base import Status
 
 __all__ = ["ServerModule", "UrlModule"]
 
@@ -66,6 +70,7 @@ class UrlModule(ModuleBase):
         self.__dict__["_security_key"] = security_key
         settings = settings or _SERVED_SETTINGS
         self._settings = dataclasses.replace(settings, idempotent=True) if idempotent else settings
+        self._formatter: FormatterBase = EmptyFormatter()
         self._url = _base_url(url) if url else ""
         self._remote_ids: frozenset[str] | None = None
         self._attached = bool(url)
@@ -128,7 +133,29 @@ class UrlModule(ModuleBase):
         usage = data.get("usage")
         if isinstance(usage, dict):
             record_usage(self.id, usage, self._used_by_moduleid)
-        return from_wire(data["output"])
+        out = from_wire(data["output"])
+        return out if self._formatter.is_empty else self._formatter(out)
+
+    # -- the seed's LLM builders on the served form --------------------------------------------
+
+    def formatter(self, format: Any = None) -> Self:
+        """Shape what a call returns, here on the client (None: the output as the server sent it)."""
+        self._formatter = as_formatter(format)
+        return self
+
+    def share(self, format: Any = None) -> UrlModule:
+        """A new client (new id: its own session entries and usage) of the same server, with its
+        own formatter; it follows this module's URL, so a share made before ``start()`` works."""
+        return _Shared(self, as_formatter(format) if format is not None else self._formatter)
+
+    def __or__(self, other: Any) -> UrlModule:
+        """``served | formatter``: a share whose formatter runs after this one's."""
+        return self.share(other if self._formatter.is_empty else FormatterChain(self._formatter, other))
+
+    def prompt(self, prompt: Any = None, history: Any = None) -> Self:
+        raise ConfigError(f"{self.display_name} is a client of a server at {self._url or '(not started)'}: a "
+                          "served module's prompt is set on the module where it is served (m.prompt(...) "
+                          "before ServerModule(m))")
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -196,6 +223,21 @@ class UrlModule(ModuleBase):
         return self._finish(data)
 
 
+class _Shared(UrlModule):
+    """A share of a served module: attached to its server (never deploys or stops it)."""
+
+    def __init__(self, source: UrlModule, fmt: FormatterBase) -> None:
+        super().__init__(url=source._url, stream=source._stream, security_key=source.__dict__["_security_key"],
+                         settings=source._settings, name=source._module_name)
+        self.__dict__["_source"] = source
+        self._formatter = fmt
+
+    def _require_url(self) -> str:
+        url = self.__dict__["_source"]._require_url()
+        self._url = url
+        return url  # type: ignore[no-any-return]
+
+
 class ServerModule(UrlModule):
     """Serve ``m`` over HTTP (or attach to ``url``); see the module docstring."""
 
@@ -207,6 +249,7 @@ class ServerModule(UrlModule):
         stream: bool = False,
         return_trace: bool = False,
         port: int | None = None,
+        pythonpath: str | list[str] | None = None,
         launcher: Any = None,
         url: str | None = None,
         security_key: str | bool | None = None,
@@ -217,8 +260,9 @@ class ServerModule(UrlModule):
         name: str | None = None,
         **server_options: Any,
     ) -> None:
-        """The seed's arguments, then ``options`` (a :class:`ServerOptions`) for every server
-        setting; single settings may also be given as keywords (``request_timeout=30``,
+        """The seed's arguments (in the seed's order; ``pythonpath``: extra import folders for a
+        server in another process), then ``options`` (a :class:`ServerOptions`) for every
+        server setting; single settings may also be given as keywords (``request_timeout=30``,
         ``host=...``), which override ``options``."""
         if isinstance(m, str) and "://" in m:
             if url is not None:
@@ -249,13 +293,27 @@ class ServerModule(UrlModule):
             self._m = m  # registered: the lifecycle deploys (and stops) what we serve
         else:
             self.__dict__["_m"] = m  # a subprocess deploys its own copy; nothing to do here
-        self.__dict__["_spec"] = ServerSpec(target=m, pre=pre, post=post, options=opts)
+        paths = (pythonpath,) if isinstance(pythonpath, str) else tuple(pythonpath or ())
+        self.__dict__["_spec"] = ServerSpec(target=m, pre=pre, post=post, options=opts, pythonpath=paths)
+        self.__dict__["_stopped"] = False
         self.__dict__["_app"] = None
 
     @property
     def server_options(self) -> ServerOptions:
         """The server's settings (see :class:`ServerOptions`)."""
         return self._spec.options  # type: ignore[no-any-return]
+
+    def prompt(self, prompt: Any = None, history: Any = None) -> Self:
+        """The seed's ``prompt()`` on a served LLM: set on the module this server serves (before
+        ``start()``; an in-process server, or a subprocess one that is handed the object)."""
+        target = self._spec.target
+        if isinstance(target, str) or not callable(getattr(target, "prompt", None)):
+            raise ConfigError(f"{self.display_name} serves {target!r}, which has no prompt() here: set the "
+                              "prompt on the LLM module itself before serving it")
+        if self._url and not isinstance(self._launcher, InProcessLauncher):
+            raise ConfigError(f"{self.display_name} already runs in another process: set the prompt before start()")
+        target.prompt(prompt, history)
+        return self
 
     @property
     def security_key(self) -> str | None:
@@ -265,6 +323,21 @@ class ServerModule(UrlModule):
     @property
     def launcher(self) -> Any:
         return self._launcher
+
+    @property
+    def status(self) -> Status:
+        """PENDING until started, RUNNING while its server runs, CANCELLED once stopped, DONE or
+        FAILED when the server ended on its own (an attached one is RUNNING: it is not ours)."""
+        from ..launchers.base import Status  # the launchers' enum (launchers sit above serving)
+
+        if self._attached:
+            return Status.RUNNING
+        if self._launcher is None or not self._url:
+            return Status.CANCELLED if self.__dict__["_stopped"] else Status.PENDING
+        if getattr(self._launcher, "running", True):
+            return Status.RUNNING
+        code = getattr(getattr(self._launcher, "_proc", None), "returncode", None)
+        return Status.FAILED if code not in (None, 0) else Status.DONE
 
     @property
     def app(self) -> Any:
@@ -293,6 +366,7 @@ class ServerModule(UrlModule):
         try:
             await self._launcher.stop()
         finally:
+            self.__dict__["_stopped"] = True
             self._url = ""
             self._remote_ids = None
             if url:

@@ -101,7 +101,10 @@ class TrainableImpl(ModuleBase):
             if extra:
                 raise ConfigError(f"deploy_method(..., url=...) attaches to a running engine; it takes no other "
                                   f"options (got {sorted(extra)})")
-            self._engine = EngineHandle(normalize_url(str(args["url"])), None, None, self.base_name,
+            # The engine kind still says how to talk to it (its JSON mode, say), though we did not start it.
+            deployer = self._deploy if isinstance(self._deploy, Deployer) else \
+                (self._deploy() if self._deploy is not None else None)
+            self._engine = EngineHandle(normalize_url(str(args["url"])), deployer, None, self.base_name,
                                         str(args.get("served_name") or ""))
             self._attached = True
             self._deployed = True

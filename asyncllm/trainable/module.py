@@ -162,6 +162,8 @@ class TrainableModule(LLMBuilders, ModuleBase):
             client = OpenAICompatibleChat(engine.served_name or None, base_url=engine.base_url, skip_auth=True,
                                           stream=False, id=self._module_id, name=self.display_name)
             client._formatter = _CAPTURE
+            if engine.deployer is not None:  # how this engine takes a JSON schema (output_type=)
+                client.structured_output = engine.deployer.structured_output
             self.__dict__["_client"] = client
         client._used_by_moduleid = self._used_by_moduleid
         return client
@@ -200,6 +202,11 @@ class TrainableModule(LLMBuilders, ModuleBase):
                 native_tools = chosen  # the engine's own tool support (vLLM with a tool parser, ...)
         gate = ToolTokenGate(family.tool_start_token if chosen else None)
         client = self._chat_client(engine)
+        if params.get("output_type") is not None:  # structured output: the engine's own JSON mode
+            async for piece in client.forward(messages, lazyllm_files=lazyllm_files, stream=False, **params):
+                if isinstance(piece, Chunk) and piece.tag == "result":
+                    yield piece
+            return
         raw: list[str] = []
         message: dict[str, Any] = {}
         try:

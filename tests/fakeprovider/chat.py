@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from asyncllm.streaming.sse import encode_sse
 
-from . import dialects, errors, rules
+from . import dialects, errors, rules, structured
 from .state import FakeState, Fault
 from .wire import DROP, STALL_FOREVER, SSEBody, json_response
 
@@ -89,10 +89,15 @@ async def mid_stream_fault(fault: Fault | None, i: int) -> bytes | None:
 # ------------------------------------------------------------------------------ OpenAI
 
 
-def tool_calls_for(body: dict[str, Any], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def tool_calls_for(body: dict[str, Any], messages: list[dict[str, Any]], broken: bool = False
+                   ) -> list[dict[str, Any]]:
     tools = body.get("tools") or []
     if not tools or body.get("tool_choice") == "none" or (messages and messages[-1].get("role") == "tool"):
         return []
+    if (forced := structured.forced_tool(body)) is not None:  # arguments that match the tool's schema
+        tool = next((t["function"] for t in tools if t.get("function", {}).get("name") == forced), {})
+        return [{"id": "call_0", "type": "function", "function": {
+            "name": forced, "arguments": structured.answer(tool.get("parameters", {}), broken)}}]
     q = last_user(messages)
     return [{"id": f"call_{i}", "type": "function",
              "function": {"name": t.get("function", {}).get("name", f"tool{i}"),
@@ -107,10 +112,13 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
         return json_response(refused[1], refused[0], headers)
     model = body.get("model", "")
     messages = body.get("messages") or []
+    broken = fault is not None and fault.name == "bad-json"
     text = reply_for(messages)
+    if (schema := structured.schema_asked(body, last_user(messages))) is not None:
+        text = structured.answer(schema, broken)
     ws = words(text)
     reason, n = finish_reason(fault, len(ws), body.get("max_tokens") or body.get("max_completion_tokens"))
-    calls = tool_calls_for(body, messages)
+    calls = tool_calls_for(body, messages, broken)
     if calls:
         reason = "tool_calls"
     reasoning = f"thinking about: {last_user(messages)}" if "reasoner" in model else None
@@ -241,7 +249,13 @@ async def anthropic_messages(request: Request, body: dict[str, Any], fault: Faul
     blocks: list[dict[str, Any]] = []
     if thinking:
         blocks.append({"type": "thinking", "thinking": think_text, "signature": rules.signature(think_text)})
-    if tools:
+    if tools and (forced := structured.forced_tool(body)) is not None:
+        stop = "tool_use"
+        tool = next((t for t in tools if t.get("name") == forced), {})
+        broken = fault is not None and fault.name == "bad-json"
+        blocks.append({"type": "tool_use", "id": "toolu_0", "name": forced,
+                       "input": {"bad": True} if broken else structured.instance_of(tool.get("input_schema", {}))})
+    elif tools:
         stop = "tool_use"
         for i, t in enumerate(tools):
             blocks.append({"type": "tool_use", "id": f"toolu_{i}", "name": t.get("name"),

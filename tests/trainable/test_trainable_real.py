@@ -16,10 +16,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
 from conftest import pid_alive
+from pydantic import BaseModel, Field
 
 import asyncllm as al
 from asyncllm import deploy, finetune
@@ -97,6 +99,19 @@ async def test_llamacpp_tool_call_parsed_from_raw_text(smollm_url: str) -> None:
     assert [c["function"]["name"] for c in msg["tool_calls"]] == ["get_weather"]
     assert msg["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"}
     assert "<tool_call>" not in msg["content"]
+
+
+class Verdict(BaseModel):
+    answer: Literal["yes", "no"]
+    city: str = Field(max_length=24)
+
+
+@pytest.mark.anyio
+async def test_llamacpp_structured_output_by_grammar(smollm_url: str) -> None:
+    # llama.cpp compiles the schema into a grammar: the 135M model can only answer in its shape.
+    v = await attached(smollm_url)("Is Paris the capital of France? Say yes or no, and name the city.",
+                                   output_type=Verdict, max_tokens=64, temperature=0)
+    assert isinstance(v, Verdict) and v.answer in ("yes", "no") and len(v.city) <= 24
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
