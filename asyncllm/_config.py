@@ -17,6 +17,15 @@ API keys also read the vendor's usual variable (``OPENAI_API_KEY``, ...) and com
                                                  # LAZYLLM_OPENAI_API_KEY
     with config.override(openai_api_key="sk-…"): # explicit, scoped (a contextvar)
         ...
+
+Settings a user sets most (each also ``config.override(<name>=...)``):
+
+* ``ASYNCLLM_ONLINE_BASE_URL`` — aim every online chat/embedding/rerank module that has no
+  explicit ``base_url`` at one OpenAI-compatible endpoint (``http://127.0.0.1:8000/v1/``: a local
+  llama.cpp or vLLM, a test double), whatever its ``source``; see ``asyncllm/online/redirect.py``.
+* ``ASYNCLLM_PROGRESS`` — ``auto`` (a progress bar on an interactive terminal, plain lines
+  otherwise), ``bar``, ``plain`` or ``off``; see ``asyncllm/_progress.py``.
+* ``ASYNCLLM_MODEL_PATH`` — directories searched for local models (``trainable/models.py``).
 """
 
 from __future__ import annotations
@@ -82,6 +91,8 @@ def _register(name: str, type_: Callable[[str], Any], default: Any, env: str | N
 for _name, _type, _default in (
     ("default_source", str, None),           # the online provider to pick when several keys are set
     ("default_key", str, None),              # the key for default_source
+    ("online_base_url", str, None),          # aim every online module at one OpenAI-compatible endpoint
+    ("progress", str, "auto"),               # the progress display: auto, bar, plain or off
     ("http_connect_timeout", float, 5.0),
     ("http_first_chunk_timeout", float, 120.0),
     ("http_idle_timeout", float, 120.0),

@@ -105,6 +105,8 @@ class TrialOutcome:
     index: int
     eval_result: Any = None
     error: str | None = None
+    #: module name → path of each model the trial fine-tuned (on the node that ran it)
+    model_paths: dict[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -30,6 +30,7 @@ import anyio.to_thread
 
 from .._exceptions import ConfigError, EngineStartError
 from .._process import free_port, import_dirs
+from . import _ray_quiet
 from ._ray_env import LOOPBACK, RayHandle, import_ray, serve_http_options, start_ray
 from .base import CommandSpec, HandleServer, Status, TrialOutcome
 
@@ -54,7 +55,14 @@ class _Runtime:
     def acquire(cls, address: str | None, init: dict[str, Any]) -> RayHandle:
         with cls.lock:
             if cls.handle is None or not import_ray().is_initialized():
-                cls.handle = start_ray(address, **init)
+                if not import_ray().is_initialized():
+                    _ray_quiet.capture()  # a Ray this process starts or joins: its chatter to our log
+                try:
+                    cls.handle = start_ray(address, **init)
+                except Exception as exc:
+                    _ray_quiet.note_failure(exc)
+                    raise
+                _ray_quiet.capture()  # again: the init emptied the ray logger's handlers
             if address not in (None, "auto") and "://" not in address and address != cls.handle.address:
                 raise ConfigError(f"this process is already connected to Ray at {cls.handle.address}, not {address}: "
                                   "a process talks to one Ray cluster; use address=None to share it")
@@ -67,7 +75,10 @@ class _Runtime:
             cls.users = max(0, cls.users - 1)
             if cls.users == 0 and cls.handle is not None and cls.handle.owned:
                 handle, cls.handle = cls.handle, None
-                handle.stop()
+                try:
+                    handle.stop()
+                finally:
+                    _ray_quiet.release()
 
     @classmethod
     def ensure_serve(cls, port: int | None, host: str) -> int:

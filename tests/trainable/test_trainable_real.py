@@ -162,6 +162,9 @@ async def test_cpu_finetune_then_deploy_answers_differently(anyio_backend: str, 
     try:
         await m.update()  # fine-tune -> deploy the GGUF it wrote -> eval
         assert m.finetuned_model_path is not None and m.finetuned_model_path.endswith("model.gguf")
+        # Only the model and the worker's log are left: the merged HF intermediate is gone.
+        assert sorted(p.name for p in Path(m.finetuned_model_path).parent.iterdir()) == ["finetune.log",
+                                                                                        "model.gguf"]
         assert m.engine is not None and m.finetuned_model_path in m.engine.info["command"]
         steps = [e for e in events if "step" in e]
         assert [e["step"] for e in steps] == list(range(1, 13)) and all(float(e["loss"]) > 0 for e in steps)  # type: ignore[arg-type]
