@@ -30,17 +30,22 @@ from ._exceptions import (
     MissingDependencyError,
     ModuleExecutionError,
     NotFoundError,
+    OutputValidationError,
     PermissionDeniedError,
     ProtocolError,
     ProviderOverloadedError,
+    ProxyError,
     QuotaExceededError,
     RateLimitError,
     ResourcesUnavailableError,
     StreamError,
+    TLSError,
 )
 from ._types import kwargs, package
+from ._version import __version__ as __version__
 from .flows import (
     IFS,
+    ActionModule,
     Diverter,
     FlowBase,
     Loop,
@@ -56,12 +61,10 @@ from .flows import (
     switch,
     warp,
 )
-from .modules import ActionModule, FuncHook, Hook, HookHandle, ModuleBase
+from .modules import FuncHook, Hook, HookHandle, LazyLLMHook, ModuleBase
 from .option import Option, OptionIter
 from .streaming import Chunk, Stream, emit
 from .trial import TrialModule, TrialResult
-
-__version__ = "0.1.0"
 
 # Names whose modules pull in starlette/hypercorn or many provider files: imported on first use.
 _LAZY: dict[str, tuple[str, str]] = {
@@ -88,6 +91,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "config": ("asyncllm._config", "config"),
     "Secret": ("asyncllm._config", "Secret"),
     "HTTPSettings": ("asyncllm._http", "HTTPSettings"),
+    "instrument": ("asyncllm._instrument", "instrument"),
     "aclose": ("asyncllm._http", "aclose_all"),
     # serving
     "ServerModule": ("asyncllm.serving", "ServerModule"),
@@ -128,6 +132,7 @@ if TYPE_CHECKING:
     from ._config import Secret, config
     from ._http import HTTPSettings
     from ._http import aclose_all as aclose
+    from ._instrument import instrument
     from .deploy import EngineStatus
     from .online import (
         DynamicChatRouter,
@@ -198,6 +203,7 @@ __all__ = [
     "HookHandle",
     "IncompleteOutputError",
     "JsonFormatter",
+    "LazyLLMHook",
     "LifecycleError",
     "Loop",
     "MissingDependencyError",
@@ -211,12 +217,14 @@ __all__ = [
     "OnlineRerankModuleBase",
     "Option",
     "OptionIter",
+    "OutputValidationError",
     "Parallel",
     "PermissionDeniedError",
     "Pipeline",
     "PrompterBase",
     "ProtocolError",
     "ProviderOverloadedError",
+    "ProxyError",
     "QuotaExceededError",
     "RateLimitError",
     "ResourcesUnavailableError",
@@ -229,6 +237,7 @@ __all__ = [
     "Stream",
     "StreamError",
     "Switch",
+    "TLSError",
     "TrainableModule",
     "TrialModule",
     "TrialResult",
@@ -245,6 +254,7 @@ __all__ = [
     "emit",
     "finetune",
     "ifs",
+    "instrument",
     "kwargs",
     "launchers",
     "loop",

@@ -9,6 +9,10 @@ To add a subcommand, write a function and register it::
 ``arguments`` (optional) adds the subcommand's own options to its parser. The function may be
 sync or async; async ones run under anyio on the backend chosen with ``--backend``. The return
 value is the exit status.
+
+Mistakes get one line on stderr, naming what to change, and a non-zero exit: a bad option
+(argparse) or a :class:`~asyncllm.ConfigError` exits 2, any other asyncllm error 1. ``asyncllm
+--debug COMMAND ...`` (or ``serve --debug``) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "subcommand"]
+__all__ = ["SUBCOMMANDS", "Subcommand", "build_parser", "main", "seconds", "subcommand"]
 
 # returns the exit status (None means 0), or an awaitable of it
 Runner = Callable[[argparse.Namespace], Any]
@@ -55,10 +59,21 @@ def subcommand(
 # -- demo -------------------------------------------------------------------------------------
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds >= 0 (e.g. 0.04)")
+    return value
+
+
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", default="async modules compose into flows that stream as they run",
                         help="the sentence the demo flow works on")
-    parser.add_argument("--delay", type=float, default=0.04, help="seconds between streamed words")
+    parser.add_argument("--delay", type=seconds, default=0.04, help="seconds between streamed words")
 
 
 def _build_demo_flow(delay: float) -> Any:
@@ -147,10 +162,19 @@ async def chat(args: argparse.Namespace) -> int:
 # -- dispatch ---------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported on one line (argparse prints the usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asyncllm", description="asyncllm command line")
+    parser = _Parser(prog="asyncllm", description="asyncllm command line")
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio",
                         help="event loop for async subcommands (default: asyncio)")
+    parser.add_argument("--debug", dest="traceback", action="store_true",
+                        help="show the traceback of a failure instead of one line")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND")
     for sc in SUBCOMMANDS.values():
         sub = subs.add_parser(sc.name, help=sc.help, description=sc.help)
@@ -175,7 +199,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = run(args)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from ._exceptions import AsyncLLMError, ConfigError
+
+        error = _leaf(exc)
+        if not isinstance(error, AsyncLLMError) or args.traceback or getattr(args, "debug", False):
+            raise  # a bug, or asked for: the whole traceback
+        print(f"asyncllm {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        return 2 if isinstance(error, ConfigError) else 1
     return int(status or 0)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The most specific error: the one inside (nested) single-error groups, as task groups
+    raise them, and the typed cause a lifecycle stage wrapped ("deploy of X failed: ...")."""
+    from ._exceptions import AsyncLLMError, LifecycleError
+
+    while True:
+        if isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]
+        elif (type(exc) is LifecycleError and isinstance(exc.__cause__, AsyncLLMError)
+              and not isinstance(exc.__cause__, LifecycleError)):
+            exc = exc.__cause__
+        else:
+            return exc
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message's first line; where a log holds the rest, the path of it."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    line = lines[0]
+    log = getattr(exc, "log_path", None)
+    if log:
+        line += f" (log: {log})"
+    elif len(lines) > 1:
+        line += " (asyncllm --debug shows the rest)"
+    return line
 
 
 if __name__ == "__main__":

@@ -16,9 +16,21 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Session", "current_session", "new_session", "record_usage", "session"]
+__all__ = ["Session", "TraceRecord", "current_session", "new_session", "record_usage", "session"]
 
 Usage = dict[str, int]
+
+
+@dataclass
+class TraceRecord:
+    """One ``return_trace`` entry: which module produced which output; with tracing on
+    (``al.instrument()``), the OpenTelemetry span it was produced in and that span's parent."""
+
+    module: str
+    module_id: str
+    output: Any
+    span_id: int | None = None
+    parent_span_id: int | None = None
 
 
 @dataclass(eq=False)
@@ -32,12 +44,30 @@ class Session:
     usage: dict[str, Usage] = field(default_factory=dict)
     # Every usage record in arrival order, never popped: totals stay readable after calls return.
     usage_log: list[tuple[str, Usage]] = field(default_factory=list)
-    trace: list[Any] = field(default_factory=list)
+    trace: list[Any] = field(default_factory=list)  # the outputs of return_trace modules, in order
+    trace_records: list[TraceRecord] = field(default_factory=list)  # the same, with who and where
     trace_sink: Callable[[str, Any], None] | None = None
     # The conversation a served module's OpenAI face received before the message it answers
     # (``{"role", "content"}`` dicts, system prompts included), for modules that take no history.
     conversation: list[dict[str, Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def trace_tree(self) -> list[dict[str, Any]]:
+        """The ``return_trace`` records as a tree ``[{"module", "output", "children": [...]}]``.
+
+        With tracing on, a record's parent is the nearest enclosing module that also recorded
+        (the same nesting as the span tree); without it, every record is a root, in order.
+        """
+        nodes = {id(r): {"module": r.module, "output": r.output, "children": []} for r in self.trace_records}
+        by_span = {r.span_id: r for r in self.trace_records if r.span_id is not None}
+        parents = {r.span_id: r.parent_span_id for r in self.trace_records if r.span_id is not None}
+        roots: list[dict[str, Any]] = []
+        for r in self.trace_records:
+            parent = r.parent_span_id
+            while parent is not None and parent not in by_span:
+                parent = parents.get(parent)  # a span that recorded nothing: look further up
+            (nodes[id(by_span[parent])]["children"] if parent is not None else roots).append(nodes[id(r)])
+        return roots
 
     def total_usage(self) -> Usage:
         """Sum of every usage record of this session (``-1`` counts stay ``-1``)."""

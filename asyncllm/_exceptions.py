@@ -16,8 +16,11 @@ library, and the original is always kept as ``__cause__``. Cancellation is never
     │   └── EngineStartError        an engine process did not become ready; carries the log tail
     │       └── ResourcesUnavailableError  a cluster cannot place what a launcher asked for
     ├── StreamError                 misuse of a Stream (consumed twice, not entered, ...)
+    ├── OutputValidationError       a model's answer did not match output_type after the re-asks
     └── APIError                    an HTTP peer answered badly or not at all
         ├── APIConnectionError      could not connect / connection dropped
+        │   ├── ProxyError          the proxy could not be reached or refused (407: credentials)
+        │   └── TLSError            the TLS handshake failed (certificate check, client certificate)
         ├── APITimeoutError         connect, first-chunk, idle-chunk or total deadline
         ├── ProtocolError           malformed frame / body from the peer
         ├── APIStatusError          non-2xx answer; carries status, request id, retry-after
@@ -58,13 +61,16 @@ __all__ = [
     "MissingDependencyError",
     "ModuleExecutionError",
     "NotFoundError",
+    "OutputValidationError",
     "PermissionDeniedError",
     "ProtocolError",
     "ProviderOverloadedError",
+    "ProxyError",
     "QuotaExceededError",
     "RateLimitError",
     "ResourcesUnavailableError",
     "StreamError",
+    "TLSError",
     "status_error_class",
 ]
 
@@ -153,6 +159,17 @@ class StreamError(AsyncLLMError):
     """A Stream was used wrongly (iterated twice, closed, ...)."""
 
 
+class OutputValidationError(AsyncLLMError):
+    """A model's answer did not match the ``output_type`` asked for, even after re-asking with the
+    validation error. ``raw`` is the last answer, ``errors`` what was wrong with it."""
+
+    def __init__(self, message: str, *, raw: str = "", errors: str = "", attempts: int = 1) -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.errors = errors
+        self.attempts = attempts
+
+
 class APIError(AsyncLLMError):
     """An HTTP peer (provider, engine, served module) failed us.
 
@@ -177,6 +194,23 @@ class APIError(AsyncLLMError):
 
 class APIConnectionError(APIError):
     """Could not connect, or the connection broke before an answer was complete."""
+
+
+class ProxyError(APIConnectionError):
+    """The proxy could not be reached, or refused to forward the request.
+
+    ``status_code`` is the proxy's answer (407: it wants credentials, 403: its policy says no), or
+    None when it could not be reached. Retried only when it could not be reached or answered 5xx.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.status_code = status_code
+
+
+class TLSError(APIConnectionError):
+    """The TLS handshake failed: the server's certificate is not trusted, or the server wants a
+    client certificate. The message names the setting (``verify=``, ``cert=``). Never retried."""
 
 
 class APITimeoutError(APIError):

@@ -1,12 +1,19 @@
 """The HTTP layer every online client and URL client goes through.
 
-* **Pools.** One pool per (origin, event loop), created lazily and closed by
-  :func:`aclose_all`. On asyncio it is an aiohttp session (``_transport_aiohttp``), elsewhere
+* **Pools.** One pool per (origin, network setting, event loop), created lazily and closed by
+  :func:`aclose_all`. The network setting (proxy, TLS trust, client certificate) is part of the
+  key, so two modules with different proxies or certificates never share a connection; with
+  the defaults the key is the origin alone. On asyncio it is an aiohttp session (``_transport_aiohttp``), elsewhere
   (trio, or asyncio without aiohttp) an HTTP/1.1 pool over anyio sockets parsed by h11
   (``_pool_anyio``). Both take bytes and answer with a light object: no httpx request or
   response objects per call, which cost more CPU than everything else on a small call. Any
   httpx transport can be installed for an origin (tests, proxies); it gets ``httpx.Request``
-  objects directly. ``_http_answer`` hides the difference.
+  objects directly, and a user's own ``httpx.AsyncClient`` (``HTTPSettings.client``) gets
+  requests built by that client (its proxy, certificates, headers, auth and event hooks apply).
+  ``_http_answer`` hides the difference.
+* **Proxies and TLS.** ``HTTPSettings.proxy``: ``"env"`` (``HTTPS_PROXY`` / ``HTTP_PROXY`` /
+  ``ALL_PROXY`` / ``NO_PROXY``, read when a pool opens; ``_proxy``), ``None`` (direct) or a URL.
+  ``verify`` / ``cert``: whom to trust and the client certificate (``_tls``).
 * **Timeouts.** ``connect`` (inside the transport), ``first_chunk`` (request sent → first
   body bytes / first SSE event), ``idle`` (between chunks) and ``total`` (the whole call,
   retries and stream consumption included). Each raises ``APITimeoutError(kind=...)``. They
@@ -21,15 +28,18 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import random
 import re
+import ssl
 import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -38,6 +48,7 @@ import sniffio
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 
+from asyncllm import _tracing
 from asyncllm._exceptions import (
     APIConnectionError,
     APIError,
@@ -45,12 +56,16 @@ from asyncllm._exceptions import (
     APITimeoutError,
     ConfigError,
     ProtocolError,
+    ProxyError,
     QuotaExceededError,
+    TLSError,
     status_error_class,
 )
 from asyncllm._http_answer import Answer, RawPool, Sender, sender
 from asyncllm._provider_errors import refine_status_error
-from asyncllm.streaming.sse import SSEDecoder, SSEEvent
+from asyncllm._proxy import ENV, ProxyFailure, ProxyURL, env_proxy_for, parse_proxy, proxy_refusal
+from asyncllm._tls import CertSpec, TLSFailure, Verify, warn_insecure
+from asyncllm.streaming.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
 __all__ = [
     "HTTPSettings",
@@ -64,7 +79,7 @@ __all__ = [
     "stream_sse",
 ]
 
-_SECRET_HEADERS = ("authorization", "x-api-key", "api-key")
+_SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization")
 _RETRY_STATUS = frozenset({408, 409, 429})
 # Answers that say the request did not run: the only ones a non-idempotent request repeats.
 _NOT_RUN_STATUS = frozenset({408, 429})
@@ -73,12 +88,29 @@ _ERROR_BODY_LIMIT = 64 * 1024
 # tail around a run of asterisks or dots.
 _MASK_RUN = re.compile(r"\*{2,}|\.{3,}|…")
 _MASKED = re.compile(rf"[\w.-]*?(?:{_MASK_RUN.pattern})[\w-]*")
-Pool = httpx.AsyncBaseTransport | RawPool
+Pool = httpx.AsyncBaseTransport | httpx.AsyncClient | RawPool
+
+
+class _Net(NamedTuple):
+    """The network part of a setting: part of the pool key (None when all are defaults)."""
+
+    proxy: ProxyURL | str | None  # ENV, None (direct) or a parsed proxy
+    verify: Verify
+    cert: CertSpec | None
+    client: httpx.AsyncClient | httpx.AsyncBaseTransport | None
 
 
 @dataclass(frozen=True, slots=True)
 class HTTPSettings:
-    """Limits, deadlines and retry policy for one call (seconds; None = no limit)."""
+    """Limits, deadlines, retry policy and network setting for one call (seconds; None = no limit).
+
+    Network: ``proxy`` is ``"env"`` (the standard variables), ``None`` (no proxy) or a proxy URL
+    (``http://user:password@host:port``); ``verify`` is True (the default CA bundle, or
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), a CA bundle path, an ``ssl.SSLContext`` or False
+    (insecure); ``cert`` is the client certificate for mutual TLS; ``client`` is the caller's own
+    ``httpx.AsyncClient`` (or transport), used instead of the pools. Credentials never show in
+    the repr.
+    """
 
     connect_timeout: float = 5.0
     first_chunk_timeout: float = 120.0
@@ -96,15 +128,51 @@ class HTTPSettings:
     # SDKs do); a served module may have side effects, so its client turns this off (connect
     # failures, 408/429 and answers marked retryable are still retried: nothing ran).
     idempotent: bool = True
+    proxy: str | None = ENV
+    verify: Verify = True
+    cert: CertSpec | None = None
+    client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None
+    _net: _Net | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.proxy == ENV and self.verify is True and self.cert is None and self.client is None:
+            return  # the common case: keyed by origin alone, nothing to prepare
+        if not isinstance(self.verify, bool | str | ssl.SSLContext):
+            raise ConfigError(f"verify must be True, False, a CA bundle path or an ssl.SSLContext, "
+                              f"not {type(self.verify).__name__}")
+        if self.cert is not None and not (isinstance(self.cert, str) or (
+                isinstance(self.cert, tuple) and len(self.cert) in (2, 3))):
+            raise ConfigError("cert must be a PEM path or (certfile, keyfile[, password])")
+        if self.client is not None and not isinstance(self.client, httpx.AsyncClient | httpx.AsyncBaseTransport):
+            raise ConfigError(f"client must be an httpx.AsyncClient or httpx.AsyncBaseTransport, "
+                              f"not {type(self.client).__name__}")
+        proxy: ProxyURL | str | None = self.proxy
+        if isinstance(proxy, str) and proxy != ENV:
+            proxy = parse_proxy(proxy)
+        object.__setattr__(self, "_net", _Net(proxy, self.verify, self.cert, self.client))
+
+    def __repr__(self) -> str:
+        shown = []
+        for name in self.__dataclass_fields__:
+            if name == "_net":
+                continue
+            value = getattr(self, name)
+            if name == "proxy" and self._net is not None and isinstance(self._net.proxy, ProxyURL):
+                value = self._net.proxy.redacted()
+            elif name == "cert" and isinstance(value, tuple) and len(value) == 3:
+                value = (value[0], value[1], "***")
+            shown.append(f"{name}={value!r}")
+        return f"HTTPSettings({', '.join(shown)})"
 
 
 DEFAULT_SETTINGS = HTTPSettings()
 
 # ---------------------------------------------------------------------------- pools
 
-# loop (asyncio) or trio token → origin → transport. Weak keys: a finished loop takes its
-# pools with it instead of leaking them for the life of the process.
-_POOLS: weakref.WeakKeyDictionary[object, dict[str, Pool]] = weakref.WeakKeyDictionary()
+# loop (asyncio) or trio token → origin (default network setting) or (origin, _Net) → transport.
+# Weak keys: a finished loop takes its pools with it instead of leaking them for the life of the
+# process.
+_POOLS: weakref.WeakKeyDictionary[object, dict[str | tuple[str, _Net], Pool]] = weakref.WeakKeyDictionary()
 # Parsing a URL is a noticeable part of a request's CPU; URLs repeat, so keep a few parsed.
 _URLS: dict[str, tuple[httpx.URL, str]] = {}
 _URL_CACHE_MAX = 512
@@ -146,13 +214,23 @@ def _new_transport(kind: str, origin: str, settings: HTTPSettings) -> Pool:
         max_keepalive_connections=settings.max_keepalive,
         keepalive_expiry=settings.keepalive_expiry,
     )
+    net = settings._net
+    proxy = ENV if net is None else net.proxy
+    verify = True if net is None else net.verify
+    cert = None if net is None else net.cert
+    if proxy == ENV:  # read once per pool: a dict lookup per request, not an environment scan
+        u = urlsplit(origin)
+        proxy = env_proxy_for(u.scheme, u.hostname or "", u.port or 0)
+    assert proxy is None or isinstance(proxy, ProxyURL)
+    if verify is False:
+        warn_insecure(origin)
     if kind == "asyncio":
         from asyncllm._transport_aiohttp import AiohttpPool
 
-        return AiohttpPool(limits)
+        return AiohttpPool(limits, origin, proxy, verify, cert)
     from asyncllm._pool_anyio import AnyioPool
 
-    return AnyioPool(origin, limits)
+    return AnyioPool(origin, limits, proxy, verify, cert)
 
 
 def get_transport(base_url: str, settings: HTTPSettings | None = None) -> Pool:
@@ -173,13 +251,17 @@ def install_transport(base_url: str, transport: httpx.AsyncBaseTransport) -> Non
 
 
 def _transport_for(origin: str, settings: HTTPSettings) -> Pool:
+    net = settings._net
+    if net is not None and net.client is not None:
+        return net.client  # the caller's own client: theirs to configure and to close
     key, kind = _loop_key()
     pools = _POOLS.get(key)
     if pools is None:
         pools = _POOLS[key] = {}
-    transport = pools.get(origin)
+    pool_key = origin if net is None else (origin, net)
+    transport = pools.get(pool_key)
     if transport is None:
-        transport = pools[origin] = _new_transport(kind, origin, settings)
+        transport = pools[pool_key] = _new_transport(kind, origin, settings)
     return transport
 
 
@@ -193,10 +275,12 @@ async def aclose_all() -> None:
 
 
 async def aclose_origin(base_url: str) -> None:
-    """Close the running loop's pool for ``base_url``'s origin (a stopped engine or server)."""
+    """Close the running loop's pools for ``base_url``'s origin (a stopped engine or server)."""
     key, _ = _loop_key()
-    transport = (_POOLS.get(key) or {}).pop(_parse_url(base_url)[1], None)
-    if transport is not None:
+    pools = _POOLS.get(key) or {}
+    origin = _parse_url(base_url)[1]
+    for k in [k for k in pools if k == origin or (isinstance(k, tuple) and k[0] == origin)]:
+        transport = pools.pop(k)
         with anyio.CancelScope(shield=True):
             await transport.aclose()
 
@@ -372,6 +456,17 @@ def _timeout(call: _Call, kind: str, seconds: float | None) -> APITimeoutError:
 def _transport_error(call: _Call, exc: httpx.TransportError | OSError, s: HTTPSettings) -> APIError:
     if isinstance(exc, httpx.ConnectTimeout):
         return _timeout(call, "connect", s.connect_timeout)
+    if isinstance(exc, ProxyFailure):
+        perr = ProxyError(call.scrub(str(exc)), status_code=exc.status, **call.kw())
+        perr.after_send = False  # type: ignore[attr-defined]  # the target never saw the request
+        return perr
+    if isinstance(exc, TLSFailure):
+        terr = TLSError(f"{call.scrub(str(exc))} ({call.url})", **call.kw())
+        terr.after_send = False  # type: ignore[attr-defined]
+        return terr
+    if isinstance(exc, httpx.ProxyError):  # from a user's httpx client
+        return ProxyError(f"proxy failure talking to {call.where()} ({call.url}): {call.scrub(str(exc))}",
+                          **call.kw())
     connecting = isinstance(exc, httpx.ConnectError | OSError)
     what = "could not connect to" if connecting else "connection broke with"
     detail = call.scrub(str(exc)) or type(exc).__name__
@@ -444,6 +539,10 @@ def _should_retry(s: HTTPSettings) -> Callable[[BaseException], bool]:
             return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
         if isinstance(exc, APITimeoutError):
             return exc.kind == "connect"  # a slow model is not helped by asking again
+        if isinstance(exc, TLSError):
+            return False  # an untrusted certificate stays untrusted
+        if isinstance(exc, ProxyError) and exc.status_code is not None and exc.status_code < 500:
+            return False  # 407 wants credentials, 403 is the proxy's policy: asking again cannot help
         if isinstance(exc, APIConnectionError):
             return s.idempotent or not getattr(exc, "after_send", False)
         return False
@@ -473,6 +572,7 @@ async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: C
         delay = _delay(s, exc, 1)
         if s.max_attempts <= 1 or not pred(exc) or anyio.current_time() + delay >= dl.total:
             raise
+        reason: list[BaseException | None] = [exc]  # why the next attempt is made (for tracing)
     with anyio.CancelScope(deadline=dl.total):
         await anyio.sleep(delay)
         retrying = AsyncRetrying(
@@ -481,10 +581,13 @@ async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: C
             | stop_when(lambda st: anyio.current_time() + st.upcoming_sleep >= dl.total),
             wait=lambda st: _delay(s, st.outcome.exception() if st.outcome else None, st.attempt_number + 1),
             retry=retry_if_exception(pred),
+            before_sleep=lambda st: reason.__setitem__(0, st.outcome.exception() if st.outcome else None),
             reraise=True,
         )
         async for att in retrying:
             with att:
+                if _tracing.TRACER is not None:
+                    _tracing.retry_event(att.retry_state.attempt_number + 1, reason[0])
                 return await attempt()
     raise _timeout(call, "total", s.total_timeout)  # only reached when the total scope fired
 
@@ -535,6 +638,8 @@ async def _exchange(send: Sender, call: _Call, dl: _Deadlines) -> tuple[Answer, 
     try:
         with scope:
             answer = await send()
+            if _tracing.TRACER is not None:
+                _tracing.http_status_here(answer.status_code)
             phase = "idle"
             dl.renew(scope, phase_change=True)
             limit = _ERROR_BODY_LIMIT if answer.status_code >= 400 else None
@@ -570,6 +675,21 @@ def _decoded(answer: Answer, raw: bytes) -> bytes:
     return httpx.Response(answer.status_code, headers=answer.headers, content=raw).content
 
 
+def _traced(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """With tracing on (``al.instrument()``), the call runs in an HTTP client span and carries the
+    W3C trace context in its headers; off, it is called as it is."""
+    @functools.wraps(fn)
+    async def call(method: str, url: str, **kw: Any) -> Any:
+        if _tracing.TRACER is None:
+            return await fn(method, url, **kw)
+        headers = dict(kw.get("headers") or {})
+        with _tracing.http_span(method, url, _redact_url(url), headers):
+            return await fn(method, url, **{**kw, "headers": headers})
+
+    return call
+
+
+@_traced
 async def request_json(
     method: str,
     url: str,
@@ -604,7 +724,11 @@ async def request_json(
 
 def _status_with_hint(call: _Call, answer: Answer, raw: bytes) -> APIError:
     """The typed error for a non-2xx answer (retyped by the provider's error rule, e.g. GLM's
-    429 + code 1113 is arrears), with the server's x-should-retry hint attached."""
+    429 + code 1113 is arrears), with the server's x-should-retry hint attached. Only a proxy
+    answers 407: that is a ProxyError naming the fix."""
+    if answer.status_code == 407:
+        refused = proxy_refusal("on the way", 407, answer.reason_phrase, call.where())
+        return ProxyError(f"{refused} ({call.url})", status_code=407, **call.kw())
     err = refine_status_error(_status_error(call, answer, raw))
     hint = answer.headers.get("x-should-retry")
     if hint in ("true", "false"):
@@ -612,6 +736,7 @@ def _status_with_hint(call: _Call, answer: Answer, raw: bytes) -> APIError:
     return err
 
 
+@_traced
 async def request_raw(
     method: str,
     url: str,
@@ -657,6 +782,25 @@ async def request_raw(
 # ---------------------------------------------------------------------------- SSE streams
 
 
+class NDJSONDecoder:
+    """Newline-delimited JSON (Ollama's stream): each non-empty line is one event's ``data``."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        *lines, self._buf = (self._buf + chunk).split(b"\n")
+        if len(self._buf) > MAX_EVENT_BYTES:
+            raise ProtocolError(f"a stream line grew past {MAX_EVENT_BYTES} bytes without a newline")
+        return [SSEEvent(None, line.decode("utf-8", "replace")) for line in lines if line.strip()]
+
+    def flush(self) -> list[SSEEvent]:
+        rest, self._buf = self._buf, b""
+        return [SSEEvent(None, rest.decode("utf-8", "replace"))] if rest.strip() else []
+
+
 class SSEStream:
     """The events of one streamed response. Iterate it; leaving ``stream_sse`` closes it.
 
@@ -666,11 +810,12 @@ class SSEStream:
 
     __slots__ = ("_call", "_decoder", "_dl", "_eof", "_pending", "response")
 
-    def __init__(self, answer: Answer, call: _Call, dl: _Deadlines) -> None:
+    def __init__(self, answer: Answer, call: _Call, dl: _Deadlines, decoder: SSEDecoder | NDJSONDecoder | None = None,
+                 ) -> None:
         self.response = answer
         self._call = call
         self._dl = dl
-        self._decoder = SSEDecoder()
+        self._decoder = decoder if decoder is not None else SSEDecoder()
         self._pending: deque[SSEEvent] = deque()
         self._eof = False
 
@@ -749,15 +894,22 @@ async def stream_sse(
     provider: str | None = None,
     model: str | None = None,
     on_open: Callable[[Answer], None] | None = None,
+    ndjson: bool = False,
 ) -> AsyncIterator[SSEStream]:
     """Open an SSE stream: ``async with stream_sse(...) as events: async for ev in events: ...``.
 
     Entering waits for the first event (so connect/status/first-chunk failures are retried
     there); once it is delivered the call is committed and later failures surface as errors.
     ``on_open`` sees each successful answer (status and headers) before its events.
+    ``ndjson=True`` reads newline-delimited JSON instead (each line an event's ``data``).
     """
+    span = None
+    if _tracing.TRACER is not None:  # a client span, and the W3C trace context sent along
+        headers = dict(headers or {})
+        span = _tracing.open_http_span(method, url, _redact_url(url), headers)
     s = settings or DEFAULT_SETTINGS
-    hdrs = {"accept": "text/event-stream", **headers} if headers else {"accept": "text/event-stream"}
+    accept = "application/x-ndjson" if ndjson else "text/event-stream"
+    hdrs = {"accept": accept, **headers} if headers else {"accept": accept}
     send = _json_sender(method, url, s, hdrs, json)
     call = _Call(url, headers, provider, model)
     dl = _Deadlines(s)
@@ -775,7 +927,7 @@ async def stream_sse(
                 except (httpx.TransportError, OSError) as exc:
                     raise _transport_error(call, exc, s) from exc
                 if answer.status_code < 400:
-                    stream = SSEStream(answer, call, dl)
+                    stream = SSEStream(answer, call, dl, NDJSONDecoder() if ndjson else None)
                     if on_open is not None:
                         on_open(answer)
                     while not stream._pending and not stream._eof:
@@ -796,8 +948,26 @@ async def stream_sse(
             raise _status_with_hint(call, answer, await _error_body(answer, call, dl))
         return stream
 
-    events: SSEStream = await _with_retries(s, call, dl, attempt)
+    if span is None:
+        events: SSEStream = await _with_retries(s, call, dl, attempt)
+        try:
+            yield events
+        finally:
+            await events.aclose()
+        return
+    # Traced: the span is current only while the request is made (retries included), not while
+    # the caller reads the events (it runs its own work then); it ends when the stream closes.
     try:
-        yield events
+        with _tracing.step(span):
+            events = await _with_retries(s, call, dl, attempt)
+        try:
+            yield events
+        finally:
+            await events.aclose()
+    except BaseException as exc:
+        _tracing.fail(span, exc)
+        raise
     finally:
-        await events.aclose()
+        span.end()
+
+

@@ -7,9 +7,13 @@ Two kinds exist:
 * a pool with ``send_raw`` (the aiohttp pool on asyncio) answers with its own light object;
   no ``httpx.Request``/``httpx.Response`` is built, which is most of what httpx's models cost
   on a small JSON call;
-* any ``httpx.AsyncBaseTransport`` (httpx's own on trio, or one installed by a test or a
-  proxy) gets an ``httpx.Request`` built once per call, and its responses are wrapped in
-  :class:`HttpxAnswer`.
+* any ``httpx.AsyncBaseTransport`` (one installed by a test, or given as
+  ``HTTPSettings.client``) gets an ``httpx.Request`` built once per call, and its responses are
+  wrapped in :class:`HttpxAnswer`;
+* a caller's ``httpx.AsyncClient`` builds the request itself (its headers, auth, proxy and
+  certificates apply) and sends it with ``client.send(stream=True)``, so its event hooks run on
+  every attempt. Its timeouts are replaced by ours: connect from the settings, the rest by
+  ``_http``'s deadlines.
 """
 
 from __future__ import annotations
@@ -100,6 +104,14 @@ def sender(pool: Any, method: str, url: str, parsed: httpx.URL, headers: Mapping
             result: Awaitable[Answer] = send_raw(method, url, headers, body, connect_timeout)
             return result
         return send
+    if isinstance(pool, httpx.AsyncClient):
+        client = pool
+        built = client.build_request(method, parsed, headers=headers, content=body,
+                                     timeout=httpx.Timeout(None, connect=connect_timeout))
+
+        async def send_client() -> Answer:
+            return HttpxAnswer(await client.send(built, stream=True, follow_redirects=False))
+        return send_client
     transport: httpx.AsyncBaseTransport = pool
     request = httpx.Request(method, parsed, headers=headers, content=body,
                             extensions={"timeout": {"connect": connect_timeout, "read": None,

@@ -39,8 +39,25 @@ def locate(obj: Any, what: str = "the served object") -> str:
 
 
 def resolve(path: str) -> Any:
-    mod, _, qual = path.partition(":")
-    obj: Any = importlib.import_module(mod)
-    for part in qual.split("."):
-        obj = getattr(obj, part)
+    """The object at ``package.module:name``; a :class:`ConfigError` naming the fix when the
+    path is malformed, the module is not found or has no such name (the original is the cause)."""
+    mod, colon, qual = path.partition(":")
+    if not colon or not mod or not qual or any(not p.isidentifier() for p in qual.split(".")):
+        raise ConfigError(f"{path!r} is not an import path: write it as 'package.module:name' "
+                          "(the module, a colon, then the object's name in it)")
+    try:
+        obj: Any = importlib.import_module(mod)
+    except ModuleNotFoundError as exc:
+        if exc.name and (mod == exc.name or mod.startswith(exc.name + ".")):
+            raise ConfigError(f"no module named {exc.name!r} (from {path!r}): check the spelling, and run from the "
+                              "directory that holds it or add that directory to PYTHONPATH") from exc
+        raise ConfigError(f"importing {mod!r} failed: {exc}; install what it needs") from exc
+    parts = qual.split(".")
+    for i, part in enumerate(parts):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            owner = f"module {mod!r}" if i == 0 else repr(f"{mod}:{'.'.join(parts[:i])}")
+            raise ConfigError(f"{owner} has no attribute {part!r} (from {path!r}): check the name after the "
+                              "colon") from exc
     return obj

@@ -7,7 +7,12 @@ trio it spent ~12 ms of client CPU per small request here, most of it in that sc
 keeps idle connections in a LIFO list and caps in-flight calls with a semaphore, so a call
 costs the same at any concurrency.
 
-What it does not do (no provider needs it on this path): HTTP/2, proxies, redirects,
+Proxies: an ``http://`` target goes to the proxy in absolute form (``GET http://host/path``) with
+the proxy's credentials in ``Proxy-Authorization``; an ``https://`` target goes through a
+``CONNECT host:port`` tunnel, then TLS to the target inside it. An ``https://`` proxy is reached
+over TLS first. TLS trust comes from ``_tls`` (the same contexts the aiohttp pool uses).
+
+What it does not do (no provider needs it on this path): HTTP/2, redirects,
 ``Expect: 100-continue``. It does not ask for compression; a compressed non-streamed body is
 decoded by ``_http``. aiohttp-style errors are raised as httpx's classes, like the aiohttp pool.
 """
@@ -15,26 +20,24 @@ decoded by ``_http``. aiohttp-style errors are raised as httpx's classes, like t
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
 import h11
 import httpx
+from anyio.streams.tls import TLSStream
+
+from asyncllm._proxy import ProxyFailure, ProxyURL, proxy_refusal
+from asyncllm._tls import MTLS_HINT, CertSpec, TLSFailure, Verify, client_context, tls_failure
 
 __all__ = ["AnyioPool"]
 
 _READ_SIZE = 64 * 1024
+
 _USER_AGENT = "asyncllm"
-_ssl_context: ssl.SSLContext | None = None
-
-
-def _tls() -> ssl.SSLContext:
-    global _ssl_context
-    if _ssl_context is None:
-        _ssl_context = httpx.create_ssl_context()  # certifi's roots, as httpx verifies
-    return _ssl_context
 
 
 class _Conn:
@@ -96,6 +99,18 @@ class AnyioAnswer:
         await self._pool._release(self._conn, reusable=complete and self._done)
 
 
+@asynccontextmanager
+async def _closed_on_error(stream: anyio.abc.ByteStream) -> AsyncIterator[None]:
+    """Close ``stream`` (even while cancelled) when the block fails: a half-open connection
+    must not wait for the garbage collector."""
+    try:
+        yield
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+        raise
+
+
 async def _receive(stream: anyio.abc.ByteStream) -> bytes:
     try:
         return await stream.receive(_READ_SIZE)
@@ -106,8 +121,14 @@ async def _receive(stream: anyio.abc.ByteStream) -> bytes:
 class AnyioPool:
     """Kept-alive HTTP/1.1 connections to one origin (opened on demand, reused LIFO)."""
 
-    def __init__(self, origin: str, limits: httpx.Limits) -> None:
+    def __init__(self, origin: str, limits: httpx.Limits, proxy: ProxyURL | None = None,
+                 verify: Verify = True, cert: CertSpec | None = None) -> None:
         u = urlsplit(origin)
+        self._origin = origin
+        self._proxy = proxy
+        self._verify, self._cert = verify, cert
+        self._ctx: ssl.SSLContext | None = None
+        self._proxy_ctx: ssl.SSLContext | None = None
         self._tls = u.scheme == "https"
         self._host = u.hostname or ""
         self._port = u.port or (443 if self._tls else 80)
@@ -123,31 +144,92 @@ class AnyioPool:
         self._idle: list[_Conn] = []
         self._sem: anyio.Semaphore | None = None
         self._targets: dict[str, bytes] = {}
+        # Plain http through a proxy: requests name the whole URL, and carry the proxy's credentials.
+        self._forward = proxy is not None and not self._tls
+        self._extra: list[tuple[str, str]] = (
+            [("proxy-authorization", proxy.auth_header)] if self._forward and proxy and proxy.auth_header else [])
         self._closed = False
 
     def _target(self, url: str) -> bytes:
         t = self._targets.get(url)
         if t is None:
             u = urlsplit(url)
-            t = ((u.path or "/") + (f"?{u.query}" if u.query else "")).encode("ascii")
+            path = (u.path or "/") + (f"?{u.query}" if u.query else "")
+            t = (self._origin + path if self._forward else path).encode("ascii")
             if len(self._targets) >= 256:
                 self._targets.clear()
             self._targets[url] = t
         return t
 
     async def _connect(self, timeout: float | None) -> _Conn:
+        where = self._host_header
         try:
             with anyio.fail_after(timeout):
-                if self._tls:
-                    stream: anyio.abc.ByteStream = await anyio.connect_tcp(
-                        self._host, self._port, ssl_context=_tls(), tls_standard_compatible=False)
+                if self._proxy is None:
+                    stream: anyio.abc.ByteStream = await anyio.connect_tcp(self._host, self._port)
                 else:
-                    stream = await anyio.connect_tcp(self._host, self._port)
+                    where = f"the proxy {self._proxy.redacted()}"
+                    stream = await self._open_proxy()
+                    where = self._host_header
+                if self._tls:
+                    async with _closed_on_error(stream):
+                        if self._proxy is not None:
+                            await self._tunnel(stream)
+                        if self._ctx is None:
+                            self._ctx = await client_context(self._verify, self._cert)
+                        stream = await TLSStream.wrap(stream, hostname=self._host, ssl_context=self._ctx,
+                                                      standard_compatible=False)
         except TimeoutError as exc:
-            raise httpx.ConnectTimeout(f"connecting to {self._host_header} took over {timeout:g}s") from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+            raise httpx.ConnectTimeout(f"connecting to {where} took over {timeout:g}s") from exc
+        except (ProxyFailure, TLSFailure):
+            raise
+        except (OSError, ssl.SSLError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+            if (tls := tls_failure(exc, self._host_header)) is not None:
+                raise tls from exc
+            msg = str(exc) or type(exc).__name__
+            if where != self._host_header:
+                raise ProxyFailure(f"could not connect to {where}: {msg}") from exc
+            raise httpx.ConnectError(msg) from exc
         return _Conn(stream)
+
+    async def _open_proxy(self) -> anyio.abc.ByteStream:
+        """A connection to the proxy (over TLS for an https:// proxy)."""
+        proxy = self._proxy
+        assert proxy is not None
+        stream: anyio.abc.ByteStream = await anyio.connect_tcp(proxy.host, proxy.port)
+        if proxy.tls:
+            async with _closed_on_error(stream):
+                if self._proxy_ctx is None:
+                    self._proxy_ctx = await client_context(self._verify, None)
+                stream = await TLSStream.wrap(stream, hostname=proxy.host, ssl_context=self._proxy_ctx,
+                                              standard_compatible=False)
+        return stream
+
+    async def _tunnel(self, stream: anyio.abc.ByteStream) -> None:
+        """``CONNECT host:port`` through the proxy; returns once the tunnel is open."""
+        proxy = self._proxy
+        assert proxy is not None
+        authority = f"[{self._host}]:{self._port}" if ":" in self._host else f"{self._host}:{self._port}"
+        headers = [("host", authority)]
+        if proxy.auth_header:
+            headers.append(("proxy-authorization", proxy.auth_header))
+        h = h11.Connection(h11.CLIENT)
+        await stream.send((h.send(h11.Request(method="CONNECT", target=authority, headers=headers)) or b"")
+                          + (h.send(h11.EndOfMessage()) or b""))
+        while True:
+            event = h.next_event()
+            if event is h11.NEED_DATA:
+                data = await _receive(stream)
+                if not data:
+                    raise ProxyFailure(f"the proxy {proxy.redacted()} closed the connection instead of "
+                                       f"opening a tunnel to {authority}")
+                h.receive_data(data)
+            elif type(event) is h11.Response:
+                if 200 <= event.status_code < 300:
+                    return
+                raise proxy_refusal(proxy.redacted(), event.status_code, event.reason.decode("latin-1"), authority)
+            elif type(event) is not h11.InformationalResponse:
+                raise ProxyFailure(f"the proxy {proxy.redacted()} answered CONNECT with {type(event).__name__}")
 
     def _take_idle(self) -> tuple[_Conn | None, list[_Conn]]:
         """The freshest usable idle connection, and the stale ones to close."""
@@ -177,6 +259,8 @@ class AnyioPool:
                 hdrs.append(("user-agent", _USER_AGENT))
             if body is not None and "content-length" not in given:
                 hdrs.append(("content-length", str(len(body))))
+            if self._extra:
+                hdrs.extend(self._extra)
             request = h11.Request(method=method, target=self._target(url), headers=hdrs)
             conn, stale = self._take_idle()
             for s in stale:
@@ -190,7 +274,8 @@ class AnyioPool:
             try:
                 return await self._exchange(conn, request, body)
             except _StaleConnection as exc:
-                raise httpx.RemoteProtocolError("the server closed the connection without answering") from exc
+                raise httpx.RemoteProtocolError("the server closed the connection without answering"
+                                                + (MTLS_HINT if self._tls and self._cert is None else "")) from exc
         except BaseException:
             self._sem.release()
             raise
@@ -217,6 +302,8 @@ class AnyioPool:
                     raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__} before the response")
         except BaseException as exc:
             await conn.close()
+            if isinstance(exc, ssl.SSLError):  # e.g. TLS 1.3: a refused client certificate shows on the first read
+                raise tls_failure(exc, self._host_header) or httpx.ConnectError(str(exc)) from exc
             # Before any byte of an answer, EOF (h11 reports it as a protocol error), a reset or
             # a broken pipe means the server had dropped the idle connection.
             if not got_bytes and isinstance(exc, h11.RemoteProtocolError | anyio.BrokenResourceError

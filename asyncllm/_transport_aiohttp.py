@@ -10,16 +10,26 @@ one place in the library that touches asyncio directly.
 aiohttp errors are mapped to httpx's error classes here, keeping apart what ``_http`` must
 tell apart: connect failures, connect timeouts, and connections that broke mid-body.
 Timeouts other than ``connect`` are enforced by the caller with anyio cancel scopes.
+
+Proxies and TLS: the pool is built for one proxy (or none) and one trust setting (``_tls``), so
+the per-request path passes the same prepared objects every time. An ``http://`` target gets the
+proxy's credentials as a request header (aiohttp forwards it in absolute form); an ``https://``
+target gets them on the ``CONNECT`` (aiohttp's ``proxy_headers``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 import httpx
 from yarl import URL
+
+from asyncllm._proxy import ProxyFailure, ProxyURL, proxy_refusal
+from asyncllm._tls import MTLS_HINT, CertSpec, Verify, client_context, tls_failure
 
 __all__ = ["AiohttpPool", "RawAnswer", "running_loop"]
 
@@ -29,9 +39,22 @@ def running_loop() -> object:
     return asyncio.get_running_loop()
 
 
-def _map_error(exc: BaseException) -> httpx.TransportError:
+def _map_error(exc: BaseException, pool: AiohttpPool | None = None) -> httpx.TransportError:
     """aiohttp → httpx error, keeping the distinctions ``_http`` turns into its own tree."""
     msg = str(exc) or type(exc).__name__
+    host = pool.host if pool is not None else "the server"
+    if pool is not None and pool.proxy is not None:
+        shown = pool.proxy.redacted()
+        if isinstance(exc, aiohttp.ClientHttpProxyError):
+            return proxy_refusal(shown, exc.status, exc.message or "", host)
+        if isinstance(exc, aiohttp.ClientProxyConnectionError):
+            return ProxyFailure(f"could not connect to the proxy {shown}: {getattr(exc, 'os_error', msg)}")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return tls_failure(exc.certificate_error, host) or httpx.ConnectError(msg)
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return tls_failure(getattr(exc, "os_error", exc), host) or httpx.ConnectError(msg)
+    if isinstance(exc, ssl.SSLError):
+        return tls_failure(exc, host) or httpx.ConnectError(msg)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(msg)
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -74,18 +97,41 @@ class RawAnswer:
 class AiohttpPool:
     """One pooled ``aiohttp.ClientSession`` (opened on first use) for one origin."""
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(self, limits: httpx.Limits, origin: str = "", proxy: ProxyURL | None = None,
+                 verify: Verify = True, cert: CertSpec | None = None) -> None:
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
         # Both repeat on every call and cost measurable CPU to build: keep them.
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, URL] = {}
+        self.host = URL(origin).host or "the server" if origin else "the server"
+        self._tls_target = origin.startswith("https:")
+        self._tls_needed = self._tls_target or (proxy is not None and proxy.tls)
+        self._verify, self._cert = verify, cert
+        self.proxy = proxy
+        # What every request of a proxied pool adds (empty for the common, direct case).
+        self._proxy_kw: dict[str, Any] = {}
+        self._proxy_header: dict[str, str] | None = None
+        if proxy is not None:
+            self._proxy_kw["proxy"] = URL.build(scheme=proxy.scheme, host=proxy.host, port=proxy.port)
+            if proxy.auth_header:
+                if origin.startswith("https:"):
+                    self._proxy_kw["proxy_headers"] = {"Proxy-Authorization": proxy.auth_header}
+                else:
+                    self._proxy_header = {"Proxy-Authorization": proxy.auth_header}
 
-    def _open(self) -> aiohttp.ClientSession:
+    async def _open(self) -> aiohttp.ClientSession:
+        # Our own context for https (the same trust as the trio pool); aiohttp's default otherwise.
+        ssl_arg: ssl.SSLContext | bool = True
+        if self._tls_needed:
+            ssl_arg = await client_context(self._verify, self._cert)
+        if self._session is not None:  # another first call opened it while we waited
+            return self._session
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
             limit_per_host=0,
             keepalive_timeout=self._limits.keepalive_expiry or 0,
+            ssl=ssl_arg,
         )
         # No cookie jar: API clients must not carry state between calls.
         return aiohttp.ClientSession(
@@ -114,12 +160,18 @@ class AiohttpPool:
         """Send ``body``; return once the status line and headers are in."""
         session = self._session
         if session is None:
-            session = self._session = self._open()
+            session = self._session = await self._open()
+        if self._proxy_header is not None:
+            headers = {**headers, **self._proxy_header}
         try:
             resp = await session.request(method, self._url(url), headers=headers, data=body,
-                                         allow_redirects=False, timeout=self._timeout(connect_timeout))
+                                         allow_redirects=False, timeout=self._timeout(connect_timeout),
+                                         **self._proxy_kw)
         except (aiohttp.ClientError, OSError) as exc:
-            raise _map_error(exc) from exc
+            err = _map_error(exc, self)
+            if self._tls_target and self._cert is None and isinstance(err, httpx.ReadError | httpx.RemoteProtocolError):
+                err = type(err)(f"{err}{MTLS_HINT}")  # see MTLS_HINT
+            raise err from exc
         return RawAnswer(resp)
 
     async def aclose(self) -> None:

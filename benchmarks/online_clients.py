@@ -9,6 +9,11 @@ The server is the lean OpenAI-shaped aiohttp.web app of ``http_transport.py`` in
 pinned to one core; the client runs pinned to the other (``os.sched_setaffinity``), so client
 CPU (``time.process_time``) is not mixed with the server's. 127.0.0.1, keep-alive.
 ``--profile`` prints a cProfile of the module path (chat, concurrency 32) instead.
+
+One more table goes through a local forwarding proxy (``tests/http/loopback_proxy.py`` in a
+subprocess on the server's core): raw aiohttp with ``proxy=`` next to ``OnlineChatModule`` with
+``proxy=``, chat and 64-chunk streams at concurrency 1 and 32, so the proxy path is held to the
+same floor.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import _floor
 import http_transport
 from http_transport import measure
 
+PROXY_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "http", "loopback_proxy.py")
 KEY = "sk-bench"
 HEADERS = {"authorization": "Bearer " + KEY}
 CONNECT_TIMEOUT = 60.0  # 256 connections opening at once on a busy 2-core box can take seconds
@@ -149,14 +155,40 @@ def bare_http_calls(base: str) -> dict[str, Call]:
     return {"chat": chat, "stream64": stream, "embed16": embed}
 
 
-def module_calls(base: str) -> dict[str, Call]:
+def proxied_aiohttp_calls(session: Any, base: str, proxy: str) -> dict[str, Call]:
+    chat_url = f"{base}/v1/chat/completions"
+    hdrs = {**_floor.JSON_HEADERS, **HEADERS}
+
+    async def chat() -> float:
+        t0 = time.perf_counter()
+        body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hello"}]})
+        async with session.post(chat_url, data=body, headers=hdrs, proxy=proxy) as resp:
+            orjson.loads(await resp.read())
+        return time.perf_counter() - t0
+
+    async def stream() -> float:
+        t0, first = time.perf_counter(), 0.0
+        body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hello"}], "stream": True})
+        async with session.post(chat_url, data=body, headers=hdrs, proxy=proxy) as resp:
+            async for line in resp.content:
+                if line.startswith(b"data: ") and line[6:].strip() != b"[DONE]":
+                    orjson.loads(line[6:])
+                    first = first or time.perf_counter() - t0
+        return first
+
+    return {"chat": chat, "stream64": stream}
+
+
+def module_calls(base: str, proxy: str | None = "env") -> dict[str, Call]:
     from asyncllm.online import OnlineChatModule, OnlineEmbeddingModule
 
     ct = CONNECT_TIMEOUT
-    chat_m = OnlineChatModule(base_url=f"{base}/v1/", model="m", api_key=KEY, stream=False, connect_timeout=ct)
-    stream_m = OnlineChatModule(base_url=f"{base}/v1/", model="m", api_key=KEY, stream=True, connect_timeout=ct)
+    chat_m = OnlineChatModule(base_url=f"{base}/v1/", model="m", api_key=KEY, stream=False, connect_timeout=ct,
+                              proxy=proxy)
+    stream_m = OnlineChatModule(base_url=f"{base}/v1/", model="m", api_key=KEY, stream=True, connect_timeout=ct,
+                                proxy=proxy)
     emb_m = OnlineEmbeddingModule(embed_url=f"{base}/v1/embeddings", embed_model_name="e", api_key=KEY,
-                                  batch_size=len(TEXTS), connect_timeout=ct)
+                                  batch_size=len(TEXTS), connect_timeout=ct, proxy=proxy)
 
     async def chat() -> float:
         t0 = time.perf_counter()
@@ -177,14 +209,21 @@ def module_calls(base: str) -> dict[str, Call]:
     return {"chat": chat, "stream64": stream, "embed16": embed}
 
 
-async def make_clients(which: list[str], base: str) -> tuple[dict[str, dict[str, Call]],
-                                                               list[Callable[[], Awaitable[Any]]]]:
+async def make_clients(which: list[str], base: str, proxy: str | None = None,
+                       ) -> tuple[dict[str, dict[str, Call]], list[Callable[[], Awaitable[Any]]]]:
     from asyncllm import _http
 
     calls: dict[str, dict[str, Call]] = {}
     closers: list[Callable[[], Awaitable[Any]]] = [_http.aclose_all]
     for w in which:
-        if w == "aiohttp":
+        if w == "aiohttp+proxy":
+            assert proxy is not None
+            session = _floor.aiohttp_session()
+            closers.append(session.close)
+            calls[w] = proxied_aiohttp_calls(session, base, proxy)
+        elif w == "module+proxy":
+            calls[w] = module_calls(base, proxy)
+        elif w == "aiohttp":
             session = _floor.aiohttp_session()
             closers.append(session.close)
             calls[w] = aiohttp_calls(session, base)
@@ -207,10 +246,10 @@ async def make_clients(which: list[str], base: str) -> tuple[dict[str, dict[str,
 
 
 async def run_all(which: list[str], base: str, concs: list[int], sizes: dict[str, int], budget: float,
-                  repeat: int) -> dict[str, dict[tuple[str, int], Any]]:
+                  repeat: int, proxy: str | None = None) -> dict[str, dict[tuple[str, int], Any]]:
     """Every client on one cell before the next cell, ``repeat`` rounds, best (least CPU) kept:
     clients measured back to back see the same machine load, so their ratios are fair."""
-    calls, closers = await make_clients(which, base)
+    calls, closers = await make_clients(which, base, proxy)
     out: dict[str, dict[tuple[str, int], Any]] = {w: {} for w in which}
     try:
         for wl in sizes:
@@ -255,8 +294,11 @@ def main() -> None:
     proc = subprocess.Popen([sys.executable, http_transport.__file__, "--serve"], stdout=subprocess.PIPE,
                             text=True, start_new_session=True,
                             preexec_fn=lambda: os.sched_setaffinity(0, server_cores))
+    # The proxy of the proxy table, on the server's core too: its CPU is not the client's.
+    proxy_proc = subprocess.Popen([sys.executable, PROXY_SCRIPT], stdout=subprocess.PIPE, text=True,
+                                  start_new_session=True, preexec_fn=lambda: os.sched_setaffinity(0, server_cores))
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proxy_proc.stdout is not None
         port = int(proc.stdout.readline())
         if len(cores) > 1:
             os.sched_setaffinity(0, {cores[0]})
@@ -279,20 +321,32 @@ def main() -> None:
         rows["module/trio"] = trio_rows["module"]
         print(f"client CPU µs/request, requests/s, median ms to first chunk; xN = CPU vs raw aiohttp. "
               f"server pinned to core {sorted(server_cores)}, client to core {cores[0]}")
-        width = 30
-        print(f"{'workload':9} {'conc':>4} | " + " | ".join(f"{w:>{width}}" for w in rows))
-        for wl in sizes:
-            for conc in concs:
-                floor = rows["aiohttp"][(wl, conc)][0]
-                cells = []
-                for w in rows:
-                    r = rows[w].get((wl, conc))
-                    cells.append(f"{r[0]:6.0f}us {r[1]:5.0f}/s {r[2]:6.1f}ms x{r[0] / floor:4.2f}" if r
-                                 else " " * width)
-                print(f"{wl:9} {conc:>4} | " + " | ".join(cells))
+        table(rows, "aiohttp", list(sizes), concs)
+        proxy_url = f"http://127.0.0.1:{int(proxy_proc.stdout.readline())}"
+        proxied = {k: v for k, v in sizes.items() if k != "embed16"}
+        prows = anyio.run(run_all, ["aiohttp+proxy", "module+proxy"], base, [1, 32], proxied, budget, args.repeat,
+                          proxy_url)
+        print("\nthrough a local forwarding proxy (both clients go through the same one):")
+        table(prows, "aiohttp+proxy", list(proxied), [1, 32])
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(5)
+        for p in (proc, proxy_proc):
+            os.killpg(p.pid, 15)
+            p.wait(5)
+
+
+def table(rows: dict[str, dict[tuple[str, int], Any]], floor_name: str, workloads: list[str],
+          concs: list[int]) -> None:
+    width = 30
+    print(f"{'workload':9} {'conc':>4} | " + " | ".join(f"{w:>{width}}" for w in rows))
+    for wl in workloads:
+        for conc in concs:
+            floor = rows[floor_name][(wl, conc)][0]
+            cells = []
+            for w in rows:
+                r = rows[w].get((wl, conc))
+                cells.append(f"{r[0]:6.0f}us {r[1]:5.0f}/s {r[2]:6.1f}ms x{r[0] / floor:4.2f}" if r
+                             else " " * width)
+            print(f"{wl:9} {conc:>4} | " + " | ".join(cells))
 
 
 if __name__ == "__main__":

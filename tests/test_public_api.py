@@ -38,3 +38,11 @@ def test_online_routing_names_are_exported_lazily() -> None:
     for name in ("dynamic_chat_config", "dynamic_embed_config", "DynamicChatRouter", "DynamicEmbeddingRouter"):
         assert name in al.__all__ and name in online.__all__
         assert getattr(al, name) is getattr(online, name)
+
+
+def test_the_version_is_the_one_pyproject_declares() -> None:
+    import tomllib
+    from pathlib import Path
+
+    declared = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    assert al.__version__ == declared

@@ -4,8 +4,9 @@ An engine file subclasses :class:`Deployer` and says four things: which package 
 (``requires``), the command line (``command``), the readiness probe (``health_path``) and the
 API it speaks (``api``: ``"openai"`` for every engine here; LightLLM also documents its native
 format). :meth:`Deployer.launch` starts the command with :class:`~asyncllm._process.ManagedProcess`
-(own process group, log file), waits until the health URL answers 200 (never by reading its log)
-and returns an :class:`EngineHandle` holding the OpenAI base URL and the process.
+(own process group, log file), waits until the health URL answers 200 (never by reading its log;
+the progress display shows the wait when it lasts) and returns an :class:`EngineHandle`
+holding the OpenAI base URL and the process.
 
 ``deploy_method(al.deploy.X, **kw)`` stores ``X`` and ``kw``; the keywords reach the deployer's
 constructor (after ``auto_map`` renames, e.g. ``tp`` → ``tensor_parallel_size``), and the ones
@@ -31,6 +32,7 @@ from .._config import config
 from .._exceptions import ConfigError, MissingDependencyError
 from .._http import aclose_origin
 from .._process import ManagedProcess, free_port, guarded, http_ok
+from .._progress import progress
 
 __all__ = ["Deployer", "EngineHandle", "EngineStatus", "cli_flags"]
 
@@ -126,6 +128,8 @@ def _log_dir() -> Path:
 
 class Deployer:
     """Base of every engine. Subclasses set the class attributes and override :meth:`command`."""
+    #: how the engine's OpenAI server takes a JSON schema (see online/_structured.py)
+    structured_output: ClassVar[str] = "json_schema"
 
     name: ClassVar[str] = ""
     #: model kinds it can serve: "llm", "embed", "rerank"
@@ -186,6 +190,9 @@ class Deployer:
     def python(self) -> str:
         return sys.executable
 
+    def _start_desc(self, model: str) -> str:
+        return f"starting {self.name} ({Path(model).name or model})"
+
     # -- launching ----------------------------------------------------------------------------
 
     async def _launch_remote(self, model: str) -> EngineHandle:
@@ -195,8 +202,9 @@ class Deployer:
         from ..launchers.jobs import launch_engine
 
         argv = self.command(model, PORT_PLACEHOLDER, None)
-        root, proc = await launch_engine(self.launcher, argv, name=f"engine-{self.name}",
-                                         health_path=self.health_path, env=self.env, timeout=self.timeout)
+        with progress(f"{self._start_desc(model)} on {getattr(self.launcher, 'kind', 'a launcher')}"):
+            root, proc = await launch_engine(self.launcher, argv, name=f"engine-{self.name}",
+                                             health_path=self.health_path, env=self.env, timeout=self.timeout)
         return EngineHandle(f"{root}/v1/", self, proc, model, self.served_model_name(model),  # type: ignore[arg-type]
                             {"command": shlex.join(argv), "launcher": repr(self.launcher)})
 
@@ -217,23 +225,24 @@ class Deployer:
         port = self.port or (0 if port_path is not None else free_port(self.host))
         argv = self.command(model, port, port_path)
         proc = ManagedProcess(guarded(argv), name=f"engine {self.name}", log_path=log_dir / f"{stem}.log")
-        await proc.start(env=self.env)
-        try:
-            if port_path is not None:
-                port = await proc.read_port_file(port_path, timeout=self.timeout)
-            root = f"http://{self.host if ':' not in self.host else f'[{self.host}]'}:{port}"
-            health = root + self.health_path
+        with progress(self._start_desc(model)):
+            await proc.start(env=self.env)
+            try:
+                if port_path is not None:
+                    port = await proc.read_port_file(port_path, timeout=self.timeout)
+                root = f"http://{self.host if ':' not in self.host else f'[{self.host}]'}:{port}"
+                health = root + self.health_path
 
-            async def ready() -> bool:
-                return await http_ok(health, timeout=2.0)
+                async def ready() -> bool:
+                    return await http_ok(health, timeout=2.0)
 
-            await proc.wait_until(ready, timeout=self.timeout)
-        except BaseException:
-            await proc.stop()
-            raise
-        finally:
-            if port_path is not None:
-                await anyio.Path(port_path).unlink(missing_ok=True)
+                await proc.wait_until(ready, timeout=self.timeout)
+            except BaseException:
+                await proc.stop()
+                raise
+            finally:
+                if port_path is not None:
+                    await anyio.Path(port_path).unlink(missing_ok=True)
         return EngineHandle(f"{root}/v1/", self, proc, model, self.served_model_name(model),
                             {"command": shlex.join(argv)})
 

@@ -16,6 +16,7 @@ __all__ = ["Dummy", "dummy"]
 
 
 class Dummy(Deployer):
+    structured_output = "prompt"
     name = "dummy"
     serves = ("llm", "embed")
     port_file = True

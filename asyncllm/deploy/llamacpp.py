@@ -19,6 +19,7 @@ __all__ = ["LlamaCpp", "llamacpp"]
 
 
 class LlamaCpp(Deployer):
+    structured_output = "json_object_schema"  # llama-cpp-python: response_format json_object + schema
     name = "llamacpp"
     requires = ("llama_cpp", "llama-cpp-python[server]", "local")
     health_path = "/v1/models"

@@ -6,8 +6,11 @@ The library runs this as a subprocess (``finetune`` on machines without a GPU)::
         --out OUT_DIR --steps 14 --lr 1e-3 --lora-r 8
 
 Route: load the GGUF with transformers (``gguf_file=``, de-quantised to float32),
-wrap it with a peft LoRA, train with AdamW on CPU, merge the adapter, save the
-merged Hugging Face model under ``OUT/hf``, then write ``OUT/model.gguf``.
+wrap it with a peft LoRA, train with AdamW on CPU, merge the adapter, then write
+``OUT/model.gguf``. The merged Hugging Face model (``OUT/hf``, about twice the
+GGUF's size) is only an intermediate of the converter route: it is deleted once
+the GGUF is written, unless ``--keep-hf`` asks to keep it (in the patch route it
+is then saved too).
 
 GGUF conversion ("patch" route, the default): the base GGUF is copied key for key
 and tensor for tensor, and only the tensors LoRA changed are replaced by the
@@ -24,7 +27,8 @@ Data: a JSON list or JSON-lines file of ``{"instruction", "input"?, "output"}``
 (the last assistant turn), rendered with the model's own chat template.
 
 stdout carries one JSON object per line for the parent: ``{"event": ...}``
-milestones, ``{"step": n, "loss": x, ...}`` per step, and last
+milestones (``loaded`` carries ``steps``, the total; ``trained`` ends the steps),
+``{"step": n, "loss": x, ...}`` per step, and last
 ``{"done": true, "gguf": "<path>", ...}``. On failure: ``{"done": false, "error": ...}``
 and exit code 1. Human-oriented logs go to stderr.
 
@@ -36,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -229,7 +234,7 @@ def run(args: argparse.Namespace) -> Path:
     records = load_records(Path(args.data))
     tokenizer = AutoTokenizer.from_pretrained(str(base.parent), gguf_file=base.name)
     model = AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name, dtype=torch.float32)
-    emit(event="loaded", seconds=round(time.monotonic() - t_start, 2), examples=len(records))
+    emit(event="loaded", seconds=round(time.monotonic() - t_start, 2), examples=len(records), steps=args.steps)
 
     import gguf
 
@@ -291,17 +296,23 @@ def run(args: argparse.Namespace) -> Path:
     merged.hf_quantizer = None
     if hasattr(merged.config, "quantization_config"):
         del merged.config.quantization_config
+    emit(event="trained", train_seconds=round(train_seconds, 2))
     hf_dir = out_dir / "hf"
-    merged.save_pretrained(str(hf_dir))
-    tokenizer.save_pretrained(str(hf_dir))
-    emit(event="merged", hf_dir=str(hf_dir), train_seconds=round(train_seconds, 2))
+    if args.converter or args.keep_hf:
+        merged.save_pretrained(str(hf_dir))
+        tokenizer.save_pretrained(str(hf_dir))
+        emit(event="merged", hf_dir=str(hf_dir))
 
     gguf_path = out_dir / "model.gguf"
     t_conv = time.monotonic()
     if args.converter:
         # llama.cpp's own converter, run as a script with this interpreter.
         cmd = [sys.executable, args.converter, str(hf_dir), "--outfile", str(gguf_path), "--outtype", args.outtype]
-        subprocess.run(cmd, check=True, stdout=sys.stderr, stderr=sys.stderr)
+        try:
+            subprocess.run(cmd, check=True, stdout=sys.stderr, stderr=sys.stderr)
+        finally:
+            if not args.keep_hf:
+                shutil.rmtree(hf_dir, ignore_errors=True)
         route = "convert_hf_to_gguf"
     else:
         suffixes = tuple(f"{t}.weight" for t in targets)
@@ -321,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--base-gguf", required=True)
     parser.add_argument("--data", required=True, help="JSON/JSONL of {instruction,input,output} or {messages}")
-    parser.add_argument("--out", required=True, help="output directory (hf/ and model.gguf go here)")
+    parser.add_argument("--out", required=True, help="output directory (model.gguf goes here)")
     parser.add_argument("--steps", type=int, default=14)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--lora-r", type=int, default=8)
@@ -333,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--converter", default=None, help="llama.cpp convert_hf_to_gguf.py (default: patch route)")
     parser.add_argument("--outtype", default="f16", help="with --converter: f32, f16, bf16, q8_0")
+    parser.add_argument("--keep-hf", action="store_true",
+                        help="keep the merged Hugging Face model in OUT/hf (deleted by default; ~2x the GGUF)")
     return parser
 
 

@@ -63,9 +63,10 @@ class LlamaFactory(Finetuner):
         (target / "export.json").write_text(json.dumps({
             "model_name_or_path": base_model, "adapter_name_or_path": cfg["output_dir"],
             "template": cfg["template"], "finetuning_type": "lora", "export_dir": str(merged)}, indent=1))
-        for argv in cmds:
-            await run_worker(argv, log_path=target / "finetune.log", on_event=self.report,
-                             timeout=self.kw.get("timeout"), launcher=self.launcher)
+        with self.display(base_model):
+            for argv in cmds:
+                await run_worker(argv, log_path=target / "finetune.log", on_event=self.report,
+                                 timeout=self.kw.get("timeout"), launcher=self.launcher)
         return str(merged if len(cmds) > 1 else cfg["output_dir"])
 
 

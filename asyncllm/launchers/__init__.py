@@ -1,5 +1,7 @@
 """Where servers, engines and trials run: ``al.launchers.local()`` (the default),
-``al.launchers.ray(...)`` and ``al.launchers.slurm(...)``; see base.py for the protocol.
+``al.launchers.ray(...)`` and ``al.launchers.slurm(...)``; see base.py for the protocol. The
+seed's names ``al.launchers.empty(...)`` and ``al.launchers.remote(...)`` map onto them
+(aliases.py).
 
 Neither Ray nor Slurm's tools are needed until such a launcher is used.
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .aliases import EmptyLauncher, empty, remote
 from .base import CommandSpec, Handle, Launcher, Status, TrialOutcome
 from .local import LocalLauncher, local
 
@@ -17,8 +20,8 @@ from .local import LocalLauncher, local
 from .ray import RayLauncher, ray
 from .slurm import SlurmLauncher, slurm
 
-__all__ = ["CommandSpec", "Handle", "Launcher", "LocalLauncher", "RayLauncher", "SlurmLauncher", "Status",
-           "TrialOutcome", "get", "local", "ray", "slurm"]
+__all__ = ["CommandSpec", "EmptyLauncher", "Handle", "Launcher", "LocalLauncher", "RayLauncher", "SlurmLauncher",
+           "Status", "TrialOutcome", "empty", "get", "local", "ray", "remote", "slurm"]
 
 
 def get(launcher: Any) -> Launcher:
@@ -28,8 +31,8 @@ def get(launcher: Any) -> Launcher:
 
     if launcher is None:
         return local()
-    if isinstance(launcher, str) and launcher in ("local", "ray", "slurm"):
-        factory: Any = {"local": local, "ray": ray, "slurm": slurm}[launcher]
+    if isinstance(launcher, str) and launcher in ("local", "ray", "slurm", "empty", "remote"):
+        factory: Any = {"local": local, "ray": ray, "slurm": slurm, "empty": empty, "remote": remote}[launcher]
         return factory()  # type: ignore[no-any-return]
     if isinstance(launcher, Launcher):
         return launcher

@@ -22,6 +22,7 @@ import anyio.to_thread
 
 from .._exceptions import ConfigError
 from .._process import free_port
+from . import _ray_quiet
 from ._ray_env import RayHandle, import_ray, serve_http_options, start_ray
 
 __all__ = ["Runtime", "await_ref", "blocking", "serve_api", "serve_client"]
@@ -69,7 +70,14 @@ class Runtime:
     def acquire(cls, address: str | None, init: dict[str, Any]) -> RayHandle:
         with cls.lock:
             if cls.handle is None or not import_ray().is_initialized():
-                cls.handle = start_ray(address, **init)
+                if not import_ray().is_initialized():
+                    _ray_quiet.capture()  # a Ray this process starts or joins: its chatter to our log
+                try:
+                    cls.handle = start_ray(address, **init)
+                except Exception as exc:
+                    _ray_quiet.note_failure(exc)
+                    raise
+                _ray_quiet.capture()  # again: the init emptied the ray logger's handlers
             if address not in (None, "auto") and "://" not in address and address != cls.handle.address:
                 raise ConfigError(f"this process is already connected to Ray at {cls.handle.address}, not {address}: "
                                   "a process talks to one Ray cluster; use address=None to share it")
@@ -82,7 +90,10 @@ class Runtime:
             cls.users = max(0, cls.users - 1)
             if cls.users == 0 and cls.handle is not None and cls.handle.owned:
                 handle, cls.handle = cls.handle, None
-                handle.stop()
+                try:
+                    handle.stop()
+                finally:
+                    _ray_quiet.release()
 
     @classmethod
     def ensure_serve(cls, port: int | None, host: str) -> int:

@@ -37,6 +37,7 @@ __all__ = [
     "parse_sinfo",
     "parse_squeue_state",
     "parse_state_word",
+    "parse_time_limit",
     "refused_for_resources",
     "sbatch_argv",
     "scancel_argv",
@@ -167,6 +168,38 @@ def format_time_limit(seconds: float) -> str:
     days, rem = divmod(minutes, 24 * 60)
     hours, mins = divmod(rem, 60)
     return f"{days}-{hours:02d}:{mins:02d}:00"
+
+
+_TIME_FORMATS = "'MM', 'MM:SS', 'HH:MM:SS', 'D-HH', 'D-HH:MM' or 'D-HH:MM:SS'"
+
+
+def parse_time_limit(value: object) -> float:
+    """A time limit in seconds: a positive number, or a string in one of Slurm's own formats
+    (``sbatch --time``: minutes, minutes:seconds, hours:minutes:seconds, days-hours,
+    days-hours:minutes, days-hours:minutes:seconds). ``ValueError`` names the accepted forms."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"time takes seconds (a number) or a Slurm time string ({_TIME_FORMATS}), "
+                        f"got {type(value).__name__}")
+    if isinstance(value, str):
+        text = value.strip()
+        days, dash, rest = text.partition("-")
+        parts = rest.split(":") if dash else text.split(":")
+        fields = [days, *parts] if dash else parts
+        if not all(f.isdigit() for f in fields) or len(parts) > 3 or (not dash and not text):
+            raise ValueError(f"time={value!r} is not a Slurm time limit; use seconds or {_TIME_FORMATS}")
+        nums = [int(p) for p in parts]
+        if dash:  # D-HH[:MM[:SS]]: the part after the dash starts with hours
+            nums += [0] * (3 - len(nums))
+            seconds = float(int(days) * 86400 + nums[0] * 3600 + nums[1] * 60 + nums[2])
+        elif len(nums) == 3:  # HH:MM:SS
+            seconds = float(nums[0] * 3600 + nums[1] * 60 + nums[2])
+        else:  # MM or MM:SS (a bare number is minutes, as sbatch reads it)
+            seconds = float(nums[0] * 60 + (nums[1] if len(nums) == 2 else 0))
+    else:
+        seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"time={value!r}: the limit must be positive; use seconds or {_TIME_FORMATS}")
+    return seconds
 
 
 def _check_directive_value(name: str, value: str) -> str:

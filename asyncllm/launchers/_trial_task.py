@@ -31,8 +31,10 @@ async def run_trial(target: str, index: int) -> dict[str, Any]:
         # Run through TrialModule's own runner so local and remote trials behave alike.
         result = await TrialModule(trial)._run_one(values, trial)
         if result.error is not None:
-            return {"index": index, "eval_result": None, "error": _describe(result.error)}
-        return {"index": index, "eval_result": to_wire(result.eval_result, "eval result"), "error": None}
+            return {"index": index, "eval_result": None, "error": _describe(result.error),
+                    "model_paths": result.model_paths}
+        return {"index": index, "eval_result": to_wire(result.eval_result, "eval result"), "error": None,
+                "model_paths": result.model_paths}
     except Exception as exc:
         return {"index": index, "eval_result": None, "error": _describe(exc)}
 

@@ -42,6 +42,7 @@ from .base import CommandSpec, HandleServer, TrialOutcome
 
 __all__ = ["RayActorHandle", "RayLauncher", "RayServeHandle", "ray"]
 
+
 class RayLauncher:
     """See the module docstring. ``num_cpus``/``num_gpus`` are per replica, actor or task."""
 

@@ -43,7 +43,7 @@ import anyio.to_thread
 import orjson
 
 from .._concurrency import gather
-from .._exceptions import ConfigError, EngineStartError, ResourcesUnavailableError
+from .._exceptions import AsyncLLMError, ConfigError, EngineStartError, LifecycleError, ResourcesUnavailableError
 from .._process import free_port, http_ok, import_dirs, write_private
 from ._slurm_cmd import (
     JobState,
@@ -57,6 +57,7 @@ from ._slurm_cmd import (
     parse_sbatch_job_id,
     parse_scontrol_record,
     parse_sinfo,
+    parse_time_limit,
     refused_for_resources,
     sbatch_argv,
     scancel_argv,
@@ -85,6 +86,15 @@ async def _tool(argv: list[str]) -> subprocess.CompletedProcess[bytes]:
     _check_tool(argv[0])
     with anyio.fail_after(_TOOL_TIMEOUT):
         return await anyio.run_process(argv, check=False, stdin=subprocess.DEVNULL)
+
+
+def _sbatch_error(err: str) -> AsyncLLMError:
+    """sbatch's refusal as an error that keeps its cause: the launcher's options are only worth
+    checking when the controller answered (and refused them)."""
+    if "contact slurm controller" in err.lower() or "connect failure" in err.lower():
+        return LifecycleError(f"sbatch could not reach the Slurm controller: {err}; check that slurmctld runs "
+                              "(`scontrol ping`) and that this host is a submit host of the cluster")
+    return ConfigError(f"sbatch refused the job: {err} (check partition=, ngpus=, time=, nodes=)")
 
 
 def _status(state: JobState, cancelled: bool) -> Status:
@@ -257,13 +267,15 @@ class SlurmJobHandle:
 
 
 class SlurmLauncher:
-    """See the module docstring. ``time`` is the job's time limit in seconds."""
+    """See the module docstring. ``time`` is the job's time limit: seconds, or a string in
+    Slurm's own formats (``"01:00:00"``, ``"90"`` minutes, ``"1-12:00"``)."""
 
     kind = "slurm"
 
     def __init__(self, partition: str | None = None, *, nodes: int = 1, ngpus: int | None = None,
-                 cpus_per_task: int | None = None, mem_mb: int | None = None, time: float | None = None,
-                 workdir: str | None = None, python: str | None = None, poll_interval: float = 0.25,
+                 cpus_per_task: int | None = None, mem_mb: int | None = None,
+                 time: float | str | None = None, workdir: str | None = None, python: str | None = None,
+                 poll_interval: float = 0.25,
                  start_timeout: float = 600.0, stop_timeout: float = 60.0, keep_files: bool = False,
                  extra_directives: Sequence[str] = (), sbatch: str = "sbatch", scontrol: str = "scontrol",
                  scancel: str = "scancel", sinfo: str = "sinfo") -> None:
@@ -271,14 +283,16 @@ class SlurmLauncher:
             raise ConfigError(f"nodes must be >= 1, got {nodes}")
         if ngpus is not None and ngpus < 0:
             raise ConfigError(f"ngpus must be >= 0, got {ngpus}")
-        if time is not None and not (math.isfinite(time) and time > 0):
-            raise ConfigError(f"time must be a positive number of seconds, got {time!r}")
+        try:
+            limit = None if time is None else parse_time_limit(time)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
         self.partition = partition
         self.nodes = nodes
         self.ngpus = ngpus
         self.cpus_per_task = cpus_per_task
         self.mem_mb = mem_mb
-        self.time = time
+        self.time = limit
         self.workdir = workdir
         self.python = python or sys.executable
         self.poll_interval = poll_interval
@@ -333,7 +347,7 @@ class SlurmLauncher:
             err = "; ".join(x.strip() for x in proc.stderr.decode(errors="replace").splitlines() if x.strip())
             if refused_for_resources(err):
                 raise await self._unplaceable(err, spec)
-            raise ConfigError(f"sbatch refused the job: {err} (check partition=, ngpus=, time=, nodes=)")
+            raise _sbatch_error(err)
         handle = SlurmJobHandle(self, parse_sbatch_job_id(proc.stdout.decode()), directory, spec)
         # A partition that does not enforce its limits at submit takes a job no node can hold
         # and leaves it pending forever: look until the scheduler has given it a first reason.
@@ -484,10 +498,11 @@ class SlurmLauncher:
             await handle.stop()
 
 
-def slurm(partition: str | None = None, *, nodes: int = 1, ngpus: int | None = None, time: float | None = None,
-          **kw: Any) -> SlurmLauncher:
+def slurm(partition: str | None = None, *, nodes: int = 1, ngpus: int | None = None,
+          time: float | str | None = None, **kw: Any) -> SlurmLauncher:
     """Run as Slurm batch jobs on ``partition`` (the cluster's default if None) with ``nodes``
-    nodes, ``ngpus`` GPUs (``--gres=gpu:N``) and a ``time`` limit in seconds. Other keywords:
+    nodes, ``ngpus`` GPUs (``--gres=gpu:N``) and a ``time`` limit (seconds, or Slurm's
+    ``"HH:MM:SS"``, ``"MM"``, ``"D-HH:MM"`` ...). Other keywords:
     ``cpus_per_task``, ``mem_mb``, ``workdir`` (a shared directory for job files),
     ``python``, ``poll_interval``, ``start_timeout``, ``stop_timeout``, ``keep_files``,
     ``extra_directives``."""

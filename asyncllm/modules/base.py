@@ -17,14 +17,15 @@ from contextlib import asynccontextmanager
 from types import CoroutineType, TracebackType
 from typing import Any, ClassVar, Self
 
+from .. import _tracing
+from .._context import TraceRecord, current_session
 from .._context import _session as _current_session
-from .._context import current_session
 from .._exceptions import AsyncLLMError, ConfigError, ModuleExecutionError
 from .._types import kwargs as kwargs_type
 from ..option import Option
-from ..streaming.channel import Chunk, Sink, bind_sink, current_sink, emit, reset_sink
+from ..streaming.channel import Chunk, Sink, as_chunk, bind_sink, current_sink, emit, reset_sink, worth_sending
 from ..streaming.stream import Stream
-from .hooks import HookHandle, HookRunner
+from .hooks import HookHandle, HookRunner, check_hook
 
 __all__ = ["ModuleBase"]
 
@@ -65,14 +66,6 @@ class _ListSend:
 
     async def send(self, item: Chunk) -> None:
         self.items.append(item)
-
-
-def _as_chunk(piece: Any, module: str) -> Chunk:
-    if isinstance(piece, Chunk):
-        if not piece.module:
-            piece.module = module  # tag in place: a new Chunk per token is measurable
-        return piece
-    return Chunk(piece, module=module)
 
 
 class ModuleBase:
@@ -255,9 +248,9 @@ class ModuleBase:
     # -- hooks -------------------------------------------------------------------------------
 
     def register_hook(self, hook: Any) -> HookHandle:
-        """Add a hook (instance, class or function); returns a handle with ``remove()``."""
-        if not (callable(hook) or hasattr(hook, "pre")):
-            raise ConfigError(f"a hook must be a Hook instance, a Hook class or a callable, got {hook!r}")
+        """Add a hook (a Hook or LazyLLMHook class or instance, a seed-style hook object, or a
+        function); returns a handle with ``remove()``."""
+        check_hook(hook)
         if hook not in self._hooks:
             self._hooks.append(hook)
         return HookHandle(self, hook)
@@ -339,8 +332,8 @@ class ModuleBase:
         try:
             async for piece in agen:
                 pieces.append(piece)
-                if sink is not None and getattr(piece, "tag", "text") != "result":
-                    await emit(piece, module=name, tag=getattr(piece, "tag", "text"))
+                if sink is not None and getattr(piece, "tag", "text") != "result" and worth_sending(piece):
+                    await sink.send.send(as_chunk(piece, name))
         finally:
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
@@ -420,53 +413,64 @@ class ModuleBase:
         if args and isinstance(args[0], kwargs_type):
             kw = {**args[0], **kw}
             args = args[1:]
-        pieces: list[Any] = []
-        name = self.display_name
-        runner = HookRunner(self._hooks, self) if self._hooks else None
-        emitted: list[Chunk] = []
-        sink = Sink(_ListSend(emitted))
-        agen: Any = None
-        try:
-            if runner is not None:
-                await runner.pre(*args, **kw)
-            agen = self.forward(*args, **kw)
-            while True:
-                token = bind_sink(sink)
-                try:
-                    piece = await agen.__anext__()
-                except StopAsyncIteration:
-                    break
-                finally:
-                    reset_sink(token)
-                if emitted:
-                    for chunk in emitted:
+        with _tracing.stream_span(self) as span:
+            pieces: list[Any] = []
+            name = self.display_name
+            runner = HookRunner(self._hooks, self) if self._hooks else None
+            emitted: list[Chunk] = []
+            sink = Sink(_ListSend(emitted))
+            agen: Any = None
+            try:
+                if runner is not None:
+                    await runner.pre(*args, **kw)
+                agen = self.forward(*args, **kw)
+                while True:
+                    token = bind_sink(sink)
+                    try:
+                        if span is None:
+                            piece = await agen.__anext__()
+                        else:  # the module's span is current while its generator runs, not while we yield
+                            with _tracing.step(span):
+                                piece = await agen.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        reset_sink(token)
+                    if emitted:
+                        for chunk in emitted:
+                            yield chunk
+                        emitted.clear()
+                    pieces.append(piece)
+                    chunk = as_chunk(piece, name)
+                    if chunk.tag != "result" and worth_sending(chunk):
                         yield chunk
-                    emitted.clear()
-                pieces.append(piece)
-                chunk = _as_chunk(piece, name)
-                if chunk.tag != "result":
+                for chunk in emitted:
                     yield chunk
-            for chunk in emitted:
-                yield chunk
-            result = self._join_pieces(pieces)
-            if runner is not None:
-                await runner.post(result)
-        except Exception as exc:
-            if runner is not None:
-                await runner.on_error(exc)
-            raise self._wrap_error(exc) from self._wrap_cause(exc)
-        finally:
-            if agen is not None:
-                await agen.aclose()
-            if runner is not None:
-                await runner.finalize()
-        self._record_trace(sess, result)
+                result = self._join_pieces(pieces)
+                if runner is not None:
+                    await runner.post(result)
+            except Exception as exc:
+                if runner is not None:
+                    await runner.on_error(exc)
+                raise self._wrap_error(exc) from self._wrap_cause(exc)
+            finally:
+                if agen is not None:
+                    await agen.aclose()
+                if runner is not None:
+                    await runner.finalize()
+            if span is not None:
+                with _tracing.step(span):
+                    self._record_trace(sess, result)
+            else:
+                self._record_trace(sess, result)
         sess.usage.pop(mid, None)
         stream.set_result(result)
 
     def _record_trace(self, sess: Any, result: Any) -> None:
         if self._return_trace:
             sess.trace.append(result)
+            span_id, parent_id = _tracing.span_ids()
+            sess.trace_records.append(TraceRecord(self.display_name, self._module_id, result, span_id, parent_id))
             if sess.trace_sink is not None:
                 sess.trace_sink(self.display_name, result)
 

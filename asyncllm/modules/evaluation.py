@@ -1,12 +1,14 @@
-"""Running a module over its evalset: bounded concurrency, results in input order."""
+"""Running a module over its evalset: bounded concurrency, results in input order, progress shown."""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .._concurrency import call_any, gather
+from .._progress import progress
 
 if TYPE_CHECKING:
     from .base import ModuleBase
@@ -28,9 +30,13 @@ async def _load(module: ModuleBase) -> list[Any]:
 
 async def run_evalset(module: ModuleBase) -> Any:
     items = await _load(module)
-    jobs = [
-        (lambda item=item: module(**item) if isinstance(item, dict) else module(item)) for item in items
-    ]
-    results = await gather(jobs, limit=module._eval_concurrency)
+    with progress(f"eval {module.display_name}", total=len(items), unit="items") as shown:
+
+        async def one(item: Any) -> Any:
+            out = await (module(**item) if isinstance(item, dict) else module(item))
+            shown.update()
+            return out
+
+        results = await gather([functools.partial(one, item) for item in items], limit=module._eval_concurrency)
     collect = module._eval_collect_f
     return await call_any(collect, results) if collect is not None else results

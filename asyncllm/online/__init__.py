@@ -32,8 +32,8 @@ __all__ = [
     "dynamic_embed_config",
 ]
 
-PROVIDERS = ("claude", "compatible", "deepseek", "doubao", "glm", "kimi", "minimax", "openai", "qwen",
-             "sensenova", "siliconflow")
+PROVIDERS = ("azure", "claude", "compatible", "deepseek", "doubao", "gemini", "glm", "groq", "kimi", "minimax",
+             "mistral", "ollama", "openai", "openrouter", "qwen", "sensenova", "siliconflow", "together")
 _loaded = False
 
 

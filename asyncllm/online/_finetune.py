@@ -24,6 +24,7 @@ from .._concurrency import call_any
 from .._config import config
 from .._exceptions import ConfigError, LifecycleError
 from .._http import HTTPSettings, request_json, request_raw
+from .._progress import Progress, progress
 
 __all__ = ["FineTuneMixin", "OpenAIFineTuneAPI"]
 
@@ -46,6 +47,7 @@ class FineTuneMixin:
     _is_trained: bool
     _poll_interval: float
     _deploy_poll_interval: float
+    _shown: Progress | None = None  # the progress display while a job runs
 
     def _init_finetune(self, poll_interval: float | None) -> None:
         self._trainset = None
@@ -84,6 +86,8 @@ class FineTuneMixin:
 
     async def _report(self, event: dict[str, Any]) -> None:
         log.info("%s fine-tune %s: %s", self.source, event.get("job_id", ""), event.get("status"))
+        if self._shown is not None:
+            self._shown.note(str(event.get("status") or ""))
         if self._progress is not None:
             await call_any(self._progress, event)
 
@@ -91,6 +95,15 @@ class FineTuneMixin:
         path = self._trainset
         if not path or not self._model_name:
             raise ConfigError("fine-tuning needs a base model and trainset(path)")
+        with progress(f"{self.source} fine-tune of {self._model_name}") as shown:
+            self._shown = shown
+            try:
+                return await self._finetune_job(path)
+            finally:
+                self._shown = None
+
+    async def _finetune_job(self, path: str) -> str:
+        assert self._model_name is not None
         file_id = await self._upload_train_file(path)
         await self._report({"stage": "uploaded", "status": "uploaded", "file_id": file_id})
         job_id, status = await self._create_finetuning_job(self._model_name, file_id, **self._train_params)

@@ -13,7 +13,7 @@ import anyio
 from .._exceptions import ConfigError
 from .._query import decode_query_with_filepaths
 
-__all__ = ["IMAGE_SUFFIXES", "ImageRef", "split_query", "to_image_refs"]
+__all__ = ["IMAGE_SUFFIXES", "ImageRef", "split_query", "text_of", "to_image_refs"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 MAX_IMAGE_BYTES = 20 << 20
@@ -32,6 +32,15 @@ class ImageRef:
     @property
     def is_remote(self) -> bool:
         return self.b64 is None and not self.url.startswith("data:")
+
+
+def text_of(content: Any) -> str:
+    """The text of an OpenAI message ``content``: a str, or the ``text`` parts of a part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return "" if content is None else str(content)
 
 
 def split_query(input: Any, files: Any) -> tuple[Any, list[str]]:

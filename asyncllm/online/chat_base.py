@@ -8,7 +8,8 @@ A provider registers with a class keyword and overrides what differs from the Op
 
 Hooks (all optional; the defaults speak OpenAI chat completions):
 
-* ``_chat_url(base_url)``          the request URL
+* ``_chat_url(base_url)``          the request URL (``_request_url(model, base_url)`` per call)
+* ``_open_stream(...)``            the event stream of a streamed call (SSE; NDJSON for Ollama)
 * ``_make_auth(key)``              the headers carrying one key (Bearer by default); see ``_keys.py``
 * ``_auth_headers()``              the headers of the next request (picks the key)
 * ``_build_body(messages, model=, stream=, tools=, params=)``   the JSON body
@@ -24,6 +25,11 @@ whose quota is gone is set aside and the call retried once on the next key), or 
 (also ``dynamic_auth=True``: the key is read per call from ``al.config.override(...)`` / the
 environment). See :mod:`asyncllm.online._keys`.
 
+Network keywords (every provider): ``proxy=`` (``"env"`` by default, ``None``, or a URL),
+``verify=`` / ``cert=`` (TLS trust, client certificate) and ``http_client=`` (an
+``httpx.AsyncClient`` of the caller's); the class attribute ``NO_PROXY = True`` makes a
+provider ignore the environment's proxy. See :class:`~asyncllm._http.HTTPSettings`.
+
 ``forward`` is an async generator: text deltas are yielded as ``str``, reasoning deltas as
 ``Chunk(tag="think")``. ``await chat(x)`` returns the text, or — with a formatter set — the
 formatter's output, carried by a last empty ``Chunk(tag="result")``.
@@ -35,11 +41,14 @@ import copy
 import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Self
 from urllib.parse import urljoin
 
+import httpx
 import orjson
 
+from .. import _tracing
 from .._config import config
 from .._context import record_usage
 from .._exceptions import (
@@ -49,9 +58,11 @@ from .._exceptions import (
     IncompleteOutputError,
     ProtocolError,
 )
-from .._http import HTTPSettings, request_json, stream_sse
+from .._http import HTTPSettings, SSEStream, request_json, stream_sse
 from .._provider_errors import error_for
+from .._proxy import ENV
 from .._query import QUERY_PREFIX
+from .._tls import CertSpec, Verify
 from ..modules.base import ModuleBase
 from ..prompts.base import EmptyPrompter, PrompterBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase
@@ -62,6 +73,7 @@ from ._finetune import FineTuneMixin
 from ._keys import KEY_ERRORS, ApiKey, KeyedProvider, RedactedHeaders, resolve_key
 from ._media import ImageRef, split_query, to_image_refs
 from ._registry import register_chat
+from ._structured import OutputSchema, raise_invalid, request_options
 from ._toolcalls import ToolCallAccumulator, finish_calls
 
 # RedactedHeaders and resolve_key live in _keys.py; re-exported for providers written against this file.
@@ -75,12 +87,20 @@ _FILTERED = frozenset({"content_filter", "sensitive", "refusal"})
 
 def http_settings(timeout: float | None = None, *, connect_timeout: float | None = None,
                   first_chunk_timeout: float | None = None, idle_timeout: float | None = None,
-                  max_retries: int | None = None, retry_backoff: float | None = None) -> HTTPSettings:
-    """HTTPSettings from the config defaults and a module's explicit overrides."""
+                  max_retries: int | None = None, retry_backoff: float | None = None,
+                  proxy: str | None = ENV, verify: Verify = True, cert: CertSpec | None = None,
+                  http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
+                  no_proxy: bool = False) -> HTTPSettings:
+    """HTTPSettings from the config defaults and a module's explicit overrides.
+
+    ``no_proxy`` is the provider class's ``NO_PROXY`` (the seed's switch): it turns the default
+    ``proxy="env"`` into no proxy; an explicit proxy URL still wins.
+    """
     def pick(value: Any, name: str) -> Any:
         return config.get(name) if value is None else value
     base = HTTPSettings()
     return HTTPSettings(
+        proxy=None if no_proxy and proxy == ENV else proxy, verify=verify, cert=cert, client=http_client,
         connect_timeout=float(pick(connect_timeout, "http_connect_timeout")),
         first_chunk_timeout=float(pick(first_chunk_timeout, "http_first_chunk_timeout")),
         idle_timeout=float(pick(idle_timeout, "http_idle_timeout")),
@@ -119,6 +139,12 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     #: message fields a provider needs back in the next turn (Claude's signed ``thinking_blocks``):
     #: copied from a non-streamed message, or taken from the stream converter's ``extras`` dict
     message_extras: ClassVar[tuple[str, ...]] = ()
+    #: the seed's switch: True sends this provider's calls direct, whatever HTTPS_PROXY says
+    #: (LazyLLM's ``proxies={'http': None, 'https': None}``); ``proxy=`` on an instance still wins
+    NO_PROXY: ClassVar[bool] = False
+    #: how to ask this provider for JSON matching a schema (online/_structured.py): the modes are
+    #: json_schema, json_object_schema, json_object, tool, prompt
+    structured_output: str = "json_object"
 
     def __init_subclass__(cls, source: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -145,6 +171,10 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         max_retries: int | None = None,
         retry_backoff: float | None = None,
         poll_interval: float | None = None,
+        proxy: str | None = ENV,
+        verify: Verify = True,
+        cert: CertSpec | None = None,
+        http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
         id: str | None = None,
         name: str | None = None,
     ) -> None:
@@ -162,7 +192,8 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         self._type = (type or ("vlm" if self._is_vlm(self._model_name) else "llm")).lower()
         self._http = http_settings(timeout, connect_timeout=connect_timeout,
                                    first_chunk_timeout=first_chunk_timeout, idle_timeout=idle_timeout,
-                                   max_retries=max_retries, retry_backoff=retry_backoff)
+                                   max_retries=max_retries, retry_backoff=retry_backoff, proxy=proxy,
+                                   verify=verify, cert=cert, http_client=http_client, no_proxy=self.NO_PROXY)
         self._url = self._chat_url(self._base_url)
         self._prompt: PrompterBase = EmptyPrompter()
         self._formatter: FormatterBase = EmptyFormatter()
@@ -172,6 +203,16 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
 
     def _chat_url(self, base_url: str) -> str:
         return urljoin(base_url if base_url.endswith("/") else base_url + "/", self.chat_path)
+
+    def _request_url(self, model: str, base_url: str | None) -> str:
+        """The URL of one call (Azure names the model's deployment in it)."""
+        return self._url if base_url is None else self._chat_url(base_url)
+
+    def _open_stream(self, url: str, body: dict[str, Any], headers: dict[str, str], settings: HTTPSettings,
+                     model: str) -> AbstractAsyncContextManager[SSEStream]:
+        """The event stream of one streamed call: SSE by default (Ollama reads NDJSON lines)."""
+        return stream_sse("POST", url, json=body, headers=headers, settings=settings, provider=self.source,
+                          model=model)
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
@@ -314,8 +355,16 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         **params: Any,
     ) -> AsyncGenerator[Any, None]:
         settings = self._http
+        raw_message = False
         if params:
             # Call options that are ours, not the provider's: they never go into the body.
+            if (output_type := params.pop("output_type", None)) is not None:
+                value = await self._structured(output_type, int(params.pop("output_retries", 2)), input,
+                                               llm_chat_history, lazyllm_files, model, base_url, params)
+                yield Chunk("", tag="result", data=value)
+                return
+            params.pop("output_retries", None)
+            raw_message = bool(params.pop("_message", False))
             if (so := params.pop("stream_output", None)) is not None and stream is None:
                 stream = bool(so)
             if (timeout := params.pop("timeout", None)) is not None:
@@ -330,8 +379,12 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         if files:
             messages = await self._attach_files(messages, files)
         body = self._build_body(messages, model=model, stream=use_stream, tools=prompt.get("tools"), params=params)
-        url = self._url if base_url is None else self._chat_url(base_url)
+        url = self._request_url(model, base_url)
         headers = self._auth_headers()
+        span = _tracing.model_span()  # None unless al.instrument() is on
+        if span is not None:
+            _tracing.genai_request(span, "chat", self.source or "openai_compatible", model, messages)
+        answered_by: str | None = None
         retried = False
         while True:  # runs twice only to retry a call on the next key of a pool
             content: list[str] = []
@@ -343,8 +396,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 if use_stream:
                     done = False
                     convert = self._frame_converter()
-                    async with stream_sse("POST", url, json=body, headers=headers, settings=settings,
-                                          provider=self.source, model=model) as events:
+                    async with self._open_stream(url, body, headers, settings, model) as events:
                         async for ev in events:
                             # Read on to the end of the body after [DONE]: a body read to its end lets
                             # the connection go back to the pool instead of being closed.
@@ -356,6 +408,9 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                             frame = convert(ev)
                             if frame is None:
                                 continue
+                            if span is not None and answered_by is None:
+                                answered_by = frame.get("model")
+                                _tracing.genai_first_chunk(span)
                             if u := frame.get("usage"):
                                 usage = u
                             choices = frame.get("choices")
@@ -392,6 +447,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                     data, _ = await request_json("POST", url, json=body, headers=headers, settings=settings,
                                                  provider=self.source, model=model)
                     resp = self._convert_response(data)
+                    answered_by = resp.get("model")
                     usage = resp.get("usage")
                     ch = resp["choices"][0]
                     msg = ch.get("message") or {}
@@ -413,9 +469,12 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 retried = True
                 headers = self._auth_headers()
         record_usage(self._module_id, usage_of(usage) or {}, self._used_by_moduleid)
+        if span is not None:
+            _tracing.genai_response(span, model=answered_by, usage=usage_of(usage), finish=finish,
+                                    output=[{"role": "assistant", "content": "".join(content)}])
         if finish is not None and finish not in _OK_FINISH:
             self._raise_finish(finish, "".join(content), model)
-        if not self._formatter.is_empty:
+        if raw_message or not self._formatter.is_empty:
             message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
             if tool_calls:
                 message["tool_calls"] = tool_calls
@@ -423,10 +482,49 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 message["reasoning_content"] = "".join(reasoning)
             if extras:
                 message.update(extras)
-            yield Chunk("", tag="result", data=self._formatter(message))
+            yield Chunk("", tag="result", data=message if raw_message else self._formatter(message))
         elif tool_calls:
             log.warning("%s: the model asked for tool calls but the formatter drops them; set "
                         "formatter(FunctionCallFormatter()) to receive them", self.display_name)
+
+    async def _structured(self, output_type: Any, retries: int, input: Any, history: Sequence[Any] | None,
+                          files: Any, model: str | None, base_url: str | None, params: dict[str, Any]) -> Any:
+        """``output_type``'s value from the model (see online/_structured.py): ask in the provider's
+        structured mode, validate, re-ask with the error up to ``retries`` times."""
+        schema = OutputSchema(output_type)
+        mode = self.structured_output
+        extra, in_text = request_options(mode, schema)
+        hist = list(history or [])
+        question = input
+        if in_text:
+            if isinstance(input, str):
+                question = f"{input}\n\n{schema.instructions()}"
+            else:
+                hist = [{"role": "system", "content": schema.instructions()}, *hist]
+        raw, errors = "", ""
+        for _ in range(retries + 1):
+            message = await self._message(question, hist, files, model, base_url, {**params, **extra})
+            calls = message.get("tool_calls") or []
+            raw = str(calls[0]["function"]["arguments"]) if mode == "tool" and calls else str(message["content"])
+            try:
+                return schema.parse(raw)
+            except ValueError as exc:
+                errors = str(exc)
+            hist = [*hist, {"role": "user", "content": question}, {"role": "assistant", "content": raw}]
+            question = (f"That answer does not match the schema: {errors}\n"
+                        "Answer again with only the JSON value, corrected.")
+            files = None  # the files went with the first question
+        raise raise_invalid(raw, errors, retries + 1)
+
+    async def _message(self, question: Any, history: list[Any], files: Any, model: str | None,
+                       base_url: str | None, params: dict[str, Any]) -> dict[str, Any]:
+        """One non-streamed call's whole assistant message (tool calls included)."""
+        message: dict[str, Any] = {}
+        async for piece in self.forward(question, llm_chat_history=history, lazyllm_files=files, stream=False,
+                                        model=model, base_url=base_url, _message=True, **params):
+            if isinstance(piece, Chunk) and piece.tag == "result":
+                message = piece.data
+        return message
 
     async def _raise_json_error(self, url: str, body: dict[str, Any], headers: dict[str, str], model: str,
                                 settings: HTTPSettings) -> None:

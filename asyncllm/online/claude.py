@@ -31,6 +31,7 @@ from .._exceptions import (
 )
 from ..streaming.sse import SSEEvent
 from ._keys import Auth, RedactedHeaders, StaticAuth
+from ._media import text_of as _text
 from .chat_base import OnlineChatModuleBase
 
 __all__ = ["ClaudeChat"]
@@ -39,14 +40,6 @@ ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
                 "tool_use": "tool_calls", "refusal": "content_filter"}
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return "" if content is None else str(content)
 
 
 def _image_block(url: str) -> dict[str, Any]:
@@ -249,6 +242,7 @@ class _StreamConverter:
 
 
 class ClaudeChat(OnlineChatModuleBase, source="claude"):
+    structured_output = "tool"  # a forced tool call (tool_choice {type: tool, name})
     default_base_url = "https://api.anthropic.com/v1/"
     # claude-sonnet-4-5 reaches end-of-life on 2026-11-30 (anthropic 2.14 _data/deprecated_models.py);
     # claude-sonnet-5-5 is the newest Sonnet the SDK lists (types/model.py)

@@ -24,10 +24,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
+import httpx
+
+from .. import _tracing
 from .._concurrency import gather
 from .._config import config
 from .._exceptions import ConfigError, ProtocolError
 from .._http import request_json
+from .._proxy import ENV
+from .._tls import CertSpec, Verify
 from ..modules.base import ModuleBase
 from ._keys import KEY_ERRORS, ApiKey, KeyedProvider
 from ._registry import register_embed
@@ -47,6 +52,8 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
     default_model: ClassVar[str | None] = None
     url_suffix: ClassVar[str] = "embeddings"
     key_required: ClassVar[bool] = True
+    #: the seed's switch: True sends this provider's calls direct, whatever HTTPS_PROXY says
+    NO_PROXY: ClassVar[bool] = False
 
     def __init_subclass__(cls, source: str | None = None, kind: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -73,6 +80,10 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
         max_retries: int | None = None,
         retry_backoff: float | None = None,
         return_trace: bool = False,
+        proxy: str | None = ENV,
+        verify: Verify = True,
+        cert: CertSpec | None = None,
+        http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
         id: str | None = None,
         name: str | None = None,
     ) -> None:
@@ -86,7 +97,8 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
             raise ConfigError("batch_size and concurrency must be >= 1")
         self._static_params: dict[str, Any] = dict(static_params or {})
         self._http = http_settings(timeout, connect_timeout=connect_timeout, first_chunk_timeout=first_chunk_timeout,
-                                   max_retries=max_retries, retry_backoff=retry_backoff)
+                                   max_retries=max_retries, retry_backoff=retry_backoff, proxy=proxy,
+                                   verify=verify, cert=cert, http_client=http_client, no_proxy=self.NO_PROXY)
 
     def _embed_url(self, url: str | None) -> str:
         """``!url`` is used verbatim; a URL already naming the endpoint is kept; a base gets the suffix."""
@@ -158,6 +170,9 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
             _drop_session_kwargs(params)
         model = model or self._model_name
         target = self._embed_url(url) if url else None
+        if (span := _tracing.model_span()) is not None:
+            _tracing.genai_request(span, "rerank" if self.kind == "rerank" else "embeddings",
+                                   self.source or "openai_compatible", model)
         if isinstance(input, (str, dict)):
             return (await self._embed_batch([input], model, params, target))[0]
         if not isinstance(input, Sequence) or isinstance(input, bytes):

@@ -5,6 +5,9 @@ source: ``base_url`` alone means an OpenAI-compatible server; otherwise ``ASYNCL
 else the first provider (alphabetically) whose key is configured. ``isinstance(m,
 OnlineChatModule)`` holds for every chat provider's module.
 
+With ``ASYNCLLM_ONLINE_BASE_URL`` set, a module built without ``base_url`` / ``embed_url`` speaks
+OpenAI's wire format to that endpoint, whatever its source (:mod:`.redirect`).
+
 ``source="dynamic"`` returns a router that picks the provider per call from the task's model
 config (:mod:`.dynamic_router`, :mod:`.dynamic_config`).
 """
@@ -20,6 +23,7 @@ from ._registry import CHAT, EMBED, EMBED_KINDS
 from .chat_base import OnlineChatModuleBase
 from .dynamic_router import DynamicChatRouter, DynamicEmbeddingRouter
 from .embed_base import OnlineEmbeddingModuleBase
+from .redirect import redirect_url, redirected_chat, redirected_embed
 
 __all__ = ["OnlineChatModule", "OnlineEmbeddingModule"]
 
@@ -91,6 +95,10 @@ class OnlineChatModule(metaclass=_FactoryMeta):
         base_url = base_url or kw.pop("url", None)
         if model and source is None and model.lower() in CHAT:
             source, model = model, None  # OnlineChatModule("qwen") names a source
+        if not base_url and (redirect := redirect_url()):
+            chat_cls, default_model = redirected_chat(source)
+            return chat_cls(model or default_model, base_url=redirect, stream=stream, return_trace=return_trace,
+                            api_key=api_key, skip_auth=skip_auth, **kw)
         if source is None:
             source = "openai_compatible" if base_url else _pick_source(list(CHAT), "chat")
         impl = CHAT.get(source.lower())
@@ -149,6 +157,10 @@ class OnlineEmbeddingModule(metaclass=_FactoryMeta):
         kind = (type or _infer_kind(embed_model_name)).lower()
         if kind not in EMBED_KINDS:
             raise ConfigError(f"type must be one of {EMBED_KINDS}, got {type!r}")
+        if not embed_url and (redirect := redirect_url()):
+            embed_cls, default_model = redirected_embed(kind, source)
+            return embed_cls(redirect, embed_model_name or default_model,  # type: ignore[no-any-return]
+                       api_key=api_key, skip_auth=skip_auth, **kw)
         sources = [s for (k, s) in EMBED if k == kind]
         if source is None:
             source = "openai_compatible" if embed_url and kind != "multimodal_embed" else _pick_source(sources, kind)

@@ -98,6 +98,7 @@ def _add_thought(delta: dict[str, Any], thought: str) -> None:
 
 
 class MinimaxChat(OnlineChatModuleBase, source="minimax"):
+    structured_output = "prompt"  # no JSON mode documented for chat completions
     default_base_url = REGIONS["global"]
     default_model = "MiniMax-M1"
     errors_as_json_when_streaming = True

@@ -16,6 +16,7 @@ __all__ = ["OpenAIChat", "OpenAIEmbedding", "OpenAIRerank"]
 
 
 class OpenAIChat(OpenAIFineTuneAPI, OnlineChatModuleBase, source="openai"):
+    structured_output = "json_schema"  # platform.openai.com/docs/guides/structured-outputs
     default_base_url = "https://api.openai.com/v1/"
     default_model = "gpt-4o-mini"
     vlm_model_prefixes = ("gpt-4o", "gpt-4.1", "gpt-5", "o3", "o4")

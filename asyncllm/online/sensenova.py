@@ -98,6 +98,7 @@ def _self_contained(key: str | Secret) -> bool:
 
 
 class SenseNovaChat(OnlineChatModuleBase, source="sensenova"):
+    structured_output = "prompt"  # no JSON mode documented for chat completions
     default_base_url = "https://api.sensenova.cn/compatible-mode/v1/"
     default_model = "SenseChat-5"
     vlm_model_prefixes = ("sensenova-v6", "sensechat-vision")

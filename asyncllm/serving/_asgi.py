@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import _tracing
 from ._logging import throttled
 from .options import ServerOptions
 from .wire import error_body
@@ -84,8 +85,9 @@ class Guard:
 
     timed_body = True
 
-    def __init__(self, app: ASGIApp, options: ServerOptions) -> None:
+    def __init__(self, app: ASGIApp, options: ServerOptions, metrics: Any = None) -> None:
         self.app = app
+        self.metrics = metrics
         key = options.security_key
         self._expected = b"Bearer " + key.encode() if key else None
         self.max_body = options.max_body_bytes
@@ -99,6 +101,54 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.metrics is None:
+            await self._traced(scope, receive, send)
+            return
+        send, done = self._measured(scope, send)
+        try:
+            await self._traced(scope, receive, send)
+        finally:
+            done()
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _tracing.TRACER is None:
+            await self._handle(scope, receive, send)
+            return
+        # Traced: a server span that continues the caller's trace (W3C traceparent).
+        with _tracing.server_span(scope["method"], _route_path(scope), scope["headers"]) as span:
+
+            async def send_traced(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                await send(message)
+
+            await self._handle(scope, receive, send_traced)
+
+    def _measured(self, scope: Scope, send: Send) -> tuple[Send, Callable[[], None]]:
+        """``send`` that notes the answer's status, and ``done()`` that counts the request in the
+        metrics (whenever it ends: answered, failed, or left by its client)."""
+        metrics = self.metrics
+        route = metrics.route(_route_path(scope))
+        t0 = metrics.started()
+        status, streamed, counted = 499, False, False  # 499: no answer started, the client left
+
+        async def snd(message: Message) -> None:
+            nonlocal status, streamed
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                streamed = any(k == b"content-type" and v.startswith(b"text/event-stream")
+                               for k, v in message.get("headers", ()))
+            await send(message)
+
+        def done() -> None:
+            nonlocal counted
+            if not counted:
+                counted = True
+                metrics.finished(route, status, t0, streamed)
+
+        return snd, done
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         auth = length = None
         size = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -30,12 +31,15 @@ def _announce(port_file: str, port: int) -> None:
 
 
 async def run_server(target: Any, *, pre: Any = None, post: Any = None, options: ServerOptions,
-                     announce: Callable[[int], None], parent_pid: int | None = None) -> None:
+                     announce: Callable[[int], None], parent_pid: int | None = None,
+                     sock: socket.socket | None = None) -> None:
     """Start ``target``'s lifecycle, serve it until SIGTERM/SIGINT, then stop it.
 
     ``announce(port)`` runs once the socket listens. Shared by the subprocess launcher's
     child, the Slurm job and ``asyncllm serve``. With ``parent_pid``, the server also shuts
     down when that process is gone (it died without calling stop()), so no orphan keeps serving.
+    ``sock``: a socket already listening (``asyncllm serve`` binds first, to fail fast); it is
+    closed on the way out whatever happens.
     """
     from .._http import aclose_all
     from ..modules.base import ModuleBase
@@ -63,14 +67,17 @@ async def run_server(target: Any, *, pre: Any = None, post: Any = None, options:
                 if parent_pid is not None:
                     tg.start_soon(on_orphaned)
 
-        if isinstance(target, ModuleBase):
-            await target.start()
         try:
+            if isinstance(target, ModuleBase):
+                await target.start()
             app = create_app(target, pre=pre, post=post, options=options)
-            sock = bind_socket(options.host, options.port)
+            if sock is None:
+                sock = bind_socket(options.host, options.port)
             announce(sock.getsockname()[1])
             await serve_socket(app, sock, shutdown_trigger, options=options)
         finally:
+            if sock is not None:
+                sock.close()  # a no-op once hypercorn took it over (detached)
             with anyio.CancelScope(shield=True):
                 if isinstance(target, ModuleBase):
                     await target.stop()
@@ -78,12 +85,12 @@ async def run_server(target: Any, *, pre: Any = None, post: Any = None, options:
 
 
 async def _serve(spec: dict[str, Any]) -> None:
-    from .._importpath import resolve
+    from .launchers import reach_back
 
     await run_server(
-        resolve(spec["target"]),
-        pre=resolve(spec["pre"]) if spec.get("pre") else None,
-        post=resolve(spec["post"]) if spec.get("post") else None,
+        reach_back(spec["target"]),
+        pre=reach_back(spec["pre"]) if spec.get("pre") else None,
+        post=reach_back(spec["post"]) if spec.get("post") else None,
         options=ServerOptions.from_spec(spec["options"]),
         announce=lambda port: _announce(spec["port_file"], port),
         parent_pid=spec.get("parent_pid"))

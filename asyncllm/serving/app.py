@@ -104,6 +104,7 @@ class ServedApp:
         self._module_ids = frozenset(self.module_ids)
         from .openai_face import openai_routes
 
+        self.metrics = None
         routes = [
             Route("/health", self.health, methods=["GET"]),
             Route("/info", self.info, methods=["GET"]),
@@ -112,11 +113,17 @@ class ServedApp:
             *openai_routes(self),
             *(Route(path, self._custom(fn), methods=list(verbs)) for path, verbs, fn in find_routes(target)),
         ]
+        if options.metrics:
+            from ._metrics import ServerMetrics
+
+            self.metrics = ServerMetrics(r.path for r in routes)
+            routes.append(Route("/metrics", self.metrics_route, methods=["GET"]))
+            self.metrics.routes |= {"/metrics"}
         app = Starlette(routes=routes)
         app.add_exception_handler(404, self._not_found)
         app.add_exception_handler(405, self._not_allowed)
         app.add_exception_handler(Exception, self._crashed)
-        self.asgi = self.guard = Guard(app, options)
+        self.asgi = self.guard = Guard(app, options, self.metrics)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.asgi(scope, receive, send)
@@ -172,8 +179,15 @@ class ServedApp:
     def result_body(self, output: Any, sess: Session) -> dict[str, Any]:
         body: dict[str, Any] = {"output": to_wire(output, "the served module's output")}
         if sess.usage_log:
-            body["usage"] = sess.total_usage()
+            body["usage"] = self.usage(sess)
         return body
+
+    def usage(self, sess: Session) -> dict[str, int]:
+        """The request's token usage (counted in the metrics when they are on)."""
+        total = sess.total_usage()
+        if self.metrics is not None:
+            self.metrics.usage(total)
+        return total
 
     @staticmethod
     def parse_call(body: Any, gate: Gate, *, method: bool = False,
@@ -219,6 +233,11 @@ class ServedApp:
         return Response(body, media_type="application/json")
 
     # -- routes ------------------------------------------------------------------------------
+
+    async def metrics_route(self, request: Request) -> Response:
+        assert self.metrics is not None
+        body, content_type = self.metrics.exposition()
+        return Response(body, media_type=content_type)
 
     async def health(self, request: Request) -> Response:
         return json_response({"status": "ok"})

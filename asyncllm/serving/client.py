@@ -1,11 +1,9 @@
-"""``UrlModule`` and ``ServerModule``: a module behind an HTTP server, called like a local one.
+"""``UrlModule``: a module behind an HTTP server, called like a local one.
 
-``UrlModule(url=...)`` attaches to a running server. ``ServerModule(m, ...)`` also serves
-``m`` (a module, flow or any callable) with a launcher — in-process by default, or in a
-subprocess — when started: ``await s.start()`` returns once ``/health`` answers, ``s.url``
-is its base URL, ``await s(x)`` calls it, ``s.stream(x)`` streams it, ``await s.stop()`` or
-``async with s:`` ends it. ``ServerModule(url=...)`` / ``ServerModule("http://...")`` attach
-without deploying anything, exactly like ``UrlModule``.
+``UrlModule(url=...)`` attaches to a running server (``ServerModule``, in server_module.py,
+is the same client plus a server it starts). This file is the client only: it needs the HTTP
+layer and the wire format, never starlette or hypercorn, so an app that only calls served
+modules does not load a server (tests/serving/test_client_imports.py checks ``sys.modules``).
 
 A call sends the arguments as JSON (see wire.py) plus the caller's session context for the
 modules the server serves (and only those); the server's usage comes back and is recorded
@@ -18,24 +16,19 @@ closes the connection, which cancels the work on the server.
 from __future__ import annotations
 
 import dataclasses
-import secrets
-from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 from .._context import Session, peek_session, record_usage
 from .._exceptions import APIError, APIStatusError, ConfigError, LifecycleError, ProtocolError
-from .._http import DEFAULT_SETTINGS, HTTPSettings, aclose_origin, request_json, stream_sse
-from .._importpath import resolve
+from .._http import DEFAULT_SETTINGS, HTTPSettings, request_json, stream_sse
 from ..modules.base import ModuleBase
-from ..modules.lifecycle import post_order
+from ..prompts.formatters import EmptyFormatter, FormatterBase, FormatterChain, as_formatter
 from ..streaming.channel import Chunk, current_sink
 from ._client_files import args_as_content, files_as_content
 from .errors import ServerLostError, error_from_body, served_error
-from .launchers import InProcessLauncher, ServerSpec, get_launcher
-from .options import ServerOptions
 from .wire import SESSION_HEADER, encode_session, from_wire, to_wire
 
-__all__ = ["ServerModule", "UrlModule"]
+__all__ = ["UrlModule"]
 
 
 def _base_url(url: str) -> str:
@@ -48,7 +41,10 @@ def _base_url(url: str) -> str:
 # A served module may have side effects: a request the server may have started is never sent
 # again (a broken connection after sending, an unmarked 5xx); connect failures and answers that
 # say nothing ran (408, 429, x-should-retry: true) are still retried.
-_SERVED_SETTINGS = dataclasses.replace(DEFAULT_SETTINGS, idempotent=False)
+# A served module lives beside its caller (this host, a cluster node), never behind the
+# corporate proxy the environment names for the internet: the seed's UrlModule went direct too,
+# and a proxy would see the module's key and inputs. ``settings=HTTPSettings(proxy=...)`` opts in.
+_SERVED_SETTINGS = dataclasses.replace(DEFAULT_SETTINGS, idempotent=False, proxy=None)
 
 
 class UrlModule(ModuleBase):
@@ -66,6 +62,7 @@ class UrlModule(ModuleBase):
         self.__dict__["_security_key"] = security_key
         settings = settings or _SERVED_SETTINGS
         self._settings = dataclasses.replace(settings, idempotent=True) if idempotent else settings
+        self._formatter: FormatterBase = EmptyFormatter()
         self._url = _base_url(url) if url else ""
         self._remote_ids: frozenset[str] | None = None
         self._attached = bool(url)
@@ -128,7 +125,29 @@ class UrlModule(ModuleBase):
         usage = data.get("usage")
         if isinstance(usage, dict):
             record_usage(self.id, usage, self._used_by_moduleid)
-        return from_wire(data["output"])
+        out = from_wire(data["output"])
+        return out if self._formatter.is_empty else self._formatter(out)
+
+    # -- the seed's LLM builders on the served form --------------------------------------------
+
+    def formatter(self, format: Any = None) -> Self:
+        """Shape what a call returns, here on the client (None: the output as the server sent it)."""
+        self._formatter = as_formatter(format)
+        return self
+
+    def share(self, format: Any = None) -> UrlModule:
+        """A new client (new id: its own session entries and usage) of the same server, with its
+        own formatter; it follows this module's URL, so a share made before ``start()`` works."""
+        return _Shared(self, as_formatter(format) if format is not None else self._formatter)
+
+    def __or__(self, other: Any) -> UrlModule:
+        """``served | formatter``: a share whose formatter runs after this one's."""
+        return self.share(other if self._formatter.is_empty else FormatterChain(self._formatter, other))
+
+    def prompt(self, prompt: Any = None, history: Any = None) -> Self:
+        raise ConfigError(f"{self.display_name} is a client of a server at {self._url or '(not started)'}: a "
+                          "served module's prompt is set on the module where it is served (m.prompt(...) "
+                          "before ServerModule(m))")
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -212,120 +231,16 @@ class UrlModule(ModuleBase):
         return None
 
 
-class ServerModule(UrlModule):
-    """Serve ``m`` over HTTP (or attach to ``url``); see the module docstring."""
+class _Shared(UrlModule):
+    """A share of a served module: attached to its server (never deploys or stops it)."""
 
-    def __init__(
-        self,
-        m: Any = None,
-        pre: Callable[..., Any] | None = None,
-        post: Callable[..., Any] | None = None,
-        stream: bool = False,
-        return_trace: bool = False,
-        port: int | None = None,
-        launcher: Any = None,
-        url: str | None = None,
-        security_key: str | bool | None = None,
-        *,
-        options: ServerOptions | None = None,
-        settings: HTTPSettings | None = None,
-        idempotent: bool = False,
-        name: str | None = None,
-        **server_options: Any,
-    ) -> None:
-        """The seed's arguments, then ``options`` (a :class:`ServerOptions`) for every server
-        setting; single settings may also be given as keywords (``request_timeout=30``,
-        ``host=...``), which override ``options``."""
-        if isinstance(m, str) and "://" in m:
-            if url is not None:
-                raise ConfigError("pass the server's URL once: ServerModule('http://...') or ServerModule(url=...)")
-            url, m = m, None
-        if url and m is not None:
-            raise ConfigError("ServerModule takes a module to serve or the url of a running server, not both")
-        if not url and m is None:
-            raise ConfigError("ServerModule needs something to serve (m) or the url of a running server (url=)")
-        if security_key is True:
-            security_key = "sk-" + secrets.token_hex(24)
-        elif security_key is False:
-            security_key = None
-        opts = options or ServerOptions()
-        if port is not None:
-            server_options["port"] = port
-        if security_key is not None:
-            server_options["security_key"] = security_key
-        if name is not None and opts.model_name is None:
-            server_options.setdefault("model_name", name)
-        opts = opts.replace(**server_options)
-        super().__init__(url=url or "", stream=stream, return_trace=return_trace, security_key=opts.security_key,
-                         settings=settings, idempotent=idempotent, name=name)
-        self._launcher = get_launcher(launcher) if m is not None else None
-        if isinstance(m, str) and isinstance(self._launcher, InProcessLauncher):
-            m = resolve(m)  # an import path served in this process: import it here
-        if isinstance(m, ModuleBase) and isinstance(self._launcher, InProcessLauncher):
-            self._m = m  # registered: the lifecycle deploys (and stops) what we serve
-        else:
-            self.__dict__["_m"] = m  # a subprocess deploys its own copy; nothing to do here
-        self.__dict__["_spec"] = ServerSpec(target=m, pre=pre, post=post, options=opts)
-        self.__dict__["_app"] = None
+    def __init__(self, source: UrlModule, fmt: FormatterBase) -> None:
+        super().__init__(url=source._url, stream=source._stream, security_key=source.__dict__["_security_key"],
+                         settings=source._settings, name=source._module_name)
+        self.__dict__["_source"] = source
+        self._formatter = fmt
 
-    @property
-    def server_options(self) -> ServerOptions:
-        """The server's settings (see :class:`ServerOptions`)."""
-        return self._spec.options  # type: ignore[no-any-return]
-
-    @property
-    def security_key(self) -> str | None:
-        """The bearer key clients must send (None: no key). Never printed in reprs or logs."""
-        return self.__dict__["_security_key"]  # type: ignore[no-any-return]
-
-    @property
-    def launcher(self) -> Any:
-        return self._launcher
-
-    @property
-    def app(self) -> Any:
-        """The served module as a plain ASGI app (to mount in your own server)."""
-        if self._m is None:
-            raise ConfigError("an attached ServerModule (url=...) serves nothing itself; it has no app")
-        if self.__dict__["_app"] is None:
-            self.__dict__["_app"] = self._spec.build_app()
-        return self.__dict__["_app"]
-
-    def _get_deploy_tasks(self) -> Any:
-        if self._attached or self._launcher is None:
-            return None
-        return self._launch
-
-    async def _launch(self) -> None:
-        assert self._launcher is not None
-        self._url = await self._launcher.launch(self._spec)
-        if isinstance(self._m, ModuleBase) and isinstance(self._launcher, InProcessLauncher):
-            self._remote_ids = frozenset(x.id for x in post_order(self._m))
-
-    async def _stop_impl(self) -> None:
-        if self._attached or self._launcher is None:
-            return
-        url = self._url
-        try:
-            await self._launcher.stop()
-        finally:
-            self._url = ""
-            self._remote_ids = None
-            if url:
-                await aclose_origin(url)  # our pooled connections to it: nobody answers there any more
-
-    async def _wait_impl(self) -> None:
-        if self._launcher is not None and not self._attached:
-            await self._launcher.wait()
-
-    async def _lost(self, exc: APIError, url: str) -> ServerLostError | None:
-        # A Ray replica or Slurm job that died mid-call shows here as a bare 5xx or a broken
-        # connection; the launcher's handle knows what happened to it.
-        explain = getattr(self._launcher, "failure_cause", None)
-        cause = await explain() if explain is not None and not self._attached else None
-        if not cause:
-            return None
-        again = "" if self._settings.idempotent else " (the module is not declared idempotent)"
-        return ServerLostError(f"the server of {self.display_name} at {url} was lost while the call ran: {cause}; "
-                               f"the call was not sent again{again}", cause=cause, url=url,
-                               status_code=getattr(exc, "status_code", 0))
+    def _require_url(self) -> str:
+        url = self.__dict__["_source"]._require_url()
+        self._url = url
+        return url  # type: ignore[no-any-return]

@@ -111,7 +111,7 @@ async def _drain(agen: Any, name: str) -> Any:
     try:
         async for piece in agen:
             pieces.append(piece)
-            await emit(piece, module=name, tag=getattr(piece, "tag", "text"))
+            await emit(piece, module=name)
     finally:
         await agen.aclose()
     if all(isinstance(p, str) for p in pieces):

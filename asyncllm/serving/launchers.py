@@ -47,7 +47,7 @@ from anyio.abc import Process, TaskStatus
 
 from .._exceptions import ConfigError, EngineStartError, LifecycleError
 from .._http import HTTPSettings, aclose_all, request_json
-from .._importpath import locate
+from .._importpath import locate, resolve
 from .._process import import_dirs, write_private
 from ._hypercorn import bind_socket, serve_socket
 from .app import create_app
@@ -55,8 +55,9 @@ from .options import ServerOptions
 
 __all__ = ["InProcessLauncher", "Launcher", "ServerSpec", "SubprocessLauncher", "serve"]
 
+# Health probes go direct: the server is ours (see _SERVED_SETTINGS in client.py).
 _PROBE = HTTPSettings(connect_timeout=1.0, first_chunk_timeout=2.0, idle_timeout=2.0, total_timeout=3.0,
-                      max_attempts=1)
+                      max_attempts=1, proxy=None)
 
 
 @dataclass
@@ -68,21 +69,58 @@ class ServerSpec:
     pre: Any = None
     post: Any = None
     options: ServerOptions = field(default_factory=ServerOptions)
+    pythonpath: tuple[str, ...] = ()  # extra import folders for an out-of-process server
 
     def build_app(self) -> Any:
         return create_app(self.target, pre=self.pre, post=self.post, options=self.options)
 
-    def child_data(self) -> dict[str, Any]:
+    def child_data(self, hand_over: str | None = None) -> dict[str, Any]:
         """What an out-of-process server (subprocess, Ray replica, Slurm job) needs to rebuild
         this spec: import paths for the callables and the options as plain data. It holds the
-        security key, so it only ever travels in a private (0600) file or Ray's own channel."""
+        security key, so it only ever travels in a private (0600) file or Ray's own channel.
+
+        ``hand_over``: a private folder of this machine (the local subprocess launcher's). A
+        callable without an import path (a lambda, a closure, a function of ``__main__``) is
+        then written there with cloudpickle for the child to load at start-up: it never
+        travels over a network. Without it, such a callable is a :class:`ConfigError`.
+        """
         return {
-            "target": locate(self.target),
-            "pre": locate(self.pre, "pre") if self.pre is not None else None,
-            "post": locate(self.post, "post") if self.post is not None else None,
+            "target": _reach(self.target, "the served object", hand_over),
+            "pre": _reach(self.pre, "pre", hand_over) if self.pre is not None else None,
+            "post": _reach(self.post, "post", hand_over) if self.post is not None else None,
             "options": self.options.to_spec(),
-            "sys_path": import_dirs(),
+            "sys_path": [*self.pythonpath, *import_dirs()],
         }
+
+
+def _reach(obj: Any, what: str, hand_over: str | None) -> str | dict[str, str]:
+    """An import path for ``obj``, or (with ``hand_over``) a private pickle file it is in."""
+    try:
+        return locate(obj, what)
+    except ConfigError:
+        if hand_over is None:
+            raise ConfigError(
+                f"{what} {obj!r} has no import path, and this launcher runs it elsewhere (Ray, Slurm): "
+                "define it at module level in an importable file (not __main__) or pass "
+                "'package.module:name'. (The local subprocess launcher also takes it as it is.)") from None
+    import cloudpickle
+
+    path = os.path.join(hand_over, f"{what.replace(' ', '_')}.pkl")
+    write_private(path, cloudpickle.dumps(obj))
+    return {"pickle": path}
+
+
+def reach_back(entry: Any) -> Any:
+    """The child side of :func:`_reach`: import the path, or load (and delete) the private pickle."""
+    if isinstance(entry, dict) and isinstance(entry.get("pickle"), str):
+        import cloudpickle
+
+        with open(entry["pickle"], "rb") as f:
+            obj = cloudpickle.loads(f.read())
+        with contextlib.suppress(OSError):
+            os.unlink(entry["pickle"])
+        return obj
+    return resolve(entry)
 
 
 class Launcher(Protocol):
@@ -247,10 +285,15 @@ class SubprocessLauncher:
     async def launch(self, spec: ServerSpec) -> str:
         if self._proc is not None:
             raise LifecycleError(f"this launcher already runs a server at {self.url}; stop() it first")
-        data = await anyio.to_thread.run_sync(spec.child_data)
+        self._dir = tmp = await anyio.to_thread.run_sync(functools.partial(tempfile.mkdtemp, prefix="asyncllm-serve-"))
+        try:
+            data = await anyio.to_thread.run_sync(spec.child_data, tmp)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.stop()
+            raise
         data["backend"] = sniffio.current_async_library()
         data["parent_pid"] = os.getpid()  # the child ends itself if we die without stopping it
-        self._dir = tmp = await anyio.to_thread.run_sync(functools.partial(tempfile.mkdtemp, prefix="asyncllm-serve-"))
         spec_file, port_file = os.path.join(tmp, "spec.json"), os.path.join(tmp, "port")
         data["port_file"] = port_file
         await anyio.to_thread.run_sync(write_private, spec_file, orjson.dumps(data))

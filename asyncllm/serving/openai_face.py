@@ -186,8 +186,8 @@ def _as_text(output: Any) -> str:
     return dumps(to_wire(output, "the served module's output")).decode()
 
 
-def _usage(sess: Session) -> dict[str, int]:
-    total = sess.total_usage() if sess.usage_log else {"prompt_tokens": 0, "completion_tokens": 0}
+def _usage(app: ServedApp, sess: Session) -> dict[str, int]:
+    total = app.usage(sess) if sess.usage_log else {"prompt_tokens": 0, "completion_tokens": 0}
     p, c = max(total["prompt_tokens"], 0), max(total["completion_tokens"], 0)
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
@@ -238,7 +238,7 @@ def openai_routes(app: ServedApp) -> list[Route]:
             return {"id": rid, "object": "chat.completion", "created": created, "model": model,
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": _as_text(out)},
                                  "finish_reason": "stop"}],
-                    "usage": _usage(sess)}
+                    "usage": _usage(app, sess)}
 
         return await app.respond(request, work, gate)
 
@@ -276,7 +276,7 @@ async def _stream(app: ServedApp, query: str, kw: dict[str, Any], sess: Session,
         await send(chunk({}, "stop"))
         if with_usage:
             await send(encode_sse(orjson.dumps({"id": rid, "object": "chat.completion.chunk", "created": created,
-                                                "model": model, "choices": [], "usage": _usage(sess)})))
+                                                "model": model, "choices": [], "usage": _usage(app, sess)})))
         await send(encode_sse(b"[DONE]"))
     finally:
         await gate.aclose()

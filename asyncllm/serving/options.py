@@ -128,6 +128,8 @@ class ServerOptions:
     * ``model_name``: the name the OpenAI face reports (default: the served module's name).
     * ``caller``: what a network caller may set besides the input (:class:`CallerPolicy`;
       default: nothing).
+    * ``metrics``: serve Prometheus metrics at ``GET /metrics`` (behind the key; needs
+      ``asyncllm[metrics]``).
     """
 
     host: str = "127.0.0.1"
@@ -145,6 +147,7 @@ class ServerOptions:
     debug: bool = False
     model_name: str | None = None
     caller: CallerPolicy = field(default_factory=CallerPolicy)
+    metrics: bool = False
 
     def __post_init__(self) -> None:
         _check(isinstance(self.host, str) and bool(self.host), "host", self.host, "an address such as '127.0.0.1'")
@@ -164,6 +167,7 @@ class ServerOptions:
         _check(self.model_name is None or isinstance(self.model_name, str), "model_name", self.model_name,
                "a string or None")
         _check(isinstance(self.caller, CallerPolicy), "caller", self.caller, "an al.CallerPolicy(...)")
+        _check(isinstance(self.metrics, bool), "metrics", self.metrics, "True or False")
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ServerOptions:
         return self  # immutable: copies of a module tree (trials, share()) may share it

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -84,6 +85,11 @@ def _to_wire(value: Any, where: str) -> Any:
         return int(value)
     if isinstance(value, float):
         return float(value)
+    # Structured outputs (output_type=): a pydantic model or a dataclass travels as its fields.
+    if callable(dump := getattr(value, "model_dump", None)):
+        return _to_wire(dump(mode="json"), where)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _to_wire(dataclasses.asdict(value), where)
     raise WireError(
         f"{where} of type {t.__module__}.{t.__qualname__} cannot travel to or from a served module: "
         "only JSON values (str, int, float, bool, None, list, dict with str keys) and "

@@ -13,7 +13,7 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Chunk", "Sink", "current_sink", "emit"]
+__all__ = ["Chunk", "Sink", "as_chunk", "current_sink", "emit", "worth_sending"]
 
 
 class Chunk(str):
@@ -63,10 +63,28 @@ def reset_sink(token: contextvars.Token[Sink | None]) -> None:
     _sink.reset(token)
 
 
+def as_chunk(piece: Any, module: str, tag: str = "text") -> Chunk:
+    """``piece`` as a chunk of ``module``: the one tagging rule of every stream path.
+
+    A chunk keeps what it carries (tag, data) and the module that first produced it (an inner
+    module's chunk passed on by an outer one stays the inner one's); it is tagged in place, since
+    a new Chunk per token is measurable. Anything else becomes a new chunk.
+    """
+    if isinstance(piece, Chunk):
+        if not piece.module:
+            piece.module = module
+        return piece
+    return Chunk(piece, module=module, tag=tag)
+
+
+def worth_sending(piece: Any) -> bool:
+    """Everything but an empty plain string (a payload-only ``Chunk("", data=...)`` is sent)."""
+    return not (isinstance(piece, str) and not piece and getattr(piece, "data", None) is None)
+
+
 async def emit(delta: Any, *, module: str = "", tag: str = "text") -> None:
     """Send one chunk to the open stream, if any. Waits when the reader is behind."""
     sink = _sink.get()
-    if sink is None or (isinstance(delta, str) and not delta):
+    if sink is None or not worth_sending(delta):
         return
-    chunk = delta if isinstance(delta, Chunk) and not module else Chunk(delta, module=module, tag=tag)
-    await sink.send.send(chunk)
+    await sink.send.send(as_chunk(delta, module, tag))

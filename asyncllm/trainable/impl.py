@@ -9,11 +9,13 @@ running :class:`~asyncllm.deploy.EngineHandle`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +27,7 @@ from ..deploy.dummy import Dummy
 from ..modules.base import ModuleBase
 from ..option import Option
 from .families import ModelFamily, family_of
-from .models import KNOWN_MODELS, model_type, resolve_model
+from .models import KNOWN_MODELS, looks_like_path, model_type, resolve_model
 
 __all__ = ["TrainableImpl"]
 
@@ -37,6 +39,21 @@ _MODES = ("train", "finetune")
 def _plain(args: dict[str, Any]) -> dict[str, Any]:
     # A module updated directly (not through a trial) still holds Options: use their current choice.
     return {k: (v.value if isinstance(v, Option) else v) for k, v in args.items()}
+
+
+@contextlib.contextmanager
+def _prefer(unresolved: ConfigError | None) -> Iterator[None]:
+    """A base model name that did not resolve is the likelier mistake than whatever the engine
+    or fine-tune then says about the bare name ("no engine fits", "not a GGUF file"): raise the
+    resolution error, the engine's complaint as a note."""
+    try:
+        yield
+    except ConfigError as exc:
+        if unresolved is None or exc is unresolved or isinstance(exc, MissingDependencyError):
+            raise
+        err = ConfigError(str(unresolved))
+        err.add_note(f"with the name as is: {exc}")
+        raise err from exc
 
 
 class TrainableImpl(ModuleBase):
@@ -84,7 +101,10 @@ class TrainableImpl(ModuleBase):
             if extra:
                 raise ConfigError(f"deploy_method(..., url=...) attaches to a running engine; it takes no other "
                                   f"options (got {sorted(extra)})")
-            self._engine = EngineHandle(normalize_url(str(args["url"])), None, None, self.base_name,
+            # The engine kind still says how to talk to it (its JSON mode, say), though we did not start it.
+            deployer = self._deploy if isinstance(self._deploy, Deployer) else \
+                (self._deploy() if self._deploy is not None else None)
+            self._engine = EngineHandle(normalize_url(str(args["url"])), deployer, None, self.base_name,
                                         str(args.get("served_name") or ""))
             self._attached = True
             self._deployed = True
@@ -100,14 +120,17 @@ class TrainableImpl(ModuleBase):
 
     # -- paths --------------------------------------------------------------------------------
 
-    def _resolved_base(self) -> str:
+    def _resolve_base(self) -> tuple[str, ConfigError | None]:
+        """The base model's path, or its name as is with the reason it did not resolve: engines
+        and fine-tunes that need no files (dummy; vLLM with a hub name; a path that exists only
+        on a remote node) take the name as is."""
         name = self.base_name
         try:
-            return resolve_model(name, self._type_arg).path
+            return resolve_model(name, self._type_arg).path, None
         except MissingDependencyError:
             raise
-        except ConfigError:
-            return name  # engines and fine-tunes that need no files (dummy) take the name as is
+        except ConfigError as exc:
+            return name, exc
 
     def target_dir(self, trainset: str | None) -> Path:
         root = Path(str(config.get("train_target_root", "") or Path.cwd() / "save_ckpt"))
@@ -117,12 +140,13 @@ class TrainableImpl(ModuleBase):
         stem = Path(trainset).stem if trainset else "run"
         return d / f"{stem}-{time.strftime('%y%m%d%H%M%S')}-{uuid.uuid4().hex[:4]}"
 
-    def deploy_model(self) -> str:
-        """The fine-tuned model when there is one on disk, else the base model."""
+    def deploy_model(self) -> tuple[str, ConfigError | None]:
+        """The fine-tuned model when there is one on disk, else the base model (with the reason
+        its name did not resolve, if it did not)."""
         ft = self._finetuned_path
         if ft and Path(ft).exists() and (Path(ft).is_file() or any(Path(ft).iterdir())):
-            return ft
-        return self._resolved_base()
+            return ft, None
+        return self._resolve_base()
 
     # -- lifecycle tasks ----------------------------------------------------------------------
 
@@ -154,7 +178,9 @@ class TrainableImpl(ModuleBase):
         trainset = await self._trainset_path()
         tuner = method(**_plain(args)) if isinstance(method, type) else method
         target = str(self.target_dir(trainset))
-        path = str(await tuner(self._resolved_base(), target, trainset))
+        base, unresolved = self._resolve_base()
+        with _prefer(unresolved):
+            path = str(await tuner(base, target, trainset))
         self._finetuned_path = path
         log.info("%s: fine-tuned model at %s", self.base_name or "model", path)
         if self._engine is not None and not self._attached:
@@ -196,9 +222,17 @@ class TrainableImpl(ModuleBase):
         if needs_model and not self.base_name and not self._finetuned_path:
             raise ConfigError("TrainableModule() has no base model to deploy: pass one, e.g. "
                               "TrainableModule('SmolLM2-135M-Instruct'), or deploy_method(al.deploy.dummy)")
-        model = self.deploy_model() if needs_model else (self._finetuned_path or self.base_name or "dummy")
-        dep = self._deployer(model)
-        self._engine = await dep.launch(model)
+        model, unresolved = self.deploy_model() if needs_model else (
+            self._finetuned_path or self.base_name or "dummy", None)
+        from ..launchers.jobs import is_remote
+
+        with _prefer(unresolved):
+            dep = self._deployer(model)
+            if unresolved is not None and looks_like_path(model) and dep.url is None and not is_remote(dep.launcher):
+                # A path that does not exist here, for an engine that runs here: do not start it.
+                dep.check_available()
+                raise unresolved
+            self._engine = await dep.launch(model)
         self._ever_started = True
         log.info("deploy.%s serving %s at %s (log: %s)", dep.name, model, self._engine.base_url, self._engine.log_path)
 

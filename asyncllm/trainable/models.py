@@ -10,6 +10,7 @@ last part of ``org/name``. Nothing is downloaded: this machine class has no netw
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from .._config import config
 from .._exceptions import ConfigError, MissingDependencyError
 from .families import ModelFamily, family_of
 
-__all__ = ["KNOWN_MODELS", "ResolvedModel", "model_type", "resolve_model"]
+__all__ = ["KNOWN_MODELS", "ResolvedModel", "looks_like_path", "model_type", "resolve_model"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,26 @@ def resolve_model(name: str, type: str | None = None) -> ResolvedModel:
             if cand.exists():
                 return ResolvedModel(name, str(cand.resolve()), kind, family_of(name))
     where = f" or under ASYNCLLM_MODEL_PATH ({', '.join(map(str, dirs))})" if dirs else ""
+    if looks_like_path(name):
+        raise ConfigError(f"model file {name!r} does not exist{where}: check the path (relative paths start "
+                          f"from {Path.cwd()})")
+    names = [*KNOWN_MODELS, *(a for k in KNOWN_MODELS.values() for a in k.aliases)]
+    close = difflib.get_close_matches(name.lower(), [n.lower() for n in names], n=1, cutoff=0.8)
+    guess = next((n for n in names if close and n.lower() == close[0]), None)
+    hint = f" Did you mean {_canonical(guess)!r}?" if guess else ""
     raise ConfigError(
-        f"model {name!r} is not a known name ({', '.join(KNOWN_MODELS)}), not an existing path{where}. "
+        f"model {name!r} is not a known name ({', '.join(KNOWN_MODELS)}), not an existing path{where}.{hint} "
         "Pass a path to a GGUF file or model directory, or set ASYNCLLM_MODEL_PATH to a directory holding it."
     )
+
+
+def looks_like_path(name: str) -> bool:
+    """``x.gguf``, ``/m``, ``./m``, ``~/m``, or ``dir/m`` where ``dir`` exists: a path, not a model name."""
+    parent = Path(name).expanduser().parent
+    return (name.endswith(".gguf") or name.startswith(("/", "./", "../", "~"))
+            or (parent != Path(".") and parent.is_dir()))
+
+
+def _canonical(name: str) -> str:
+    found = _known(name)
+    return found[0] if found else name

@@ -159,9 +159,13 @@ class TrainableModule(LLMBuilders, ModuleBase):
             from ..online.compatible import OpenAICompatibleChat
 
             # Our id: the client records the engine's usage as this module's.
+            # proxy=None: the engine is ours, on this host or a cluster node; HTTP(S)_PROXY is
+            # for the internet, and a proxy would see every prompt.
             client = OpenAICompatibleChat(engine.served_name or None, base_url=engine.base_url, skip_auth=True,
-                                          stream=False, id=self._module_id, name=self.display_name)
+                                          stream=False, proxy=None, id=self._module_id, name=self.display_name)
             client._formatter = _CAPTURE
+            if engine.deployer is not None:  # how this engine takes a JSON schema (output_type=)
+                client.structured_output = engine.deployer.structured_output
             self.__dict__["_client"] = client
         client._used_by_moduleid = self._used_by_moduleid
         return client
@@ -172,8 +176,8 @@ class TrainableModule(LLMBuilders, ModuleBase):
             from ..online.compatible import OpenAICompatibleEmbedding, OpenAICompatibleRerank
 
             cls = OpenAICompatibleRerank if self._impl.kind == "rerank" else OpenAICompatibleEmbedding
-            client = cls(engine.base_url, engine.served_name or None, skip_auth=True, id=self._module_id,
-                         name=self.display_name)
+            client = cls(engine.base_url, engine.served_name or None, skip_auth=True, proxy=None,
+                         id=self._module_id, name=self.display_name)
             self.__dict__["_embedder"] = client
             self.__dict__["_embed_base"] = engine.base_url
         return client
@@ -200,6 +204,11 @@ class TrainableModule(LLMBuilders, ModuleBase):
                 native_tools = chosen  # the engine's own tool support (vLLM with a tool parser, ...)
         gate = ToolTokenGate(family.tool_start_token if chosen else None)
         client = self._chat_client(engine)
+        if params.get("output_type") is not None:  # structured output: the engine's own JSON mode
+            async for piece in client.forward(messages, lazyllm_files=lazyllm_files, stream=False, **params):
+                if isinstance(piece, Chunk) and piece.tag == "result":
+                    yield piece
+            return
         raw: list[str] = []
         message: dict[str, Any] = {}
         try:

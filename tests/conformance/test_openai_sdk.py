@@ -1,6 +1,6 @@
 """The official ``openai`` SDK (3.57.0) as the oracle for the OpenAI wire: OpenAI itself, and the
 providers whose docs name the OpenAI SDK as their Python client (DeepSeek, Kimi, DashScope's
-compatible mode, SiliconFlow, MiniMax, vLLM).
+compatible mode, SiliconFlow, MiniMax, vLLM, OpenRouter, Together).
 
 (a) the SDK against the fake: requests accepted, answers parsed, streams included (usage,
     tool-call deltas, reasoning fields, errors inside a stream);
@@ -46,6 +46,10 @@ SOURCES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "minimax": ("/minimax/v1", "MiniMax-M2", {"reasoning_split": True}),
     # https://docs.vllm.ai/en/v0.26.0/serving/openai_compatible_server.html
     "vllm": ("/vllm/v1", "fake-chat", {}),
+    # https://openrouter.ai/docs/quickstart (the OpenAI SDK with base_url https://openrouter.ai/api/v1)
+    "openrouter": ("/openrouter/api/v1", "openai/gpt-4o-mini", {}),
+    # https://docs.together.ai/docs/openai-api-compatibility
+    "together": ("/together/v1", "meta-llama/Llama-3.3-70B-Instruct-Turbo", {}),
 }
 
 

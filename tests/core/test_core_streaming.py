@@ -310,3 +310,30 @@ def test_chunk_is_a_str_with_metadata() -> None:
     assert repr(c) == "Chunk('hi', module='m', tag='think')"
     d = al.Chunk({"tool": 1}, module="m", tag="tool_call")
     assert d == "" and d.data == {"tool": 1}
+
+
+class DataChunks(al.ModuleBase):
+    """Streams a text chunk, a chunk with a payload, and a payload-only chunk."""
+
+    async def forward(self, x: Any):  # type: ignore[no-untyped-def]
+        yield "hi"
+        yield al.Chunk("x", tag="tool_call", data={"name": "f"})
+        yield al.Chunk("", tag="event", data={"step": 2})
+
+
+async def _read(stream: al.Stream) -> list[tuple[str, str, str, Any]]:
+    async with stream as s:
+        return [(str(c), c.module, c.tag, c.data) async for c in s]
+
+
+async def test_chunks_keep_their_data_and_module_on_every_path() -> None:
+    from asyncllm.serving import ServerModule
+
+    want = [("hi", "src", "text", None), ("x", "src", "tool_call", {"name": "f"}), ("", "src", "event", {"step": 2})]
+    assert [(str(c), c.module, c.tag, c.data) async for c in DataChunks(name="src").stream(1)] == want  # pulled
+    assert await _read(DataChunks(name="src").stream(1)) == want  # producer task
+    assert await _read(al.pipeline(DataChunks(name="src"), lambda out: out).stream(1)) == want
+    assert await _read(al.parallel(DataChunks(name="src")).stream(1)) == want
+    async with ServerModule(DataChunks(name="src")) as s:
+        assert await _read(s.stream(1)) == want
+    await al.aclose()

@@ -27,6 +27,14 @@ path                                            flavour      what
 /v1/rerank, /rerank, /api/paas/v4/rerank        openai/glm   {query, documents, top_n} rerank
 /v1/files, /v1/fine_tuning/jobs[/{id}[/...]]    openai       files + fine-tuning jobs
 /v1/models                                      openai       model list
+/openai/deployments/{d}/chat/completions        azure        Azure OpenAI (api-key or Entra Bearer;
+  and /embeddings                                            ?api-version= required, else 404)
+/openai/v1/chat/completions                     azure-v1     Azure's version-less v1 API (Bearer)
+/v1/models/{model}:generateContent (+ v1beta)   gemini       Gemini native, :streamGenerateContent?alt=sse,
+                                                             :batchEmbedContents (x-goog-api-key)
+/api/chat, /api/embed                           ollama       Ollama native (NDJSON stream), no auth
+/openrouter/api/v1/..., /mistral/v1/...,        openrouter…  OpenAI-compatible presets with each one's
+/groq/openai/v1/..., /together/v1/...                        differences (dialects.py, rules.py)
 /health                                         —            no auth
 ==============================================  ===========  ==================================
 """
@@ -42,7 +50,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import chat, embed, finetune
+from . import chat, embed, finetune, native
 from .state import FakeState, key_tag
 from .wire import check_auth, common_headers, credential, error_body, json_response, pre_header_fault
 
@@ -101,6 +109,18 @@ async def _jobs(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, 
     return finetune.get_job(jid, st, h)
 
 
+async def _gemini(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return await native.gemini(rq, body, fault, st, h)
+
+
+async def _ollama(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return await native.ollama_chat(rq, body, fault, st, h)
+
+
+async def _ollama_emb(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
+    return native.ollama_embed(body, h)
+
+
 async def _models(rq: Request, body: Any, fault: Any, st: FakeState, h: dict[str, str], fl: str) -> Response:
     return json_response({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"}
                                                      for m in ("fake-chat", "fake-reasoner", "fake-embed")]}, 200, h)
@@ -135,6 +155,23 @@ ROUTES: list[tuple[str, str, Handler, tuple[str, ...]]] = [
     ("/v1/fine_tuning/jobs/{job_id}", "openai", _jobs, ("GET",)),
     ("/v1/fine_tuning/jobs/{job_id}/{action}", "openai", _jobs, ("GET", "POST")),
     ("/v1/models", "openai", _models, ("GET",)),
+    # Azure OpenAI: the deployment in the path, ?api-version= required (openai 3.57 lib/azure.py)
+    ("/openai/deployments/{deployment}/chat/completions", "azure", _chat, ("POST",)),
+    ("/openai/deployments/{deployment}/embeddings", "azure", _emb, ("POST",)),
+    ("/openai/v1/chat/completions", "azure-v1", _chat, ("POST",)),
+    # Gemini native (native.py); {call} is "<model>:<method>"
+    ("/v1/models/{call}", "gemini", _gemini, ("POST",)),
+    ("/v1beta/models/{call}", "gemini", _gemini, ("POST",)),
+    # Ollama native (native.py)
+    ("/api/chat", "ollama", _ollama, ("POST",)),
+    ("/api/embed", "ollama", _ollama_emb, ("POST",)),
+    # OpenAI-compatible presets, each under a prefix of its own (dialects.py says how each bends the wire)
+    ("/openrouter/api/v1/chat/completions", "openrouter", _chat, ("POST",)),
+    ("/mistral/v1/chat/completions", "mistral", _chat, ("POST",)),
+    ("/mistral/v1/embeddings", "mistral", _emb, ("POST",)),
+    ("/groq/openai/v1/chat/completions", "groq", _chat, ("POST",)),
+    ("/together/v1/chat/completions", "together", _chat, ("POST",)),
+    ("/together/v1/embeddings", "together", _emb, ("POST",)),
 ]
 
 
@@ -155,7 +192,8 @@ def build_app(state: FakeState | None = None) -> Starlette:
                                                     "invalid_request_error"), 400, headers)
             st.requests.append({"path": request.url.path, "method": request.method, "body": body,
                                 "headers": {k: v for k, v in request.headers.items()
-                                            if k not in ("authorization", "x-api-key")},
+                                            if k not in ("authorization", "x-api-key", "api-key", "x-goog-api-key")},
+                                "query": dict(request.query_params),
                                 "key": key_tag(credential(request))})
             denied = check_auth(request, flavor, st, headers)
             if denied is not None:

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from asyncllm.streaming.sse import encode_sse
 
-from . import dialects, errors, rules
+from . import dialects, errors, rules, structured
 from .state import FakeState, Fault
 from .wire import DROP, STALL_FOREVER, SSEBody, json_response
 
@@ -89,10 +89,15 @@ async def mid_stream_fault(fault: Fault | None, i: int) -> bytes | None:
 # ------------------------------------------------------------------------------ OpenAI
 
 
-def tool_calls_for(body: dict[str, Any], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def tool_calls_for(body: dict[str, Any], messages: list[dict[str, Any]], broken: bool = False
+                   ) -> list[dict[str, Any]]:
     tools = body.get("tools") or []
     if not tools or body.get("tool_choice") == "none" or (messages and messages[-1].get("role") == "tool"):
         return []
+    if (forced := structured.forced_tool(body)) is not None:  # arguments that match the tool's schema
+        tool = next((t["function"] for t in tools if t.get("function", {}).get("name") == forced), {})
+        return [{"id": "call_0", "type": "function", "function": {
+            "name": forced, "arguments": structured.answer(tool.get("parameters", {}), broken)}}]
     q = last_user(messages)
     return [{"id": f"call_{i}", "type": "function",
              "function": {"name": t.get("function", {}).get("name", f"tool{i}"),
@@ -107,10 +112,13 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
         return json_response(refused[1], refused[0], headers)
     model = body.get("model", "")
     messages = body.get("messages") or []
+    broken = fault is not None and fault.name == "bad-json"
     text = reply_for(messages)
+    if (schema := structured.schema_asked(body, last_user(messages))) is not None:
+        text = structured.answer(schema, broken)
     ws = words(text)
     reason, n = finish_reason(fault, len(ws), body.get("max_tokens") or body.get("max_completion_tokens"))
-    calls = tool_calls_for(body, messages)
+    calls = tool_calls_for(body, messages, broken)
     if calls:
         reason = "tool_calls"
     reasoning = f"thinking about: {last_user(messages)}" if "reasoner" in model else None
@@ -144,7 +152,9 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
         return json_response(out, 200, headers)
 
     usage_in_choice = dialects.usage_in_choice(flavor)
-    include_usage = not usage_in_choice and (dialects.usage_event_always(flavor) or bool(
+    usage_on_last = dialects.usage_in_last_chunk(flavor)
+    x_groq = dialects.usage_in_x_groq(flavor)
+    include_usage = not (usage_in_choice or usage_on_last or x_groq) and (dialects.usage_event_always(flavor) or bool(
         (body.get("stream_options") or {}).get("include_usage")))
     not_yet = dialects.unfinished(flavor)
 
@@ -156,9 +166,15 @@ async def openai_chat(request: Request, body: dict[str, Any], fault: Fault | Non
              "choices": [choice], **extra}
         if include_usage:
             c["usage"] = None
+        if fin and usage_on_last:
+            c["usage"] = usage
+        if fin and x_groq:
+            c["x_groq"] = {"id": "req_" + cid, "usage": usage}
         return encode_sse(orjson.dumps(c))
 
     out: list[bytes] = [chunk({"role": "assistant", "content": ""})]
+    if (comment := dialects.keepalive_comment(flavor)) is not None:
+        out.insert(0, comment)
     if reasoning:
         thoughts = words(reasoning)
         if think_inline:
@@ -241,7 +257,13 @@ async def anthropic_messages(request: Request, body: dict[str, Any], fault: Faul
     blocks: list[dict[str, Any]] = []
     if thinking:
         blocks.append({"type": "thinking", "thinking": think_text, "signature": rules.signature(think_text)})
-    if tools:
+    if tools and (forced := structured.forced_tool(body)) is not None:
+        stop = "tool_use"
+        tool = next((t for t in tools if t.get("name") == forced), {})
+        broken = fault is not None and fault.name == "bad-json"
+        blocks.append({"type": "tool_use", "id": "toolu_0", "name": forced,
+                       "input": {"bad": True} if broken else structured.instance_of(tool.get("input_schema", {}))})
+    elif tools:
         stop = "tool_use"
         for i, t in enumerate(tools):
             blocks.append({"type": "tool_use", "id": f"toolu_{i}", "name": t.get("name"),

@@ -13,7 +13,10 @@ from typing import Any
 # * reasoning: vLLM renamed it (https://docs.vllm.ai/en/v0.26.0/features/reasoning_outputs/ : "reasoning
 #   used to be called reasoning_content"); SenseNova's API sends `reasoning`
 #   (github.com/OpenSenseNova/SenseNova6.7 API.md §4.3 and §8.1).
-_REASONING_FIELD = {"vllm": "reasoning", "sensenova": "reasoning"}
+# * reasoning: OpenRouter (https://openrouter.ai/docs/use-cases/reasoning-tokens : "reasoning" in
+#   the message and in stream deltas); Groq with reasoning_format="parsed"
+#   (https://console.groq.com/docs/reasoning).
+_REASONING_FIELD = {"vllm": "reasoning", "sensenova": "reasoning", "openrouter": "reasoning", "groq": "reasoning"}
 
 
 def reasoning_field(flavor: str) -> str:
@@ -40,6 +43,26 @@ def reasoning_parts(flavor: str, body: dict[str, Any], text: str) -> dict[str, A
 
 def thinks_in_content(flavor: str, body: dict[str, Any]) -> bool:
     return flavor == "minimax" and not minimax_split(body)
+
+
+def usage_in_last_chunk(flavor: str) -> bool:
+    """Mistral and Together put ``usage`` on the finishing chunk (beside ``finish_reason``), asked
+    for or not, with no usage-only chunk after it: Mistral's stream as users quote it
+    (dnakov/anon-kode#53: "Usage data is included by default"); Together's
+    https://docs.together.ai/reference/chat-completions-1 (the last chunk's ``usage``)."""
+    return flavor in ("mistral", "together")
+
+
+def usage_in_x_groq(flavor: str) -> bool:
+    """Groq reports a stream's usage in the last chunk under ``x_groq.usage``
+    (https://console.groq.com/docs/api-reference#chat-create, the ``x_groq`` field)."""
+    return flavor == "groq"
+
+
+def keepalive_comment(flavor: str) -> bytes | None:
+    """OpenRouter opens streams with SSE comments while the model starts
+    (https://openrouter.ai/docs/api-reference/streaming : ": OPENROUTER PROCESSING")."""
+    return b": OPENROUTER PROCESSING\n\n" if flavor == "openrouter" else None
 
 
 def usage_in_choice(flavor: str) -> bool:

@@ -19,7 +19,18 @@ Answer = tuple[int, Any]
 QWEN3_OPEN = re.compile(r"qwen3-\d+(?:\.\d+)?b(?:-a\d+(?:\.\d+)?b)?")
 
 
+# Mistral validates bodies strictly (pydantic, extra="forbid"): OpenAI's `stream_options` and
+# `max_completion_tokens` are 422 "Extra inputs are not permitted", and a stream carries its usage
+# without being asked. As users meet it: dnakov/anon-kode#53 and avante-corp/avante.nvim#2347
+# (stream_options), editor-code-assistant/eca#231 (max_completion_tokens).
+MISTRAL_UNKNOWN = ("stream_options", "max_completion_tokens")
+
+
 def check_openai_request(flavor: str, body: dict[str, Any]) -> Answer | None:
+    if flavor == "mistral" and (extra := [k for k in MISTRAL_UNKNOWN if k in body]):
+        return 422, {"object": "error", "message": {"detail": [
+            {"type": "extra_forbidden", "loc": ["body", k], "msg": "Extra inputs are not permitted",
+             "input": body[k]} for k in extra]}, "type": "invalid_request_error", "param": None, "code": None}
     model = str(body.get("model") or "").lower()
     if (flavor == "qwen" and QWEN3_OPEN.fullmatch(model) and not body.get("stream")
             and body.get("enable_thinking") is not False):

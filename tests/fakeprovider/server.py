@@ -10,6 +10,7 @@ cancelled promptly.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -31,8 +32,13 @@ class FakeServer(str):
 
 @asynccontextmanager
 async def running_fake_provider(state: FakeState | None = None, *, graceful_timeout: float = 0.2,
-                                keep_alive_timeout: float = 30.0) -> AsyncIterator[FakeServer]:
-    """``async with running_fake_provider() as base_url:`` — works on asyncio and trio."""
+                                keep_alive_timeout: float = 30.0, certfile: str | None = None,
+                                client_ca: str | None = None) -> AsyncIterator[FakeServer]:
+    """``async with running_fake_provider() as base_url:`` — works on asyncio and trio.
+
+    ``certfile`` (a PEM holding the certificate chain and its key) serves HTTPS
+    (``https://127.0.0.1:<port>``); ``client_ca`` also demands a client certificate signed by it.
+    """
     st = state or FakeState()
     app = build_app(st)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -46,12 +52,18 @@ async def running_fake_provider(state: FakeState | None = None, *, graceful_time
     config.keep_alive_timeout = keep_alive_timeout
     config.accesslog = None
     config.errorlog = None  # scripted faults raise on purpose; keep test output clean
+    if certfile is not None:
+        config.certfile = config.keyfile = certfile
+        config.alpn_protocols = ["http/1.1"]
+        if client_ca is not None:
+            config.ca_certs = client_ca
+            config.verify_mode = ssl.CERT_REQUIRED
     if sniffio.current_async_library() == "trio":
         from hypercorn.trio import serve
     else:
         from hypercorn.asyncio import serve  # type: ignore[assignment]
     shutdown = anyio.Event()
-    url = FakeServer(f"http://127.0.0.1:{port}")
+    url = FakeServer(f"{'https' if certfile else 'http'}://127.0.0.1:{port}")
     url.state, url.port = st, port
     async with anyio.create_task_group() as tg:
         tg.start_soon(partial(serve, app, config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]

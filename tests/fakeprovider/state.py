@@ -19,6 +19,7 @@ the model name). A spec is ``name`` or ``name:N`` (fire the first N times for th
 * ``malformed``: a stream frame that is not JSON.  ``drop``: close the socket mid-stream.
 * ``length`` / ``content_filter``: finish with that reason.  ``keepalive``: ``:``-comments
   between frames.
+* ``bad-json[:N]``: an answer asked for structured output is not JSON (fakeprovider/structured.py).
 * ``gzip``: a non-streamed chat answer sent gzip-compressed.  ``huge-error``: a 500 whose
   body is 300 KB.
 
@@ -87,7 +88,7 @@ class FakeState:
         times: int | None = None
         arg: str | None = None
         if rest:
-            if name.isdigit() or name in ("quota", "blocked", "malformed", "drop"):
+            if name.isdigit() or name in ("quota", "blocked", "malformed", "drop", "bad-json"):
                 times = int(rest)
             else:
                 arg = rest

@@ -41,13 +41,23 @@ def error_body(flavor: str, status: int, message: str, etype: str, code: str | N
         return {"type": "error", "error": {"type": etype, "message": message}}
     if flavor == "dashscope":
         return {"code": code or etype, "message": message, "request_id": request_id}
+    if flavor == "gemini":  # google.rpc.Status: https://ai.google.dev/gemini-api/docs/troubleshooting
+        return {"error": {"code": status, "message": message, "status": GOOGLE_STATUS.get(status, "UNKNOWN")}}
+    if flavor == "ollama":  # {"error": "..."}: ollama 0.6.3 _client.py ResponseError
+        return {"error": message}
     return {"error": {"message": message, "type": etype, "param": None, "code": code}}
 
 
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+
+
 def credential(request: Request) -> str:
-    """The key a request carries: ``x-api-key``, else the Bearer token ("" when none)."""
-    if key := request.headers.get("x-api-key"):
-        return key
+    """The key a request carries: ``x-api-key`` / ``api-key`` (Azure) / ``x-goog-api-key`` (Gemini),
+    else the Bearer token ("" when none)."""
+    for name in ("x-api-key", "api-key", "x-goog-api-key"):
+        if key := request.headers.get(name):
+            return key
     auth = request.headers.get("authorization", "")
     return auth[7:] if auth[:7].lower() == "bearer " else ""
 
@@ -64,6 +74,32 @@ def check_auth(request: Request, flavor: str, state: FakeState, headers: dict[st
         if credential(request) in state.keys:
             return None
         return json_response(error_body(flavor, 401, "invalid x-api-key", "authentication_error"), 401, headers)
+    if flavor == "azure":
+        # api-version is required: without it Azure answers 404 "Resource not found"
+        # (MicrosoftDocs/azure-docs#114602). Key: `api-key`, or an Entra ID token as Bearer
+        # (openai 3.57 lib/azure.py _prepare_options).
+        if not request.query_params.get("api-version"):
+            return json_response({"error": {"code": "404", "message": "Resource not found"}}, 404, headers)
+        if credential(request) in state.keys:
+            return None
+        return json_response({"error": {"code": "401", "message": "Access denied due to invalid subscription key or "
+                                        "wrong API endpoint. Make sure to provide a valid key for an active "
+                                        "subscription and use a correct regional API endpoint for your resource."}},
+                             401, headers)
+    if flavor == "gemini":
+        # x-goog-api-key (google-genai 3.3 _api_client.py) or ?key=; a bad key is a 400 whose details
+        # say API_KEY_INVALID (https://ai.google.dev/gemini-api/docs/troubleshooting)
+        if (credential(request) or request.query_params.get("key", "")) in state.keys:
+            return None
+        return json_response({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
+                                        "status": "INVALID_ARGUMENT", "details": [
+                                            {"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                             "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}},
+                             400, headers)
+    if flavor == "ollama":
+        return None  # a local server takes no key
+    if flavor == "azure-v1" and credential(request) in state.keys:
+        return None  # api-key or Bearer
     auth = request.headers.get("authorization", "")
     token = auth[7:] if auth[:7].lower() == "bearer " else ""
     if flavor == "sensenova":

@@ -62,6 +62,7 @@ def test_worker_produces_loadable_gguf(tmp_path: Path) -> None:
             "4",
             "--batch-size",
             "2",
+            "--keep-hf",  # the intermediate is deleted by default (test_trainable_real checks that)
         ],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -83,6 +84,9 @@ def test_worker_produces_loadable_gguf(tmp_path: Path) -> None:
     assert gguf_path.is_file()
     assert gguf_path.read_bytes()[:4] == b"GGUF"
     assert (out / "hf" / "config.json").is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["hf", "model.gguf"]
+    loaded = next(line for line in lines if line.get("event") == "loaded")
+    assert loaded["steps"] == 3  # the total, for the parent's progress display
 
     if importlib.util.find_spec("llama_cpp") is None:
         return

@@ -7,21 +7,18 @@ plays the attacker's host (whatever reaches it was exfiltrated).
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 import pytest
+from fakeprovider.fixtures import clear_key_env
 from fakeprovider.server import FakeServer, running_fake_provider
 
-from asyncllm._config import VENDOR_KEY_ENV
 from asyncllm._http import aclose_all
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in list(os.environ):
-        if var.startswith("ASYNCLLM_") or any(var in names for names in VENDOR_KEY_ENV.values()):
-            monkeypatch.delenv(var, raising=False)
+    clear_key_env(monkeypatch)
 
 
 @pytest.fixture
@@ -35,13 +32,6 @@ def launcher(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def fake(anyio_backend: str) -> AsyncIterator[FakeServer]:
-    async with running_fake_provider() as url:
-        try:
-            yield url
-        finally:
-            await aclose_all()
 
 
 @pytest.fixture

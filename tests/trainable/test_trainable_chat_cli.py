@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -31,3 +32,12 @@ def test_bad_engine_and_empty_input_are_explained() -> None:
     assert out.returncode == 2 and "unknown engine 'nope'" in out.stderr
     out = run(stdin="")
     assert out.returncode == 2 and "give a prompt" in out.stderr
+
+
+def test_stats_are_tokens_per_second_from_the_engine_count() -> None:
+    out = run("--stats", "one two")
+    assert out.returncode == 0, out.stderr
+    # The dummy engine counts the reply's words as its completion tokens (its usage block).
+    words = len(out.stdout.split())
+    stats = out.stderr.strip()
+    assert re.fullmatch(rf"\[{words} tokens, first after \d+\.\d\d s, \d+\.\d tokens/s\]", stats), stats

@@ -16,10 +16,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
 from conftest import pid_alive
+from pydantic import BaseModel, Field
 
 import asyncllm as al
 from asyncllm import deploy, finetune
@@ -99,6 +101,19 @@ async def test_llamacpp_tool_call_parsed_from_raw_text(smollm_url: str) -> None:
     assert "<tool_call>" not in msg["content"]
 
 
+class Verdict(BaseModel):
+    answer: Literal["yes", "no"]
+    city: str = Field(max_length=24)
+
+
+@pytest.mark.anyio
+async def test_llamacpp_structured_output_by_grammar(smollm_url: str) -> None:
+    # llama.cpp compiles the schema into a grammar: the 135M model can only answer in its shape.
+    v = await attached(smollm_url)("Is Paris the capital of France? Say yes or no, and name the city.",
+                                   output_type=Verdict, max_tokens=64, temperature=0)
+    assert isinstance(v, Verdict) and v.answer in ("yes", "no") and len(v.city) <= 24
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 @pytest.mark.anyio
 async def test_smollm2_default_launch_and_stop(anyio_backend: str) -> None:
@@ -147,6 +162,9 @@ async def test_cpu_finetune_then_deploy_answers_differently(anyio_backend: str, 
     try:
         await m.update()  # fine-tune -> deploy the GGUF it wrote -> eval
         assert m.finetuned_model_path is not None and m.finetuned_model_path.endswith("model.gguf")
+        # Only the model and the worker's log are left: the merged HF intermediate is gone.
+        assert sorted(p.name for p in Path(m.finetuned_model_path).parent.iterdir()) == ["finetune.log",
+                                                                                        "model.gguf"]
         assert m.engine is not None and m.finetuned_model_path in m.engine.info["command"]
         steps = [e for e in events if "step" in e]
         assert [e["step"] for e in steps] == list(range(1, 13)) and all(float(e["loss"]) > 0 for e in steps)  # type: ignore[arg-type]
