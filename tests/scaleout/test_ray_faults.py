@@ -12,16 +12,14 @@ from typing import Any
 
 import anyio
 import pytest
-from trial_check import crashy_runs
+from fault_check import crashy_runs, engine_to_kill, noticed_end, until
 
 pytest.importorskip("ray", reason="ray not installed (pip install 'asyncllm[ray]')")
 
 import asyncllm as al
-from asyncllm import deploy, launchers
-from asyncllm.deploy.base import EngineStatus
+from asyncllm import launchers
 from asyncllm.launchers import CommandSpec, Status
 from asyncllm.serving import ServerModule
-from asyncllm.trainable import TrainableModule
 
 pytestmark = [
     pytest.mark.ray,
@@ -148,23 +146,11 @@ def _engine_pids(port: str) -> list[int]:
     return pids
 
 
-async def _until(check: Any, seconds: float) -> None:
-    with anyio.fail_after(seconds):
-        while not check():
-            await anyio.sleep(0.1)
-
-
 @pytest.mark.parametrize("kill", ["actor", "engine"])
 async def test_engine_status_notices_death_on_its_own(kill: str) -> None:
     import ray
 
-    m = TrainableModule().deploy_method(deploy.dummy, launcher=launchers.ray(num_cpus=0.25)).prompt(None)
-    await m.start()
-    try:
-        assert await m("hi")
-        with anyio.move_on_after(2) as scope:
-            await m.wait()  # a running engine: wait() waits
-        assert scope.cancelled_caught
+    async with engine_to_kill(launchers.ray(num_cpus=0.25)) as m:
         handle = m.engine.process.handle
         if kill == "actor":
             await anyio.to_thread.run_sync(ray.kill, handle._actor)
@@ -174,16 +160,12 @@ async def test_engine_status_notices_death_on_its_own(kill: str) -> None:
             assert pids
             for pid in pids:
                 os.kill(pid, signal.SIGKILL)
-        await _until(lambda: m.status() is EngineStatus.FAILED, 15)  # nobody polls
+        await noticed_end(m)  # nobody polls
         assert handle.status is Status.FAILED
         if kill == "actor":
             assert "actor" in handle.cause and "died" in handle.cause and "ray.kill" in handle.cause
         else:
             assert "exited with code" in handle.cause
-        with anyio.fail_after(10):
-            await m.wait()  # and now it returns
-    finally:
-        await m.stop()
 
 
 async def test_served_module_notices_its_application_deleted_outside() -> None:
@@ -193,7 +175,7 @@ async def test_served_module_notices_its_application_deleted_outside() -> None:
     async with s:
         handle = s.launcher.handle
         await anyio.to_thread.run_sync(serve.delete, s.url.rsplit("/", 1)[1])
-        await _until(lambda: handle.status is Status.CANCELLED, 15)
+        await until(lambda: handle.status is Status.CANCELLED, 15)
         assert "deleted outside" in handle.cause
         with anyio.fail_after(10):
             await s.wait()

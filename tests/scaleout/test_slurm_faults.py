@@ -11,15 +11,13 @@ import sys
 
 import anyio
 import pytest
+from fault_check import crashy_runs, engine_to_kill, noticed_end
 from slurm_check import slurm_skip_reason
-from trial_check import crashy_runs
 
 import asyncllm as al
-from asyncllm import deploy, launchers
-from asyncllm.deploy.base import EngineStatus
+from asyncllm import launchers
 from asyncllm.launchers import CommandSpec, Status
 from asyncllm.serving import ServerModule
-from asyncllm.trainable import TrainableModule
 
 _skip = slurm_skip_reason()
 pytestmark = [
@@ -33,12 +31,6 @@ pytestmark = [
 
 def _scancel(job_id: str) -> None:
     subprocess.run(["scancel", job_id], check=True, timeout=30)
-
-
-async def _until(check: object, seconds: float) -> None:
-    with anyio.fail_after(seconds):
-        while not check():  # type: ignore[operator]
-            await anyio.sleep(0.1)
 
 
 async def test_outside_scancel_cuts_a_call_that_names_it() -> None:
@@ -60,21 +52,11 @@ async def test_outside_scancel_cuts_a_call_that_names_it() -> None:
 
 
 async def test_engine_status_notices_an_outside_scancel() -> None:
-    m = TrainableModule().deploy_method(deploy.dummy, launcher=launchers.slurm(time=120)).prompt(None)
-    await m.start()
-    try:
-        assert await m("hi")
-        with anyio.move_on_after(2) as scope:
-            await m.wait()  # a running engine: wait() waits
-        assert scope.cancelled_caught
+    async with engine_to_kill(launchers.slurm(time=120)) as m:
         handle = m.engine.process.handle
         await anyio.to_thread.run_sync(_scancel, handle.job_id)
-        await _until(lambda: m.status() is EngineStatus.FAILED, 15)  # nobody polls
+        await noticed_end(m)  # nobody polls
         assert handle.status is Status.CANCELLED and "cancelled outside asyncllm" in handle.cause
-        with anyio.fail_after(10):
-            await m.wait()
-    finally:
-        await m.stop()
 
 
 async def test_start_past_its_deadline_says_why_the_job_waits() -> None:
