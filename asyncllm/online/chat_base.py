@@ -67,7 +67,7 @@ from ..modules.base import ModuleBase
 from ..prompts.base import EmptyPrompter, PrompterBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase
 from ..prompts.llm import _UNSET, LLMBuilders
-from ..streaming.channel import Chunk
+from ..streaming.channel import Chunk, streams_upstream
 from ..streaming.sse import SSEEvent
 from ._finetune import FineTuneMixin
 from ._keys import KEY_ERRORS, ApiKey, KeyedProvider, RedactedHeaders, resolve_key
@@ -369,7 +369,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 stream = bool(so)
             if (timeout := params.pop("timeout", None)) is not None:
                 settings = dataclasses.replace(settings, total_timeout=float(timeout))
-        use_stream = self._stream if stream is None else stream
+        use_stream = streams_upstream(stream, self._stream)
         model = model or self._model_name or await self._resolve_model()
         files: list[str] = []
         if lazyllm_files or (isinstance(input, str) and input.startswith(QUERY_PREFIX)):

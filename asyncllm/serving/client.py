@@ -23,7 +23,7 @@ from .._exceptions import APIStatusError, ConfigError, LifecycleError, ProtocolE
 from .._http import DEFAULT_SETTINGS, HTTPSettings, request_json, stream_sse
 from ..modules.base import ModuleBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase, FormatterChain, as_formatter
-from ..streaming.channel import Chunk, current_sink
+from ..streaming.channel import Chunk, current_sink, streams_upstream
 from ._client_files import args_as_content, files_as_content
 from .errors import error_from_body, served_error
 from .wire import SESSION_HEADER, encode_session, from_wire, to_wire
@@ -164,7 +164,7 @@ class UrlModule(ModuleBase):
         url = self._require_url()
         body = await self._body(args, kw)
         headers = await self._headers()
-        if self._stream or current_sink() is not None:
+        if streams_upstream(None, self._stream):  # a stream= keyword is the served module's own
             return await self._forward_sse(f"{url}/generate", body, headers)
         try:
             data, _ = await request_json("POST", f"{url}/generate", json=body, headers=headers,

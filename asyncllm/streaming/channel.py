@@ -13,7 +13,7 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Chunk", "Sink", "as_chunk", "current_sink", "emit", "worth_sending"]
+__all__ = ["Chunk", "Sink", "as_chunk", "current_sink", "emit", "streams_upstream", "worth_sending"]
 
 
 class Chunk(str):
@@ -53,6 +53,22 @@ _sink: contextvars.ContextVar[Sink | None] = contextvars.ContextVar("asyncllm_si
 
 def current_sink() -> Sink | None:
     return _sink.get()
+
+
+def streams_upstream(asked: bool | None, module_stream: bool) -> bool:
+    """Whether a call streams from where its work runs (a provider, an engine, a served module).
+
+    The one rule every module follows: the call's own ``stream=`` decides when given; otherwise
+    the module's ``stream`` setting, and a listener (``m.stream(x)``, a streamed flow) always
+    makes it stream. The defaults are chosen so that cancelling a plain ``await`` stops the work
+    where it runs: model calls stream (a provider or llama.cpp keeps generating, and billing, for
+    a non-streamed request after the caller hung up; a hang-up on a stream stops it at the next
+    token), while ``UrlModule`` does not (the served module's server cancels the call when its
+    client hangs up, and one JSON answer costs less than an event stream).
+    """
+    if asked is not None:
+        return asked
+    return module_stream or _sink.get() is not None
 
 
 def bind_sink(sink: Sink | None) -> contextvars.Token[Sink | None]:
