@@ -16,7 +16,7 @@ from fakeprovider.state import DEFAULT_KEY as KEY
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from sdk_oracle import assert_same_request, requests_to, sdk
+from sdk_oracle import assert_same_request, requests_to, sdk, system_text
 
 from asyncllm.online import OnlineChatModule, OnlineEmbeddingModule
 
@@ -107,7 +107,7 @@ async def test_chat_requests_match_the_sdk(client: Callable[..., genai.Client], 
                                    max_tokens=50, tools=TOOLS)
     c = client()
     config = types.GenerateContentConfig(
-        system_instruction="Be brief.", temperature=0.2, max_output_tokens=50,
+        system_instruction=system_text(chat, "Be brief."), temperature=0.2, max_output_tokens=50,
         tools=[types.Tool(function_declarations=[WEATHER])],
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True))
     contents = [types.Content(role="user", parts=[types.Part(text="earlier")]),
