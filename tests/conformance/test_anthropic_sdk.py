@@ -182,3 +182,13 @@ async def test_thinking_and_tool_round_trip_matches_the_sdk(client: anthropic.An
     # the assistant turn asyncllm sent back is the one Claude answered: thinking (signed) first
     sent = ours_second["body"]["messages"][1]["content"]
     assert [b["type"] for b in sent] == ["thinking", "tool_use"] and sent[0]["signature"]
+
+
+async def test_a_system_prompt_goes_where_the_sdk_puts_system(client: anthropic.Anthropic, fake: FakeServer) -> None:
+    chat = OnlineChatModule(source="claude", model=MODEL, base_url=fake + "/v1/", api_key=KEY, stream=False,
+                            system_prompt="Answer in French.")
+    await chat("hello", max_tokens=100)
+    await sdk(lambda: client.messages.create(model=MODEL, max_tokens=100, system="Answer in French.", stream=False,
+                                             messages=[{"role": "user", "content": "hello"}]))
+    ours, theirs = _pair(fake)
+    assert_same_request(ours, theirs, same_key=False)

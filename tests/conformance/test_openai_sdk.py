@@ -252,3 +252,17 @@ async def test_fine_tuning_requests_match_the_sdk(client: Client, fake: FakeServ
     assert [orjson.loads(line) for line in ours["content"].splitlines()] == [orjson.loads(data)]
     job_ours, job_theirs = requests_to(fake, "/v1/fine_tuning/jobs")
     assert_same_request(job_ours, job_theirs, differ={"training_file": "each upload got its own id"})
+
+
+@pytest.mark.parametrize("system_prompt", ["Answer in French.", ""])
+async def test_a_system_prompt_is_the_sdks_system_message(client: Client, fake: FakeServer,
+                                                          system_prompt: str) -> None:
+    chat = OnlineChatModule(source="openai", model="gpt-4o-mini", base_url=fake + "/v1/", api_key=KEY,
+                            stream=False, system_prompt=system_prompt)
+    await chat("hello")
+    c = client()
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []  # "": no system message
+    await sdk(lambda: c.chat.completions.create(model="gpt-4o-mini", stream=False,
+                                                messages=[*system, {"role": "user", "content": "hello"}]))
+    ours, theirs = requests_to(fake, "/v1/chat/completions")[-2:]
+    assert_same_request(ours, theirs)
