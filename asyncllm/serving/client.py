@@ -7,9 +7,9 @@ modules does not load a server (tests/serving/test_client_imports.py checks ``sy
 
 A call sends the arguments as JSON (see wire.py) plus the caller's session context for the
 modules the server serves (and only those); the server's usage comes back and is recorded
-in the caller's session. When somebody streams (``s.stream(x)``, or a flow containing ``s``
-being streamed) or ``stream=True``, the call uses SSE and each chunk reaches the caller as
-it is produced, keeping the module name and tag it had on the server; cancelling the call
+in the caller's session. With ``stream=True``, or by default (``None``) when somebody streams
+(``s.stream(x)``, or a flow containing ``s`` being streamed), the call uses SSE and each chunk
+reaches the caller as it is produced (``streams_upstream``; ``stream=False``: one JSON answer), keeping the module name and tag it had on the server; cancelling the call
 closes the connection, which cancels the work on the server.
 """
 
@@ -54,7 +54,7 @@ class UrlModule(ModuleBase):
     may re-send one after a broken connection or a 5xx; by default it never does.
     """
 
-    def __init__(self, *, url: str = "", stream: bool = False, return_trace: bool = False,
+    def __init__(self, *, url: str = "", stream: bool | None = None, return_trace: bool = False,
                  security_key: str | None = None, settings: HTTPSettings | None = None,
                  idempotent: bool = False, name: str | None = None) -> None:
         super().__init__(return_trace=return_trace, name=name)
