@@ -10,7 +10,8 @@ modules the server serves (and only those); the server's usage comes back and is
 in the caller's session. With ``stream=True``, or by default (``None``) when somebody streams
 (``s.stream(x)``, or a flow containing ``s`` being streamed), the call uses SSE and each chunk
 reaches the caller as it is produced (``streams_upstream``; ``stream=False``: one JSON answer),
-keeping the module name and tag it had on the server; cancelling the call closes the connection, which cancels the work on the server.
+keeping the module name and tag it had on the server; cancelling the call closes the
+connection, which cancels the work on the server.
 """
 
 from __future__ import annotations
