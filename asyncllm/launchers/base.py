@@ -28,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 from .._exceptions import ConfigError
 from .._status import Status
 
-__all__ = ["CommandSpec", "Handle", "Launcher", "RemoteState", "Status", "TrialOutcome", "expand_port"]
+__all__ = ["CommandSpec", "Handle", "Launcher", "RemoteState", "SpecDispatch", "Status", "TrialOutcome", "expand_port"]
 
 
 _PORT = "{port}"
@@ -122,6 +122,30 @@ class Launcher(Protocol):
         """Run the trials ``indices`` of the module at import path ``target``; re-run a trial
         whose worker died (crash, out of memory, lost node) at most ``retries`` times."""
         ...
+
+
+class SpecDispatch:
+    """``launch(spec)`` of a launcher: a served module's ``ServerSpec`` goes to
+    ``_launch_server``, a :class:`CommandSpec` (an engine, a fine-tune) to ``_launch_command``;
+    anything else is a :class:`ConfigError` naming both."""
+
+    kind: str
+
+    async def launch(self, spec: Any) -> Any:
+        from ..serving.launchers import ServerSpec
+
+        if isinstance(spec, ServerSpec):
+            return await self._launch_server(spec)
+        if isinstance(spec, CommandSpec):
+            return await self._launch_command(spec)
+        raise ConfigError(f"the {self.kind} launcher cannot launch {type(spec).__name__}; pass a ServerSpec or "
+                          "CommandSpec")
+
+    async def _launch_server(self, spec: Any) -> Any:
+        raise NotImplementedError
+
+    async def _launch_command(self, spec: CommandSpec) -> Any:
+        raise NotImplementedError
 
 
 class RemoteState:

@@ -17,28 +17,42 @@ from typing import Any
 import anyio
 
 from .._concurrency import gather
-from .._exceptions import ConfigError
 from .._process import ManagedProcess, free_port, http_ok
-from .base import CommandSpec, Status, TrialOutcome, expand_port
+from .base import CommandSpec, SpecDispatch, Status, TrialOutcome, expand_port
 
 __all__ = ["LocalLauncher", "ProcessHandle", "local"]
 
 
-class ProcessHandle:
-    """A command running here as a ManagedProcess."""
+class _LocalHandle:
+    """What the two local handles share: a URL once started, and ``stop()`` recorded so that a
+    stopped thing reads CANCELLED rather than DONE or FAILED."""
 
-    def __init__(self, proc: ManagedProcess, url: str | None, grace: float) -> None:
-        self.process = proc
+    def __init__(self, url: str | None = None) -> None:
         self._url = url
-        self._grace = grace
         self._stopped = False
-
-    def __repr__(self) -> str:
-        return f"<ProcessHandle {self.process!r} url={self._url}>"
 
     @property
     def url(self) -> str | None:
         return self._url
+
+    async def poll(self) -> Status:
+        return self.status
+
+    @property
+    def status(self) -> Status:
+        raise NotImplementedError
+
+
+class ProcessHandle(_LocalHandle):
+    """A command running here as a ManagedProcess."""
+
+    def __init__(self, proc: ManagedProcess, url: str | None, grace: float) -> None:
+        super().__init__(url)
+        self.process = proc
+        self._grace = grace
+
+    def __repr__(self) -> str:
+        return f"<ProcessHandle {self.process!r} url={self._url}>"
 
     @property
     def status(self) -> Status:
@@ -54,9 +68,6 @@ class ProcessHandle:
         if self.status is Status.FAILED:
             return f"{self.process.name} exited with code {self.process.returncode}"
         return None
-
-    async def poll(self) -> Status:
-        return self.status
 
     async def stop(self) -> None:
         self._stopped = True
@@ -97,7 +108,7 @@ async def start_command(spec: CommandSpec, *, log_dir: str | None = None, guard:
     return handle
 
 
-class LocalLauncher:
+class LocalLauncher(SpecDispatch):
     """Runs everything on this machine (see the module docstring)."""
 
     kind = "local"
@@ -114,16 +125,13 @@ class LocalLauncher:
 
         return SubprocessLauncher() if self.subprocess else InProcessLauncher()
 
-    async def launch(self, spec: Any) -> Any:
-        if isinstance(spec, CommandSpec):
-            return await start_command(spec, log_dir=self.log_dir)
-        from ..serving.launchers import ServerSpec
+    async def _launch_command(self, spec: CommandSpec) -> Any:
+        return await start_command(spec, log_dir=self.log_dir)
 
-        if isinstance(spec, ServerSpec):
-            server = HandleServerLocal(self.server_launcher())
-            await server.start(spec)
-            return server
-        raise ConfigError(f"the local launcher cannot launch {type(spec).__name__}; pass a ServerSpec or CommandSpec")
+    async def _launch_server(self, spec: Any) -> Any:
+        server = HandleServerLocal(self.server_launcher())
+        await server.start(spec)
+        return server
 
     async def run_trials(self, target: str, indices: Sequence[int], *, concurrency: int,
                          retries: int = 0) -> list[TrialOutcome]:
@@ -135,17 +143,12 @@ class LocalLauncher:
         return [TrialOutcome(**r) for r in raw]
 
 
-class HandleServerLocal:
+class HandleServerLocal(_LocalHandle):
     """A Handle over the serving layer's InProcess/Subprocess launcher."""
 
     def __init__(self, server: Any) -> None:
+        super().__init__()
         self.server = server
-        self._url: str | None = None
-        self._stopped = False
-
-    @property
-    def url(self) -> str | None:
-        return self._url
 
     @property
     def status(self) -> Status:
@@ -159,9 +162,6 @@ class HandleServerLocal:
 
     async def start(self, spec: Any) -> None:
         self._url = await self.server.launch(spec)
-
-    async def poll(self) -> Status:
-        return self.status
 
     async def stop(self) -> None:
         self._stopped = True

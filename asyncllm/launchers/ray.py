@@ -38,12 +38,12 @@ from ._ray_env import LOOPBACK, RayHandle, import_ray
 from ._ray_resources import ask, check_fits, default_replica_cpus
 from ._ray_runtime import Runtime, blocking
 from ._ray_serve import RayServeHandle
-from .base import CommandSpec, HandleServer, TrialOutcome
+from .base import CommandSpec, HandleServer, SpecDispatch, TrialOutcome
 
 __all__ = ["RayActorHandle", "RayLauncher", "RayServeHandle", "ray"]
 
 
-class RayLauncher:
+class RayLauncher(SpecDispatch):
     """See the module docstring. ``num_cpus``/``num_gpus`` are per replica, actor or task."""
 
     kind = "ray"
@@ -96,15 +96,6 @@ class RayLauncher:
 
     async def _acquire(self) -> RayHandle:
         return await blocking(Runtime.acquire, self.address, self.ray_init)
-
-    async def launch(self, spec: Any) -> Any:
-        from ..serving.launchers import ServerSpec
-
-        if isinstance(spec, ServerSpec):
-            return await self._launch_server(spec)
-        if isinstance(spec, CommandSpec):
-            return await self._launch_command(spec)
-        raise ConfigError(f"the Ray launcher cannot launch {type(spec).__name__}; pass a ServerSpec or CommandSpec")
 
     # -- served modules ----------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ from ._slurm_cmd import (
     write_env_file,
 )
 from ._watch import Watcher
-from .base import CommandSpec, HandleServer, Status, TrialOutcome, expand_port
+from .base import CommandSpec, HandleServer, SpecDispatch, Status, TrialOutcome, expand_port
 
 __all__ = ["SlurmJobHandle", "SlurmLauncher", "slurm"]
 
@@ -266,7 +266,7 @@ class SlurmJobHandle:
             await anyio.sleep(self.launcher.poll_interval)
 
 
-class SlurmLauncher:
+class SlurmLauncher(SpecDispatch):
     """See the module docstring. ``time`` is the job's time limit: seconds, or a string in
     Slurm's own formats (``"01:00:00"``, ``"90"`` minutes, ``"1-12:00"``)."""
 
@@ -308,15 +308,6 @@ class SlurmLauncher:
 
     def server_launcher(self) -> HandleServer:
         return HandleServer(self)
-
-    async def launch(self, spec: Any) -> SlurmJobHandle:
-        from ..serving.launchers import ServerSpec
-
-        if isinstance(spec, ServerSpec):
-            return await self._launch_server(spec)
-        if isinstance(spec, CommandSpec):
-            return await self._launch_command(spec)
-        raise ConfigError(f"the Slurm launcher cannot launch {type(spec).__name__}; pass a ServerSpec or CommandSpec")
 
     # -- submitting ----------------------------------------------------------------------------
 

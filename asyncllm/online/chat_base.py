@@ -263,6 +263,19 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         (Anthropic numbers tool calls per message); the default is stateless."""
         return self._convert_frame
 
+    def _native_frames(self, convert: Callable[..., dict[str, Any] | None],
+                       ) -> Callable[[SSEEvent], dict[str, Any] | None]:
+        """A stream's frame converter for a provider whose frames are its own shape (Gemini,
+        Ollama): each event parsed to a JSON object (or a typed ProtocolError), then turned into
+        an OpenAI chunk by ``convert(data, stream=True)``, a fresh one per stream (it holds the
+        stream's state)."""
+        parse = OnlineChatModuleBase._convert_frame.__get__(self)
+
+        def frame(event: SSEEvent) -> dict[str, Any] | None:
+            data = parse(event)
+            return convert(data, stream=True) if data is not None else None
+        return frame
+
     def _convert_frame(self, event: SSEEvent) -> dict[str, Any] | None:
         try:
             frame = orjson.loads(event.data)

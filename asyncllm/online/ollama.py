@@ -161,13 +161,7 @@ class OllamaChat(OnlineChatModuleBase, source="ollama"):
         return _Converter()(body, stream=False)
 
     def _frame_converter(self) -> Callable[[SSEEvent], dict[str, Any] | None]:
-        convert = _Converter()
-        parse = super()._convert_frame  # JSON object, or a typed ProtocolError
-
-        def frame(event: SSEEvent) -> dict[str, Any] | None:
-            data = parse(event)
-            return convert(data, stream=True) if data is not None else None
-        return frame
+        return self._native_frames(_Converter())
 
     async def _resolve_model(self) -> str:
         if self._model_name:
