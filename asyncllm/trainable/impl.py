@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .._config import config
-from .._exceptions import ConfigError, LifecycleError, MissingDependencyError
+from .._exceptions import ConfigError, LifecycleError, MissingDependencyError, ModelDownloadError
 from ..deploy.auto import Auto
 from ..deploy.base import Deployer, EngineHandle, EngineStatus, normalize_url
 from ..deploy.dummy import Dummy
 from ..modules.base import ModuleBase
 from ..option import Option
 from .families import ModelFamily, family_of
+from .hub import HubName, download, parse_hub_name, source_of
 from .models import KNOWN_MODELS, looks_like_path, model_type, resolve_model
 
 __all__ = ["TrainableImpl"]
@@ -49,7 +50,7 @@ def _prefer(unresolved: ConfigError | None) -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        if unresolved is None or exc is unresolved or isinstance(exc, MissingDependencyError):
+        if unresolved is None or exc is unresolved or isinstance(exc, MissingDependencyError | ModelDownloadError):
             raise
         err = ConfigError(str(unresolved))
         err.add_note(f"with the name as is: {exc}")
@@ -59,11 +60,16 @@ def _prefer(unresolved: ConfigError | None) -> Iterator[None]:
 class TrainableImpl(ModuleBase):
     builder_keys: ClassVar[tuple[str, ...]] = ("trainset", "train_method", "finetune_method", "deploy_method", "mode")
 
-    def __init__(self, base_model: Any, target_path: str, type: str | None) -> None:
+    def __init__(self, base_model: Any, target_path: str, type: str | None, *, source: str | None = None,
+                 trust_remote_code: bool = True) -> None:
         super().__init__()
         self._base_model = base_model
         self._target_path = target_path
         self._type_arg = type
+        if source is not None:
+            source_of(source)  # a bad source is a ConfigError now, not at the first download
+        self._source = source
+        self._trust_remote_code = trust_remote_code
         self._finetuned_path: str | None = None
         self._engine: EngineHandle | None = None
         self._ever_started = False
@@ -132,6 +138,16 @@ class TrainableImpl(ModuleBase):
         except ConfigError as exc:
             return name, exc
 
+    def _hub_name(self, unresolved: ConfigError | None) -> HubName | None:
+        """The hub id to download when the base model did not resolve (and downloads are allowed:
+        the seed's ``trust_remote_code=False`` uses the name as is)."""
+        if unresolved is None or not self._trust_remote_code:
+            return None
+        return parse_hub_name(self.base_name)
+
+    async def _fetch(self, hub: HubName) -> str:
+        return str(await download(hub, source=self._source))
+
     def target_dir(self, trainset: str | None) -> Path:
         root = Path(str(config.get("train_target_root", "") or Path.cwd() / "save_ckpt"))
         base = Path(self._target_path).expanduser() if self._target_path else Path(
@@ -174,11 +190,19 @@ class TrainableImpl(ModuleBase):
         raise ConfigError(f"trainset takes a path or a callable returning one, got {type(ts).__name__}")
 
     async def _run_train(self) -> str:
+        from ..launchers.jobs import is_remote
+
         method, args = self._train_method()
         trainset = await self._trainset_path()
-        tuner = method(**_plain(args)) if isinstance(method, type) else method
+        kw = _plain(args)
+        if self._trust_remote_code and getattr(method, "takes_trust_remote_code", False):
+            kw.setdefault("trust_remote_code", True)
+        tuner = method(**kw) if isinstance(method, type) else method
         target = str(self.target_dir(trainset))
         base, unresolved = self._resolve_base()
+        hub = self._hub_name(unresolved)
+        if hub is not None and getattr(tuner, "needs_model", True) and not is_remote(getattr(tuner, "launcher", None)):
+            base, unresolved = await self._fetch(hub), None
         with _prefer(unresolved):
             path = str(await tuner(base, target, trainset))
         self._finetuned_path = path
@@ -209,6 +233,8 @@ class TrainableImpl(ModuleBase):
         if self.kind not in dep.serves:
             raise ConfigError(f"deploy.{dep.name} does not serve {self.kind} models; use "
                               f"{'al.deploy.embedding' if self.kind != 'llm' else 'al.deploy.llamacpp'}")
+        if self._trust_remote_code and dep.takes_trust_remote_code:
+            dep.options.setdefault("trust_remote_code", True)
         if dep.served_name is None and self.base_name:
             name = self.base_name
             canonical = next((k for k in KNOWN_MODELS if k.lower() == name.lower()), None)
@@ -227,6 +253,17 @@ class TrainableImpl(ModuleBase):
         from ..launchers.jobs import is_remote
 
         with _prefer(unresolved):
+            if (hub := self._hub_name(unresolved)) is not None and needs_model:
+                if not (self._deploy is Auto or isinstance(self._deploy, Auto)):
+                    # A named engine that is missing says so before a long download, not after.
+                    first = self._deployer(model)
+                    if first.url is None and not is_remote(first.launcher):
+                        first.check_available()
+                    fetch = first.url is None and not is_remote(first.launcher)
+                else:
+                    fetch = not is_remote(self._deploy_args.get("launcher"))
+                if fetch:
+                    model, unresolved = await self._fetch(hub), None
             dep = self._deployer(model)
             if unresolved is not None and looks_like_path(model) and dep.url is None and not is_remote(dep.launcher):
                 # A path that does not exist here, for an engine that runs here: do not start it.

@@ -65,9 +65,10 @@ class TrainableModule(LLMBuilders, ModuleBase):
     _share_drops = ("_client", "_embedder")  # a share builds its own client on the shared engine
 
     def __init__(self, base_model: Option | str = "", target_path: str = "", *, stream: bool = False,
-                 return_trace: bool = False, type: str | None = None, name: str | None = None) -> None:
+                 return_trace: bool = False, type: str | None = None, name: str | None = None,
+                 source: str | None = None, trust_remote_code: bool = True) -> None:
         super().__init__(return_trace=return_trace, name=name)
-        self._impl = TrainableImpl(base_model, target_path, type)
+        self._impl = TrainableImpl(base_model, target_path, type, source=source, trust_remote_code=trust_remote_code)
         self._stream = stream
         self._prompt: PrompterBase = EmptyPrompter()
         self._formatter: FormatterBase = EmptyFormatter()
