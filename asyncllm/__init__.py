@@ -110,8 +110,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TrainableModule": ("asyncllm.trainable", "TrainableModule"),
     "EngineStatus": ("asyncllm.deploy", "EngineStatus"),
 }
-# Sub-packages reached as attributes: al.deploy.llamacpp, al.finetune.dummy, al.launchers.ray().
-_LAZY_PACKAGES = ("deploy", "finetune", "launchers")
+# Sub-packages reached as attributes: al.deploy.llamacpp, al.finetune.dummy, al.train.auto, al.launchers.ray().
+_LAZY_PACKAGES = ("deploy", "finetune", "launchers", "train")
 
 
 def __getattr__(name: str) -> Any:
@@ -130,7 +130,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import deploy, finetune, launchers
+    from . import deploy, finetune, launchers, train
     from ._config import Secret, config
     from ._http import HTTPSettings
     from ._http import aclose_all as aclose
@@ -271,5 +271,6 @@ __all__ = [
     "session",
     "switch",
     "to_thread",
+    "train",
     "warp",
 ]

@@ -30,6 +30,8 @@ Settings a user sets most (each also ``config.override(<name>=...)``):
   ``ASYNCLLM_MODEL_SOURCE_TOKEN`` — where a model named by its hub id (``Org/name``) is
   downloaded from and to (``trainable/hub.py``); the hub's own ``HF_TOKEN`` / ``HF_ENDPOINT``
   work too.
+* ``ASYNCLLM_ALPACA_LORA_DIR`` (a checkout of tloen/alpaca-lora) and ``ASYNCLLM_COLLIE_SCRIPT`` (a
+  CoLLiE training script) — what ``finetune.alpacalora`` and ``finetune.collie`` run.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ for _name, _type, _default in (
     ("model_cache_dir", str, ""),            # where hub models are downloaded ('' = ~/.asyncllm/model)
     ("model_source_token", str, None),       # the hub token (read as a Secret; else HF_TOKEN etc.)
     ("alpaca_lora_dir", str, ""),            # a checkout of tloen/alpaca-lora, for finetune.alpacalora
+    ("collie_script", str, ""),              # a CoLLiE SFT script (LazyLLM's collie/finetune.py flags)
 ):
     _register(_name, _type, _default)
 
