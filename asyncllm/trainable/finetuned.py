@@ -4,7 +4,8 @@ Every fine-tune run writes into its own folder under the module's target root
 (``<train_target_root>/<target_path>/<trainset>-<time>-<id>``, see ``TrainableImpl.target_dir``).
 A run folder holds a deployable model when it has ``model.gguf`` (``finetune.cpu_lora``) or a
 merged model folder with weights (``merged/`` from llamafactory / alpacalora / collie, or the
-seed's ``lazyllm_merge/``). A run folder without one (a failed or cancelled run, or one still
+seed's ``lazyllm_merge/``), or a whole model (``config.json`` and weights) in ``lora/`` from
+full-parameter training. A run folder without one (a failed or cancelled run, or one still
 going) is listed apart, so ``set_specific_finetuned_model`` can refuse it with the reason.
 """
 
@@ -28,6 +29,10 @@ def model_in(run: Path) -> Path | None:
         folder = run / name
         if folder.is_dir() and any(p.suffix in _WEIGHTS for p in folder.iterdir()):
             return folder
+    # Full-parameter training (train.auto) writes a whole model, with its config, to its output folder.
+    full = run / "lora"
+    if (full / "config.json").is_file() and any(p.suffix in _WEIGHTS for p in full.iterdir()):
+        return full
     return None
 
 

@@ -65,9 +65,16 @@ def test_get_all_models_lists_finished_runs_and_apart_the_rest(tmp_path: Path) -
     b = _fake_run(tmp_path, "data-2", merged=True)
     c = _fake_run(tmp_path, "data-3")  # failed or cancelled: its log, no model
     (tmp_path / "notes").mkdir()  # not a run at all
+    d = _fake_run(tmp_path, "data-4")  # train.auto: a whole model in its output folder
+    (d / "lora").mkdir()
+    (d / "lora" / "config.json").write_text("{}")
+    (d / "lora" / "model.safetensors").write_bytes(b"w")
+    e = _fake_run(tmp_path, "data-5")  # a LoRA adapter alone (merge=False) is not a model to deploy
+    (e / "lora").mkdir()
+    (e / "lora" / "adapter_model.safetensors").write_bytes(b"w")
     valid, invalid = m.get_all_models()
-    assert valid == [("data-1", str(a / "model.gguf")), ("data-2", str(b / "merged"))]
-    assert invalid == [("data-3", str(c))]
+    assert valid == [("data-1", str(a / "model.gguf")), ("data-2", str(b / "merged")), ("data-4", str(d / "lora"))]
+    assert invalid == [("data-3", str(c)), ("data-5", str(e))]
 
 
 def test_set_specific_finetuned_model_takes_a_path_an_id_or_a_pair(tmp_path: Path) -> None:
