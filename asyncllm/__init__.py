@@ -45,8 +45,10 @@ from ._exceptions import (
     TLSError,
 )
 from ._types import kwargs, package
+from ._version import __version__ as __version__
 from .flows import (
     IFS,
+    ActionModule,
     Diverter,
     FlowBase,
     Loop,
@@ -62,12 +64,10 @@ from .flows import (
     switch,
     warp,
 )
-from .modules import ActionModule, FuncHook, Hook, HookHandle, LazyLLMHook, ModuleBase
+from .modules import FuncHook, Hook, HookHandle, LazyLLMHook, ModuleBase
 from .option import Option, OptionIter
 from .streaming import Chunk, Stream, emit
 from .trial import TrialModule, TrialResult
-
-__version__ = "0.1.0"
 
 # Names whose modules pull in starlette/hypercorn or many provider files: imported on first use.
 _LAZY: dict[str, tuple[str, str]] = {
@@ -94,7 +94,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "config": ("asyncllm._config", "config"),
     "Secret": ("asyncllm._config", "Secret"),
     "HTTPSettings": ("asyncllm._http", "HTTPSettings"),
-    "instrument": ("asyncllm._tracing", "instrument"),
+    "instrument": ("asyncllm._instrument", "instrument"),
     "aclose": ("asyncllm._http", "aclose_all"),
     # serving
     "ServerModule": ("asyncllm.serving", "ServerModule"),
@@ -134,7 +134,7 @@ if TYPE_CHECKING:
     from ._config import Secret, config
     from ._http import HTTPSettings
     from ._http import aclose_all as aclose
-    from ._tracing import instrument
+    from ._instrument import instrument
     from .deploy import EngineStatus
     from .online import (
         DynamicChatRouter,

@@ -15,58 +15,23 @@ With it on, the globally configured tracer provider (or the one given) receives:
   trace: a pipeline that calls a served module is one trace.
 
 Off (the default) it costs nothing: nothing from ``opentelemetry`` is imported, and the call
-paths are the plain ones — :func:`instrument` swaps traced versions of ``ModuleBase.__call__``
-and ``FlowBase._call_item`` in (and back out); the model and HTTP layers check one global.
+paths are the plain ones — ``instrument()`` (asyncllm/_instrument.py, above the modules and
+flows it patches) swaps traced versions of ``ModuleBase.__call__`` and ``FlowBase._call_item``
+in (and back out); the model and HTTP layers check the one global here, ``TRACER``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import orjson
 
-__all__ = ["TRACER", "http_span", "instrument", "model_span", "server_span"]
+__all__ = ["TRACER", "http_span", "model_span", "server_span"]
 
-TRACER: Any = None  # the tracer while instrumentation is on; None when off
+TRACER: Any = None  # the tracer while instrumentation is on (set by _instrument.py); None when off
 CAPTURE_CONTENT = False
-_ORIGINALS: dict[str, Any] = {}
-
-
-def instrument(enabled: bool = True, *, capture_content: bool = False, tracer_provider: Any = None) -> None:
-    """Turn OpenTelemetry tracing on (or off with ``False``); see the module docstring.
-
-    Needs the ``opentelemetry-api`` package (``pip install 'asyncllm[otel]'``); spans go to the
-    global tracer provider unless ``tracer_provider`` is given. ``capture_content``: also record
-    the messages sent to and received from models (off: they may hold personal data).
-    """
-    global TRACER, CAPTURE_CONTENT
-    from .flows.base import FlowBase
-    from .modules.base import ModuleBase
-
-    if not enabled:
-        TRACER = None
-        for owner, name in ((ModuleBase, "__call__"), (FlowBase, "_call_item")):
-            if (original := _ORIGINALS.pop(f"{owner.__name__}.{name}", None)) is not None:
-                setattr(owner, name, original)
-        return
-    try:
-        from opentelemetry import trace
-    except ImportError as exc:
-        from ._exceptions import MissingDependencyError
-
-        raise MissingDependencyError("opentelemetry-api", "otel", "al.instrument() tracing") from exc
-    from . import __version__
-
-    provider = tracer_provider or trace.get_tracer_provider()
-    TRACER = provider.get_tracer("asyncllm", __version__)
-    CAPTURE_CONTENT = bool(capture_content)
-    if "ModuleBase.__call__" not in _ORIGINALS:
-        _ORIGINALS["ModuleBase.__call__"] = ModuleBase.__call__
-        _ORIGINALS["FlowBase._call_item"] = FlowBase._call_item
-        ModuleBase.__call__ = _traced_call(ModuleBase.__call__)  # type: ignore[method-assign,assignment]
-        FlowBase._call_item = _traced_item(FlowBase._call_item)  # type: ignore[method-assign,assignment]
 
 
 def _mark(span: Any, exc: BaseException) -> None:
@@ -92,44 +57,6 @@ def _module_attributes(module: Any) -> dict[str, Any]:
     if module.name:
         attrs["asyncllm.module.name"] = module.name
     return attrs
-
-
-def _traced_call(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    async def __call__(self: Any, *args: Any, **kw: Any) -> Any:
-        tracer = TRACER
-        if tracer is None:
-            return await original(self, *args, **kw)
-        with tracer.start_as_current_span(self.display_name, attributes=_module_attributes(self),
-                                          record_exception=False, set_status_on_exception=False) as span:
-            try:
-                return await original(self, *args, **kw)
-            except BaseException as exc:
-                _mark(span, exc)
-                raise
-
-    return __call__
-
-
-def _traced_item(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    from .modules.base import ModuleBase
-
-    async def _call_item(self: Any, i: int, value: Any, kw: dict[str, Any]) -> Any:
-        tracer = TRACER
-        if tracer is None or isinstance(self._items[i], ModuleBase):  # a module spans its own call
-            return await original(self, i, value, kw)
-        label = self._label(i)
-        item = self._items[i]
-        name = self._item_names[i] or getattr(item, "__name__", None) or type(item).__name__
-        with tracer.start_as_current_span(name, record_exception=False, set_status_on_exception=False,
-                                          attributes={"asyncllm.flow": self.display_name,
-                                                      "asyncllm.flow.item": label}) as span:
-            try:
-                return await original(self, i, value, kw)
-            except BaseException as exc:
-                _mark(span, exc)
-                raise
-
-    return _call_item
 
 
 # ------------------------------------------------------------------------------ streams

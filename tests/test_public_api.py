@@ -38,3 +38,126 @@ def test_online_routing_names_are_exported_lazily() -> None:
     for name in ("dynamic_chat_config", "dynamic_embed_config", "DynamicChatRouter", "DynamicEmbeddingRouter"):
         assert name in al.__all__ and name in online.__all__
         assert getattr(al, name) is getattr(online, name)
+
+
+def test_the_version_is_the_one_pyproject_declares() -> None:
+    import tomllib
+    from pathlib import Path
+
+    declared = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    assert al.__version__ == declared
+
+
+#: The whole public surface, pinned (httpx does the same): adding, removing or renaming a public
+#: name is a decision made here on purpose, and shows up in review as a change to this list.
+#: The order is ruff's RUF022 order (constants, then classes, then functions), as in ``__init__``.
+PUBLIC_NAMES = [
+    "IFS",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "ActionModule",
+    "AlpacaPrompter",
+    "AsyncLLMError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CallerPolicy",
+    "ChatPrompter",
+    "Chunk",
+    "ConfigError",
+    "ContentFilteredError",
+    "Diverter",
+    "DynamicChatRouter",
+    "DynamicEmbeddingRouter",
+    "EmptyFormatter",
+    "EmptyPrompter",
+    "EngineStartError",
+    "EngineStatus",
+    "FlowBase",
+    "FlowError",
+    "FormatterBase",
+    "FuncHook",
+    "FunctionCallFormatter",
+    "HTTPSettings",
+    "Hook",
+    "HookError",
+    "HookHandle",
+    "IncompleteOutputError",
+    "JsonFormatter",
+    "LazyLLMHook",
+    "LifecycleError",
+    "Loop",
+    "MissingDependencyError",
+    "ModuleBase",
+    "ModuleExecutionError",
+    "NotFoundError",
+    "OnlineChatModule",
+    "OnlineChatModuleBase",
+    "OnlineEmbeddingModule",
+    "OnlineEmbeddingModuleBase",
+    "OnlineRerankModuleBase",
+    "Option",
+    "OptionIter",
+    "OutputValidationError",
+    "Parallel",
+    "PermissionDeniedError",
+    "Pipeline",
+    "PrompterBase",
+    "ProtocolError",
+    "ProviderOverloadedError",
+    "ProxyError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "Secret",
+    "ServedModuleError",
+    "ServerModule",
+    "ServerOptions",
+    "Session",
+    "Stream",
+    "StreamError",
+    "Switch",
+    "TLSError",
+    "TrainableModule",
+    "TrialModule",
+    "TrialResult",
+    "UrlModule",
+    "Warp",
+    "aclose",
+    "config",
+    "create_app",
+    "current_session",
+    "deploy",
+    "diverter",
+    "dynamic_chat_config",
+    "dynamic_embed_config",
+    "emit",
+    "finetune",
+    "ifs",
+    "instrument",
+    "kwargs",
+    "launchers",
+    "loop",
+    "new_session",
+    "package",
+    "parallel",
+    "pipeline",
+    "remote_method",
+    "route",
+    "serve",
+    "session",
+    "switch",
+    "to_thread",
+    "warp",
+]
+
+
+def test_the_public_surface_is_exactly_the_pinned_sorted_list() -> None:
+    assert list(al.__all__) == PUBLIC_NAMES
+    assert len(set(PUBLIC_NAMES)) == len(PUBLIC_NAMES)
+
+
+def test_every_public_name_is_importable_from_the_top_level() -> None:
+    namespace: dict[str, object] = {}
+    exec("from asyncllm import *", namespace)  # the star import is what users write
+    assert sorted(n for n in namespace if not n.startswith("__")) == sorted(PUBLIC_NAMES)

@@ -17,29 +17,15 @@ index into the module tree reached by import path, so no module object travels.
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .._exceptions import ConfigError
+from .._status import Status
 
 __all__ = ["CommandSpec", "Handle", "Launcher", "Status", "TrialOutcome", "expand_port"]
-
-
-class Status(enum.Enum):
-    """Where a launched thing is (LazyLLM's ``Status`` without its TBSubmitted/InQueue split)."""
-
-    PENDING = "pending"  # submitted, waiting for resources (a queued Slurm job, a Ray actor)
-    RUNNING = "running"
-    DONE = "done"  # ended on its own with success
-    FAILED = "failed"
-    CANCELLED = "cancelled"  # stopped by us (or by the cluster's operator)
-
-    @property
-    def finished(self) -> bool:
-        return self in (Status.DONE, Status.FAILED, Status.CANCELLED)
 
 
 _PORT = "{port}"

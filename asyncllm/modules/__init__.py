@@ -1,7 +1,7 @@
-"""Modules: the base class, ActionModule, hooks and the lifecycle driver."""
+"""Modules: the base class, hooks and the lifecycle driver (``ActionModule`` is a flow's
+module, in ``flows/action.py``)."""
 
-from .action import ActionModule
 from .base import ModuleBase
 from .hooks import FuncHook, Hook, HookHandle, LazyLLMHook
 
-__all__ = ["ActionModule", "FuncHook", "Hook", "HookHandle", "LazyLLMHook", "ModuleBase"]
+__all__ = ["FuncHook", "Hook", "HookHandle", "LazyLLMHook", "ModuleBase"]

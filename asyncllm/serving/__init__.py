@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .app import ServedApp, create_app
-    from .client import ServerModule, UrlModule
+    from .client import UrlModule
     from .errors import ServedModuleError
     from .launchers import InProcessLauncher, ServerSpec, SubprocessLauncher, serve
     from .markers import remote_method, route
     from .options import CallerPolicy, ServerOptions
+    from .server_module import ServerModule
     from .wire import WireError
 
 _WHERE = {
     "ServedApp": "app", "create_app": "app",
-    "ServerModule": "client", "UrlModule": "client",
+    "ServerModule": "server_module", "UrlModule": "client",
     "ServedModuleError": "errors",
     "InProcessLauncher": "launchers", "ServerSpec": "launchers", "SubprocessLauncher": "launchers",
     "serve": "launchers",

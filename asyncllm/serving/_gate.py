@@ -43,7 +43,9 @@ from .wire import WireError, decode_session, from_wire
 
 __all__ = ["Gate", "declared_params"]
 
-_OPEN_WITH = "ServerModule(..., caller=al.CallerPolicy({}))"
+def _open_with(setting: str, flag: str) -> str:
+    """How a server opens something: in Python, and as the ``asyncllm serve`` flag."""
+    return f"ServerModule(..., caller=al.CallerPolicy({setting})) (asyncllm serve: {flag})"
 
 
 def declared_params(fn: Callable[..., Any]) -> frozenset[str]:
@@ -108,7 +110,7 @@ class Gate:
                            f"the server does not let callers set the {where} {name!r}: a caller sends the "
                            "module's input, and nothing that could redirect the server's traffic, pick its "
                            "credentials, read its files or raise its costs. To allow it, the server opens it: "
-                           + _OPEN_WITH.format(f"params={{{name!r}}}"), parameter=name)
+                           + _open_with(f"params={{{name!r}}}", f"--allow-param {name}"), parameter=name)
         cap = self.policy.caps.get(name)
         if cap is not None and value is not None:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -117,14 +119,14 @@ class Gate:
             if value > cap:
                 raise HTTPFail(403, "ParameterAboveCap",
                                f"{name}={value!r} is above the server's cap of {cap:g}; the server raises it "
-                               "with " + _OPEN_WITH.format(f"caps={{{name!r}: ...}}"), parameter=name)
+                               "with " + _open_with(f"caps={{{name!r}: ...}}", f"--cap {name}=..."), parameter=name)
         return value
 
     def history(self, where: str = "chat history") -> None:
         if not self.policy.history:
             raise HTTPFail(403, "HistoryNotAllowed",
                            f"the server takes no chat history from callers ({where}); it opens it with "
-                           + _OPEN_WITH.format("history=True"))
+                           + _open_with("history=True", "without --no-history"))
 
     # -- files -------------------------------------------------------------------------------
 
@@ -141,18 +143,18 @@ class Gate:
         self._nfiles += 1
         if self._nfiles > policy.max_files:
             raise HTTPFail(413, "TooManyFiles", f"more than {policy.max_files} files in one request; the server "
-                           "raises the limit with " + _OPEN_WITH.format("max_files=...")) from None
+                           "raises the limit with " + _open_with("max_files=...", "--max-files N")) from None
         if ref.startswith("data:"):
             if not policy.files:
                 raise HTTPFail(403, "FilesNotAllowed", f"the server takes no files from callers ({where}); it "
-                               "opens them with " + _OPEN_WITH.format("files=True"))
+                               "opens them with " + _open_with("files=True", "without --no-files"))
             return self._upload(ref, where)
         if ref.startswith(("http://", "https://")):
             if not policy.file_urls:
                 raise HTTPFail(403, "FileURLNotAllowed",
                                f"the server does not fetch file URLs for callers ({where}): send the file's "
                                "content as a data: URL, or the server opens URLs with "
-                               + _OPEN_WITH.format("file_urls=True"))
+                               + _open_with("file_urls=True", "--file-urls"))
             return ref
         return self._path(ref, where)
 
@@ -165,7 +167,7 @@ class Gate:
         limit = self.policy.max_file_bytes
         if (len(payload) * 3 // 4 if is_b64 else len(payload)) > limit + 3:
             raise HTTPFail(413, "FileTooLarge", f"{where}: a file is over the server's limit of {limit} bytes; "
-                           "the server raises it with " + _OPEN_WITH.format("max_file_bytes=..."))
+                           "the server raises it with " + _open_with("max_file_bytes=...", "--max-file-bytes N"))
         try:
             data = base64.b64decode(payload, validate=True) if is_b64 else urllib.parse.unquote_to_bytes(payload)
         except (binascii.Error, ValueError):
@@ -187,7 +189,8 @@ class Gate:
             raise HTTPFail(403, "FilePathNotAllowed",
                            f"the server does not read files from its own disk for callers ({where}): send the "
                            "file's content as a data: URL (UrlModule does this for local files), or the "
-                           "server opens one folder with " + _OPEN_WITH.format("file_root='/srv/shared'"))
+                           "server opens one folder with "
+                           + _open_with("file_root='/srv/shared'", "--file-root /srv/shared"))
         if ref.startswith("file://"):
             ref = urllib.parse.unquote(urllib.parse.urlsplit(ref).path)
         base = os.path.abspath(root)

@@ -1,10 +1,15 @@
-"""``asyncllm serve pkg.mod:obj [--host H] [--port P] [--key K]``: serve a module from the shell.
+"""``asyncllm serve pkg.mod:obj [--host H] [--port P] [--key K] ...``: serve a module from the shell.
 
 The key is read from ``--key env:NAME`` (an environment variable) or ``--key file:PATH``, or
 generated with ``--key generate`` and printed once; a literal ``--key VALUE`` works but is
 visible to every user in ``ps``, so we warn. Once listening, one line goes to stdout:
 ``asyncllm serving <url>`` (plus the generated key, if any). SIGINT/SIGTERM shut down
 gracefully.
+
+Every :class:`ServerOptions` setting has a flag, and so has every :class:`CallerPolicy` setting
+(``--allow-param``, ``--cap``, ``--no-history``, ``--no-files``, ``--file-urls``, ``--file-root``,
+...): the shell gets what Python gets, with the same defaults (callers set nothing but the
+input). The options object validates them, so a bad value is the same one-line ConfigError.
 """
 
 from __future__ import annotations
@@ -17,21 +22,83 @@ import socket
 import sys
 
 from .._exceptions import ConfigError
-from .options import DEFAULT_MAX_BODY
+from .options import CallerPolicy, ServerOptions
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "options_from", "run"]
+
+
+_DEFAULTS = ServerOptions()
+_CALLER = CallerPolicy()
+
+
+def _cap(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=NUMBER (e.g. --cap max_tokens=1024)") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d, c = _DEFAULTS, _CALLER
     parser.add_argument("target", help="what to serve, as an import path: package.module:name")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port to bind (default 0: any free port)")
+    parser.add_argument("--host", default=d.host, help=f"address to bind (default {d.host})")
+    parser.add_argument("--port", type=int, default=d.port, help="port to bind (default 0: any free port)")
     parser.add_argument("--key", default=None,
                         help="require 'Authorization: Bearer <key>': env:NAME, file:PATH, generate, or the key")
-    parser.add_argument("--request-timeout", type=float, default=None, help="seconds per request (default none)")
-    parser.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY, help="largest request body accepted")
+    parser.add_argument("--request-timeout", type=float, default=d.request_timeout,
+                        help="seconds per request (default none)")
+    parser.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes,
+                        help=f"largest request body accepted (default {d.max_body_bytes})")
     parser.add_argument("--debug", action="store_true",
                         help="send tracebacks in error bodies (and show the traceback of a failed start)")
+    net = parser.add_argument_group("connections")
+    net.add_argument("--max-header-bytes", type=int, default=d.max_header_bytes,
+                     help=f"largest request head accepted (default {d.max_header_bytes})")
+    net.add_argument("--header-timeout", type=float, default=d.header_timeout,
+                     help=f"seconds a client has to send a request's headers (default {d.header_timeout:g})")
+    net.add_argument("--body-timeout", type=float, default=d.body_timeout,
+                     help=f"seconds a client has to send a request's body (default {d.body_timeout:g})")
+    net.add_argument("--keep-alive-timeout", type=float, default=d.keep_alive_timeout,
+                     help=f"seconds an idle connection stays open (default {d.keep_alive_timeout:g})")
+    net.add_argument("--max-connections", type=int, default=d.max_connections,
+                     help="open connections at most, more get a 503 (default: from the descriptor limit)")
+    net.add_argument("--graceful-timeout", type=float, default=d.graceful_timeout,
+                     help=f"seconds in-flight requests get at shutdown (default {d.graceful_timeout:g})")
+    net.add_argument("--sse-keepalive", type=float, default=d.sse_keepalive,
+                     help=f"seconds of stream silence before a keep-alive comment (default {d.sse_keepalive:g})")
+    net.add_argument("--model-name", default=d.model_name, help="the model name the OpenAI face reports")
+    net.add_argument("--metrics", action="store_true", help="serve Prometheus metrics at GET /metrics")
+    who = parser.add_argument_group("what a caller may set besides the input (default: nothing)")
+    who.add_argument("--allow-param", dest="params", action="append", default=[], metavar="NAME",
+                     help="a keyword argument callers may set (repeat for more), e.g. --allow-param temperature")
+    who.add_argument("--cap", dest="caps", action="append", default=[], type=_cap, metavar="NAME=NUMBER",
+                     help="upper bound for a numeric parameter a caller sets, e.g. --cap max_tokens=1024")
+    who.add_argument("--no-history", action="store_true", help="refuse chat history from callers")
+    who.add_argument("--no-files", action="store_true", help="refuse files sent as content (data: URLs)")
+    who.add_argument("--file-urls", action="store_true",
+                     help="let callers send http(s) URLs as files (the module fetches them)")
+    who.add_argument("--file-root", default=c.file_root, metavar="DIR",
+                     help="let callers name files by path inside DIR on this server")
+    who.add_argument("--max-files", type=int, default=c.max_files,
+                     help=f"files per request at most (default {c.max_files})")
+    who.add_argument("--max-file-bytes", type=int, default=c.max_file_bytes,
+                     help=f"bytes per file at most (default {c.max_file_bytes})")
+
+
+def options_from(args: argparse.Namespace, key: str | None) -> ServerOptions:
+    """The :class:`ServerOptions` the parsed flags describe (it validates them)."""
+    caller = CallerPolicy(params=frozenset(args.params), caps=dict(args.caps), history=not args.no_history,
+                          files=not args.no_files, file_urls=args.file_urls, file_root=args.file_root,
+                          max_files=args.max_files, max_file_bytes=args.max_file_bytes)
+    return ServerOptions(host=args.host, port=args.port, security_key=key, max_body_bytes=args.max_body_bytes,
+                         max_header_bytes=args.max_header_bytes, request_timeout=args.request_timeout,
+                         header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+                         keep_alive_timeout=args.keep_alive_timeout, max_connections=args.max_connections,
+                         graceful_timeout=args.graceful_timeout, sse_keepalive=args.sse_keepalive, debug=args.debug,
+                         model_name=args.model_name, caller=caller, metrics=args.metrics)
 
 
 def _key(spec: str | None) -> tuple[str | None, bool]:
@@ -64,11 +131,9 @@ def _key(spec: str | None) -> tuple[str | None, bool]:
 async def run(args: argparse.Namespace) -> int:
     from .._importpath import resolve
     from ._child import run_server
-    from .options import ServerOptions
 
     key, generated = _key(args.key)
-    options = ServerOptions(host=args.host, port=args.port, security_key=key, max_body_bytes=args.max_body_bytes,
-                            request_timeout=args.request_timeout, debug=args.debug)
+    options = options_from(args, key)
     sys.path.insert(0, os.getcwd())  # like `python -m`: serve modules of the current directory
     target = resolve(args.target)
     # Bind before the served module starts (which may take minutes for a model): a port in use

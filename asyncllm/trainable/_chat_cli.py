@@ -67,11 +67,13 @@ def _stats(chunks: int, completion_tokens: int, first: float, took: float) -> st
 
 
 async def run_chat(args: argparse.Namespace) -> int:
-    from .. import deploy
+    import asyncllm.deploy as engines  # the engine classes, by the names the flag takes
+
+    from ..deploy.base import Deployer
     from .module import TrainableModule
 
-    engine = getattr(deploy, args.engine, None)
-    if not (isinstance(engine, type) and issubclass(engine, deploy.Deployer)):
+    engine = getattr(engines, args.engine, None)
+    if not (isinstance(engine, type) and issubclass(engine, Deployer)):
         print(f"asyncllm chat: unknown engine {args.engine!r}; try auto, llamacpp, vllm or dummy", file=sys.stderr)
         return 2
     llm = TrainableModule(args.model).deploy_method(engine)

@@ -25,10 +25,10 @@ from anyio.abc import TaskGroup
 
 from .._config import config
 from .._exceptions import ConfigError, LifecycleError, MissingDependencyError, ModelDownloadError
+from .._status import Status
 from ..deploy.auto import Auto
 from ..deploy.base import Deployer, EngineHandle, EngineStatus, normalize_url
 from ..deploy.dummy import Dummy
-from ..launchers.base import Status
 from ..modules.base import ModuleBase
 from ..option import Option
 from .families import ModelFamily, family_of

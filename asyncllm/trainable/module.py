@@ -30,8 +30,8 @@ from typing import Any, ClassVar, Self
 from anyio.abc import TaskGroup
 
 from .._exceptions import ConfigError, IncompleteOutputError
+from .._status import Status
 from ..deploy.base import EngineHandle, EngineStatus
-from ..launchers.base import Status
 from ..modules.base import ModuleBase
 from ..option import Option
 from ..prompts.base import EmptyPrompter, PrompterBase

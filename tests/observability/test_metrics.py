@@ -47,10 +47,17 @@ async def test_metrics_match_the_traffic(fake: FakeServer) -> None:
         async with c.stream("POST", "/generate", json={"args": ["streamed"]},
                             headers={"accept": "text/event-stream"}) as r:
             assert "event: result" in "".join([chunk async for chunk in r.aiter_text()])
-        assert (await httpx.AsyncClient().get(f"{s.url}/metrics")).status_code == 401  # behind the key
-        text = (await c.get("/metrics")).text
+        async with httpx.AsyncClient() as anonymous:
+            assert (await anonymous.get(f"{s.url}/metrics")).status_code == 401  # behind the key
+        # A request is counted when its response has gone out, which is after the client has
+        # read it: scrape until the stream's own request has left the in-flight gauge.
+        with anyio.fail_after(10):
+            while True:
+                m = scrape((await c.get("/metrics")).text)
+                if m[("asyncllm_requests_in_flight", ())] == 1:  # the scrape itself
+                    break
+                await anyio.sleep(0.01)
         usage = [r["body"] for r in fake.state.requests]
-    m = scrape(text)
     assert m[("asyncllm_requests_total", (("route", "/generate"), ("status", "200")))] == 21
     assert m[("asyncllm_requests_total", (("route", "/generate"), ("status", "403")))] == 3
     assert m[("asyncllm_requests_total", (("route", "unmatched"), ("status", "404")))] == 3

@@ -1,20 +1,21 @@
 """``ActionModule``: turn callables or a flow into a module, so the lifecycle reaches every
-module inside the flow (``ActionModule(flow).start()`` deploys them all)."""
+module inside the flow (``ActionModule(flow).start()`` deploys them all).
+
+It lives with the flows because it is made of one: ``modules/`` stays below ``flows/``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import ModuleBase
+from ..modules.base import ModuleBase
+from .base import FlowBase
+from .pipeline import Pipeline
 
 __all__ = ["ActionModule"]
 
 
 class ActionModule(ModuleBase):
     def __init__(self, *action: Any, return_trace: bool = False, name: str | None = None) -> None:
-        from ..flows.base import FlowBase
-        from ..flows.pipeline import Pipeline
-
         super().__init__(return_trace=return_trace, name=name)
         if not action:
             raise TypeError("ActionModule needs at least one callable or a flow")
@@ -27,8 +28,6 @@ class ActionModule(ModuleBase):
     @property
     def submodules(self) -> list[ModuleBase]:
         """Every module inside the (nested) flow; flows themselves are looked through."""
-        from ..flows.base import FlowBase
-
         found: list[ModuleBase] = []
         seen: set[int] = set()
 
