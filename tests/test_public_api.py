@@ -89,6 +89,10 @@ PUBLIC_NAMES = [
     "LifecycleError",
     "Loop",
     "MissingDependencyError",
+    "ModelAccessError",
+    "ModelDownloadError",
+    "ModelHubUnreachableError",
+    "ModelNotFoundError",
     "ModuleBase",
     "ModuleExecutionError",
     "NotFoundError",
@@ -148,6 +152,7 @@ PUBLIC_NAMES = [
     "session",
     "switch",
     "to_thread",
+    "train",
     "warp",
 ]
 
