@@ -16,6 +16,7 @@ from .dynamic_config import DynamicModelConfig, dynamic_chat_config, dynamic_emb
 from .dynamic_router import DynamicChatRouter, DynamicEmbeddingRouter
 from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase
 from .factory import OnlineChatModule, OnlineEmbeddingModule
+from .file_handler import FileHandlerBase
 
 __all__ = [
     "CHAT",
@@ -23,6 +24,7 @@ __all__ = [
     "DynamicChatRouter",
     "DynamicEmbeddingRouter",
     "DynamicModelConfig",
+    "FileHandlerBase",
     "OnlineChatModule",
     "OnlineChatModuleBase",
     "OnlineEmbeddingModule",

@@ -7,6 +7,11 @@ tuned model (``has_deployment``) get one created and polled in the deploy stage.
 
 :class:`FineTuneMixin` is the driver and the hook contract; :class:`OpenAIFineTuneAPI` is the
 OpenAI ``files`` + ``fine_tuning/jobs`` implementation, which GLM shares.
+
+The hooks may be ``async def`` (ours) or plain ``def`` returning values (the seed's, ported as
+written): a plain one runs in a worker thread (``file_handler.call_hook``), never on the loop.
+A provider mixing in ``FileHandlerBase`` has its ``_convert_file_format`` applied to the file
+before the upload.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from .._config import config
 from .._exceptions import ConfigError, LifecycleError
 from .._http import HTTPSettings, request_json, request_raw
 from .._progress import Progress, progress
+from .file_handler import FileHandlerBase, call_hook, converted_train_file
 
 __all__ = ["FineTuneMixin", "OpenAIFineTuneAPI"]
 
@@ -72,8 +78,19 @@ class FineTuneMixin:
         self._progress = progress
         return self
 
-    def set_specific_finetuned_model(self, model_id: str) -> Self:
-        """Use an already tuned model."""
+    def set_train_tasks(self, train_file: str, **train_params: Any) -> Self:
+        """The seed's name of :meth:`trainset`."""
+        return self.trainset(train_file, **train_params)
+
+    async def set_specific_finetuned_model(self, model_id: str) -> Self:
+        """Use an already tuned model from now on (the seed's semantics: when the provider can list
+        its tuned models, ``_get_finetuned_model_names()``, ``model_id`` must be one of them)."""
+        if type(self)._get_finetuned_model_names is not FineTuneMixin._get_finetuned_model_names:
+            valid, _ = await call_hook(self._get_finetuned_model_names)
+            names = [model for _, model in valid]
+            if model_id not in names:
+                raise ConfigError(f"{model_id!r} is not one of this account's fine-tuned models {names}; pass one "
+                                  "of them (a job still running has no model yet)")
         self._model_name = model_id
         self._is_trained = True
         return self
@@ -95,6 +112,11 @@ class FineTuneMixin:
         path = self._trainset
         if not path or not self._model_name:
             raise ConfigError("fine-tuning needs a base model and trainset(path)")
+        trainable = getattr(self, "trainable_models", None)
+        if trainable and self._model_name not in trainable:
+            # The seed's check: the list may be out of date, so a new model is tried anyway.
+            log.warning("%s: %s is not in this platform's list of trainable models %s; trying anyway",
+                        self.source or type(self).__name__, self._model_name, list(trainable))
         with progress(f"{self.source} fine-tune of {self._model_name}") as shown:
             self._shown = shown
             try:
@@ -104,19 +126,24 @@ class FineTuneMixin:
 
     async def _finetune_job(self, path: str) -> str:
         assert self._model_name is not None
-        file_id = await self._upload_train_file(path)
+        if isinstance(self, FileHandlerBase):
+            async with converted_train_file(self, path) as converted:
+                file_id = await call_hook(self._upload_train_file, converted)
+        else:
+            file_id = await call_hook(self._upload_train_file, path)
         await self._report({"stage": "uploaded", "status": "uploaded", "file_id": file_id})
-        job_id, status = await self._create_finetuning_job(self._model_name, file_id, **self._train_params)
+        job_id, status = await call_hook(self._create_finetuning_job, self._model_name, file_id,
+                                         **self._train_params)
         await self._report({"stage": "created", "job_id": job_id, "status": status})
         tuned: str | None = None
         while status.lower() not in _DONE:
             if status.lower() in _FAILED:
                 raise LifecycleError(f"{self.source} fine-tuning job {job_id} ended with status {status!r}")
             await anyio.sleep(self._poll_interval)
-            tuned, status = await self._query_finetuning_job(job_id)
+            tuned, status = await call_hook(self._query_finetuning_job, job_id)
             await self._report({"stage": "poll", "job_id": job_id, "status": status, "model": tuned})
         if not tuned:
-            tuned, status = await self._query_finetuning_job(job_id)
+            tuned, status = await call_hook(self._query_finetuning_job, job_id)
         if not tuned:
             raise LifecycleError(f"{self.source} fine-tuning job {job_id} succeeded without naming the model")
         self._model_name = tuned
@@ -126,12 +153,12 @@ class FineTuneMixin:
         return tuned
 
     async def _run_deploy(self) -> None:
-        dep_id, status = await self._create_deployment()
+        dep_id, status = await call_hook(self._create_deployment)
         while status.lower() not in _RUNNING:
             if status.lower() in _FAILED:
                 raise LifecycleError(f"{self.source} deployment {dep_id} ended with status {status!r}")
             await anyio.sleep(self._deploy_poll_interval)
-            status = await self._query_deployment(dep_id)
+            status = await call_hook(self._query_deployment, dep_id)
             await self._report({"stage": "deploy", "job_id": dep_id, "status": status})
 
     # -- hooks -------------------------------------------------------------------------------
@@ -144,6 +171,10 @@ class FineTuneMixin:
 
     async def _query_finetuning_job(self, job_id: str) -> tuple[str | None, str]:
         raise ConfigError(f"{self.source or type(self).__name__} does not offer fine-tuning through its API")
+
+    async def _get_finetuned_model_names(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(``[(job_id, model)]`` of the jobs that succeeded, the same of those that did not)."""
+        raise ConfigError(f"{self.source or type(self).__name__} cannot list its fine-tuned models")
 
     async def _create_deployment(self) -> tuple[str, str]:
         raise ConfigError(f"{self.source or type(self).__name__} has no deployment API")
@@ -207,6 +238,16 @@ class OpenAIFineTuneAPI:
         job, _ = await request_json("GET", self._api(f"fine_tuning/jobs/{job_id}"), headers=self._auth_headers(),
                                     settings=self._http, provider=self.source)
         return job.get("fine_tuned_model"), str(job.get("status", ""))
+
+    async def _get_finetuned_model_names(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        jobs, _ = await request_json("GET", self._api("fine_tuning/jobs"), headers=self._auth_headers(),
+                                     settings=self._http, provider=self.source)
+        done: list[tuple[str, str]] = []
+        other: list[tuple[str, str]] = []
+        for job in jobs.get("data") or []:
+            pair = (str(job.get("id")), str(job.get("fine_tuned_model") or ""))
+            (done if str(job.get("status", "")).lower() in _DONE and pair[1] else other).append(pair)
+        return done, other
 
     async def _cancel_finetuning_job(self, job_id: str) -> str:
         job, _ = await request_json("POST", self._api(f"fine_tuning/jobs/{job_id}/cancel"),

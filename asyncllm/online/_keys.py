@@ -306,9 +306,11 @@ class KeyedProvider:
     source: ClassVar[str] = ""
     key_required: ClassVar[bool] = True
 
-    def _init_keys(self, api_key: ApiKey, *, skip_auth: bool, dynamic_auth: bool) -> None:
-        self._keys = key_source(self.source or "openai", api_key, make=self._make_auth, required=self.key_required,
-                                skip_auth=skip_auth, dynamic_auth=dynamic_auth)
+    def _init_keys(self, api_key: ApiKey, *, skip_auth: bool, dynamic_auth: bool, source: str | None = None) -> None:
+        # The name keys are looked up under: the registered source; a class without one may name
+        # its platform (the seed's model_series), else the OpenAI variables are read.
+        self._keys = key_source(source or self.source or "openai", api_key, make=self._make_auth,
+                                required=self.key_required, skip_auth=skip_auth, dynamic_auth=dynamic_auth)
         # The key itself (the first of a list; None with dynamic auth) for subclasses that build
         # their own headers.
         self._api_key = self._keys.first

@@ -29,6 +29,7 @@ from .._exceptions import ConfigError
 from ._keys import Auth, RedactedHeaders, StaticAuth
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase
+from .openai import SYSTEM_PROMPT
 
 __all__ = ["DEFAULT_API_VERSION", "AzureOpenAIChat", "AzureOpenAIEmbedding"]
 
@@ -108,6 +109,7 @@ def _endpoint(base_url: str | None) -> str:
 
 
 class AzureOpenAIChat(_Azure, OnlineChatModuleBase, source="azure"):
+    default_system_prompt = SYSTEM_PROMPT  # Azure serves OpenAI's models
     default_model = None
     structured_output = "json_schema"  # as OpenAI's, GA since api-version 2024-10-21
     vlm_model_prefixes = ("gpt-4o", "gpt-4.1", "gpt-5", "o3", "o4")

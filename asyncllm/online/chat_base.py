@@ -67,7 +67,7 @@ from ..modules.base import ModuleBase
 from ..prompts.base import EmptyPrompter, PrompterBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase
 from ..prompts.llm import _UNSET, LLMBuilders
-from ..streaming.channel import Chunk
+from ..streaming.channel import Chunk, streams_upstream
 from ..streaming.sse import SSEEvent
 from ._finetune import FineTuneMixin
 from ._keys import KEY_ERRORS, ApiKey, KeyedProvider, RedactedHeaders, resolve_key
@@ -145,6 +145,13 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     #: how to ask this provider for JSON matching a schema (online/_structured.py): the modes are
     #: json_schema, json_object_schema, json_object, tool, prompt
     structured_output: str = "json_object"
+    #: the system prompt sent when the module is built without ``system_prompt=`` (the seed's
+    #: ``_get_system_prompt()``, which returns it); None sends none (OpenAI-compatible servers and
+    #: Ollama, whose models bring their own)
+    default_system_prompt: ClassVar[str | None] = None
+    #: the models this platform can fine-tune (the seed's list): training another one logs a
+    #: warning; empty means no check. ``trainable_models=`` overrides it per module.
+    TRAINABLE_MODEL_LIST: ClassVar[Sequence[str]] = ()
 
     def __init_subclass__(cls, source: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -175,18 +182,31 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         verify: Verify = True,
         cert: CertSpec | None = None,
         http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
+        system_prompt: str | None = None,
+        model_series: str | None = None,
+        model_type: str | None = None,
+        model_name: str | None = None,
+        trainable_models: Sequence[str] | None = None,
         id: str | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(return_trace=return_trace, id=id, name=name)
-        self._init_keys(api_key, skip_auth=skip_auth, dynamic_auth=dynamic_auth)
+        self._series = _seed_series(self.source, model_series, model_type)
+        self._init_keys(api_key, skip_auth=skip_auth, dynamic_auth=dynamic_auth,
+                        source=self.source or self._series.lower())
         self._skip_auth = skip_auth
         self._base_url = base_url or self.default_base_url
         if not self._base_url:
             raise ConfigError(f"{type_name(self)} needs base_url=... (no default endpoint for this source)")
         if not self._base_url.startswith(("http://", "https://")):
             raise ConfigError(f"base_url must start with http:// or https://, got {self._base_url!r}")
-        self._model_name = model or self.default_model
+        if model and model_name and model != model_name:
+            raise ConfigError(f"model={model!r} and model_name={model_name!r} name two models; pass one of them")
+        if system_prompt is not None and not isinstance(system_prompt, str):
+            raise ConfigError(f"system_prompt must be a str ('' for none), got {system_prompt.__class__.__name__}")
+        self._system_prompt = system_prompt
+        self._trainable_models = list(trainable_models if trainable_models is not None else _trainable(self.__class__))
+        self._model_name = model or model_name or self.default_model
         self._stream = stream
         self._static_params: dict[str, Any] = dict(static_params or {})
         self._type = (type or ("vlm" if self._is_vlm(self._model_name) else "llm")).lower()
@@ -261,6 +281,10 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         return error_for(self.source, body, f"{self.source or 'provider'} reported an error: {msg}",
                          model=self._model_name, partial=partial)
 
+    def _get_system_prompt(self) -> str | None:
+        """The provider's default system prompt (the seed's hook; a subclass may compute one)."""
+        return self.default_system_prompt
+
     def _is_vlm(self, model: str | None) -> bool:
         return bool(model) and any(model.lower().startswith(p) for p in self.vlm_model_prefixes)  # type: ignore[union-attr]
 
@@ -290,7 +314,21 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
 
     @property
     def series(self) -> str:
-        return self.source
+        """The platform's name: ``model_series=`` (or the seed's ``model_type=``) as given, else the
+        registered source. A class without ``source=`` reads its key as ``<series>_api_key``."""
+        return self._series
+
+    @property
+    def system_prompt(self) -> str | None:
+        """What leads every call's system message: ``system_prompt=`` when given, else the
+        provider's default (``_get_system_prompt()``); None or ``""`` when there is none."""
+        return self._system_prompt if self._system_prompt is not None else self._get_system_prompt()
+
+    @property
+    def trainable_models(self) -> list[str]:
+        """The models this module's platform can fine-tune (``trainable_models=`` or the class's
+        ``TRAINABLE_MODEL_LIST``); empty: not checked."""
+        return self._trainable_models
 
     @property
     def type(self) -> str:
@@ -369,13 +407,13 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 stream = bool(so)
             if (timeout := params.pop("timeout", None)) is not None:
                 settings = dataclasses.replace(settings, total_timeout=float(timeout))
-        use_stream = self._stream if stream is None else stream
+        use_stream = streams_upstream(stream, self._stream)
         model = model or self._model_name or await self._resolve_model()
         files: list[str] = []
         if lazyllm_files or (isinstance(input, str) and input.startswith(QUERY_PREFIX)):
             input, files = split_query(input, lazyllm_files)
         prompt = self._prompt.generate_prompt(input, llm_chat_history, tools)
-        messages = prompt["messages"]
+        messages = with_system_prompt(prompt["messages"], self.system_prompt)
         if files:
             messages = await self._attach_files(messages, files)
         body = self._build_body(messages, model=model, stream=use_stream, tools=prompt.get("tools"), params=params)
@@ -548,3 +586,32 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
 
 def type_name(obj: object) -> str:
     return type(obj).__name__
+
+
+def with_system_prompt(messages: list[dict[str, Any]], system: str | None) -> list[dict[str, Any]]:
+    """The messages with the module's system prompt leading the system message: joined (newline)
+    before the text of a leading system message (the prompter's system text and instruction, or
+    a conversation's own), else put first as a message of its own. Nothing to add: unchanged."""
+    if not system:
+        return messages
+    first = messages[0] if messages else None
+    if first is not None and first.get("role") == "system" and isinstance(first.get("content"), str):
+        return [{**first, "content": f"{system}\n{first['content']}" if first["content"] else system},
+                *messages[1:]]
+    return [{"role": "system", "content": system}, *messages]
+
+
+def _seed_series(source: str, model_series: str | None, model_type: str | None) -> str:
+    """The module's series: the seed's ``model_series=`` (older seed: ``model_type=``), else the source."""
+    if model_series and model_type and model_series != model_type:
+        raise ConfigError(f"model_series={model_series!r} and model_type={model_type!r} are the same setting "
+                          "(model_type is the older seed's name); pass one")
+    series = model_series or model_type
+    if series is not None and not isinstance(series, str):
+        raise ConfigError(f"model_series must be a str, got {type(series).__name__}")
+    return series or source
+
+
+def _trainable(cls: type) -> Sequence[str]:
+    # The seed's attribute, and the spelling its own example uses (TRAINABLE_MODELS_LIST).
+    return getattr(cls, "TRAINABLE_MODEL_LIST", ()) or getattr(cls, "TRAINABLE_MODELS_LIST", ())

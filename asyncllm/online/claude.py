@@ -242,6 +242,7 @@ class _StreamConverter:
 
 
 class ClaudeChat(OnlineChatModuleBase, source="claude"):
+    default_system_prompt = "You are Claude, an AI assistant built by Anthropic: helpful, harmless and honest."
     structured_output = "tool"  # a forced tool call (tool_choice {type: tool, name})
     default_base_url = "https://api.anthropic.com/v1/"
     # claude-sonnet-4-5 reaches end-of-life on 2026-11-30 (anthropic 2.14 _data/deprecated_models.py);

@@ -9,5 +9,6 @@ __all__ = ["DeepSeekChat"]
 
 
 class DeepSeekChat(OnlineChatModuleBase, source="deepseek"):
+    default_system_prompt = "You are a helpful, intelligent assistant developed by DeepSeek of China."
     default_base_url = "https://api.deepseek.com/"
     default_model = "deepseek-chat"

@@ -39,6 +39,8 @@ register_error_rule("doubao", ark_error_rule)
 
 
 class DoubaoChat(OnlineChatModuleBase, source="doubao"):
+    default_system_prompt = ("You are Doubao, an AI assistant. Answer the user's questions and requests "
+                             "appropriately and helpfully.")
     default_base_url = "https://ark.cn-beijing.volces.com/api/v3/"
     default_model = "doubao-1-5-pro-32k-250115"
     vlm_model_prefixes = ("doubao-1-5-vision", "doubao-vision", "doubao-seed-1-6")

@@ -15,10 +15,18 @@ A provider registers with class keywords and overrides what differs from the Ope
 Hooks: ``_make_auth(key)``, ``_build_body(texts, model, params)``, ``_parse_response(body, n)``
 (embeddings); ``_build_rerank_body(query, documents, top_n, model, params)``,
 ``_parse_rerank(body)`` (rerank).
+
+The seed's subclass contract works as written: a subclass without ``source=`` that calls
+``super().__init__(embed_url, api_key, embed_model_name)`` (the seed's positional order; a
+registered provider takes ``(embed_url, embed_model_name)``, as LazyLLM's providers do) and
+overrides ``_encapsulated_data(input, **kwargs)`` (the body) or ``_parse_response(response)``
+(one argument: the vector of a single input, the list of vectors of a batch) has them called
+with the seed's shapes: a str input goes to ``_encapsulated_data`` as itself, not as a list.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -55,19 +63,30 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
     #: the seed's switch: True sends this provider's calls direct, whatever HTTPS_PROXY says
     NO_PROXY: ClassVar[bool] = False
 
+    #: positional arguments after ``embed_url``: a registered provider (``source=``, every built-in
+    #: one) takes ``embed_model_name``; the base called from a seed-style subclass takes the seed's
+    #: ``api_key, embed_model_name``
+    _provider_positional: ClassVar[bool] = False
+    #: the subclass overrides the seed's ``_encapsulated_data`` / a one-argument ``_parse_response``
+    _seed_body: ClassVar[bool] = False
+    _seed_parse: ClassVar[bool] = False
+
     def __init_subclass__(cls, source: str | None = None, kind: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         if kind:
             cls.kind = kind
         if source:
             cls.source = source.lower()
+            cls._provider_positional = True
             register_embed(cls.kind, source, cls)
+        cls._seed_body = cls._encapsulated_data is not OnlineEmbeddingModuleBase._encapsulated_data
+        cls._seed_parse = _positional_count(cls._parse_response) == 1
 
     def __init__(
         self,
         embed_url: str | None = None,
+        *positional: Any,
         embed_model_name: str | None = None,
-        *,
         api_key: ApiKey = None,
         skip_auth: bool = False,
         dynamic_auth: bool = False,
@@ -88,6 +107,8 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
         name: str | None = None,
     ) -> None:
         super().__init__(return_trace=return_trace, id=id, name=name)
+        if positional:
+            api_key, embed_model_name = self._positional(positional, api_key, embed_model_name)
         self._init_keys(api_key, skip_auth=skip_auth, dynamic_auth=dynamic_auth)
         self._url = self._embed_url(embed_url)
         self._model_name = embed_model_name or self.default_model
@@ -99,6 +120,19 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
         self._http = http_settings(timeout, connect_timeout=connect_timeout, first_chunk_timeout=first_chunk_timeout,
                                    max_retries=max_retries, retry_backoff=retry_backoff, proxy=proxy,
                                    verify=verify, cert=cert, http_client=http_client, no_proxy=self.NO_PROXY)
+
+    def _positional(self, args: tuple[Any, ...], api_key: ApiKey,
+                    model: str | None) -> tuple[ApiKey, str | None]:
+        """(api_key, embed_model_name) from the positional arguments after ``embed_url``."""
+        names = ("embed_model_name",) if self._provider_positional else ("api_key", "embed_model_name")
+        if len(args) > len(names):
+            raise ConfigError(f"{type(self).__name__} takes embed_url, {', '.join(names)} positionally; pass "
+                              "the rest by keyword (api_key=..., embed_model_name=...)")
+        given = dict(zip(names, args, strict=False))
+        for arg, value in (("api_key", api_key), ("embed_model_name", model)):
+            if arg in given and value is not None:
+                raise ConfigError(f"{type(self).__name__} got {arg} both positionally and by keyword; pass it once")
+        return given.get("api_key", api_key), given.get("embed_model_name", model)
 
     def _embed_url(self, url: str | None) -> str:
         """``!url`` is used verbatim; a URL already naming the endpoint is kept; a base gets the suffix."""
@@ -116,6 +150,11 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
 
     @property
     def model(self) -> str | None:
+        return self._model_name
+
+    @property
+    def _embed_model_name(self) -> str | None:
+        """The model name under the seed's attribute name (read by ported ``_encapsulated_data``)."""
         return self._model_name
 
     @property
@@ -153,16 +192,47 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
         return body
 
     def _parse_response(self, data: Any, n: int) -> list[list[float]]:
+        """The ``n`` vectors of an answer, in input order."""
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise ProtocolError(f"{self.source or 'provider'} embedding answer has no 'data' list: "
                                 f"{str(data)[:200]!r}", provider=self.source, model=self._model_name)
         return ordered([(it.get("index", i), it.get("embedding")) for i, it in enumerate(items)], n, self.source)
 
+    def _encapsulated_data(self, input: Any, **kwargs: Any) -> dict[str, Any]:
+        """The seed's body hook: the JSON body for ``input`` (one str, or a list: one batch).
+        ``kwargs`` are the call's keyword arguments (``model=`` when the call names a model).
+        A subclass overriding it (or a one-argument ``_parse_response(response)``) gets the seed's
+        call shape: a single input is passed as itself, not as a one-item list."""
+        return self._build_body(input, kwargs.pop("model", None) or self._model_name, kwargs)
+
     async def _embed_batch(self, batch: list[Any], model: str | None, params: dict[str, Any],
                            url: str | None) -> list[Any]:
+        if self._seed_body or self._seed_parse:
+            return await self._seed_call(batch, model, params, url, single=False)  # type: ignore[no-any-return]
         data = await self._post(self._build_body(batch, model, params), url)
         return self._parse_response(data, len(batch))
+
+    async def _seed_call(self, input: Any, model: str | None, params: dict[str, Any], url: str | None, *,
+                         single: bool) -> Any:
+        """One request the seed's way: ``_encapsulated_data(input, **kw)`` builds the body and a
+        one-argument ``_parse_response(response)`` reads it (one vector for a single input, one
+        per input for a batch); either may be the base's own."""
+        kw = dict(params)
+        if model and model != self._model_name:
+            kw["model"] = model
+        data = await self._post(self._encapsulated_data(input, **kw), url)
+        n = 1 if single else len(input)
+        if not self._seed_parse:
+            vectors = self._parse_response(data, n)
+            return vectors[0] if single else vectors
+        out = self._parse_response(data)  # type: ignore[call-arg]
+        if not single and (not isinstance(out, list) or len(out) != n):
+            got = f"{len(out)} items" if isinstance(out, list) else type(out).__name__
+            raise ProtocolError(f"{type(self).__name__}._parse_response returned {got} for a batch of {n} inputs; "
+                                "return one vector per input (a list), or set batch_size=1",
+                                provider=self.source, model=model)
+        return out
 
     async def forward(self, input: Any, *, model: str | None = None, url: str | None = None,
                       **params: Any) -> Any:
@@ -174,6 +244,8 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
             _tracing.genai_request(span, "rerank" if self.kind == "rerank" else "embeddings",
                                    self.source or "openai_compatible", model)
         if isinstance(input, (str, dict)):
+            if self._seed_body or self._seed_parse:
+                return await self._seed_call(input, model, params, target, single=True)
             return (await self._embed_batch([input], model, params, target))[0]
         if not isinstance(input, Sequence) or isinstance(input, bytes):
             raise ConfigError(f"embed a str or a list of str, got {type(input).__name__}")
@@ -190,6 +262,16 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
 
         results = await gather([job(b) for b in batches], limit=self._concurrency)
         return [v for r in results for v in r]
+
+
+def _positional_count(fn: Any) -> int:
+    """How many positional parameters ``fn`` takes after ``self``."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return -1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in kinds for p in params)
 
 
 def _drop_session_kwargs(params: dict[str, Any]) -> None:

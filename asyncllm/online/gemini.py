@@ -208,6 +208,7 @@ class _Converter:
 
 
 class GeminiChat(OnlineChatModuleBase, source="gemini"):
+    default_system_prompt = "You are a helpful, intelligent assistant developed by Google."
     default_base_url = BASE
     default_model = "gemini-2.5-flash"
     chat_path = "models"

@@ -39,6 +39,8 @@ register_error_rule("glm", glm_error_rule)
 
 
 class GLMChat(OpenAIFineTuneAPI, OnlineChatModuleBase, source="glm"):
+    default_system_prompt = ("You are ChatGLM, an AI assistant built on a language model trained by Zhipu AI. "
+                             "Answer the user's questions and requests appropriately and helpfully.")
     default_base_url = "https://open.bigmodel.cn/api/paas/v4/"
     default_model = "glm-4"
     vlm_model_prefixes = ("glm-4v", "glm-4.1v", "glm-4.5v")

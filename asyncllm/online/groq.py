@@ -17,6 +17,7 @@ __all__ = ["GroqChat"]
 
 
 class GroqChat(OnlineChatModuleBase, source="groq"):
+    default_system_prompt = "You are a helpful assistant, served through Groq."
     default_base_url = "https://api.groq.com/openai/v1/"
     default_model = "llama-3.3-70b-versatile"
 

@@ -31,6 +31,10 @@ register_error_rule("kimi", kimi_error_rule)
 
 
 class KimiChat(OnlineChatModuleBase, source="kimi"):
+    default_system_prompt = ("You are Kimi, an AI assistant from Moonshot AI, strongest in Chinese and English. "
+                             "Give users safe, helpful and accurate answers, and refuse anything involving "
+                             "terrorism, racial discrimination, pornography or violence. 'Moonshot AI' is a "
+                             "proper noun: never translate it.")
     default_base_url = "https://api.moonshot.cn/v1/"
     default_model = "moonshot-v1-8k"
     accepts_image_urls = False

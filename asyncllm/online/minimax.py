@@ -98,6 +98,7 @@ def _add_thought(delta: dict[str, Any], thought: str) -> None:
 
 
 class MinimaxChat(OnlineChatModuleBase, source="minimax"):
+    default_system_prompt = "You are a helpful, intelligent assistant provided by MiniMax."
     structured_output = "prompt"  # no JSON mode documented for chat completions
     default_base_url = REGIONS["global"]
     default_model = "MiniMax-M1"

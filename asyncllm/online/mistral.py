@@ -16,6 +16,7 @@ __all__ = ["MistralChat", "MistralEmbedding"]
 
 
 class MistralChat(OnlineChatModuleBase, source="mistral"):
+    default_system_prompt = "You are a helpful, intelligent assistant provided by Mistral AI."
     default_base_url = "https://api.mistral.ai/v1/"
     default_model = "mistral-small-latest"
     stream_usage = False

@@ -12,10 +12,14 @@ from ._finetune import OpenAIFineTuneAPI
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase
 
-__all__ = ["OpenAIChat", "OpenAIEmbedding", "OpenAIRerank"]
+__all__ = ["SYSTEM_PROMPT", "OpenAIChat", "OpenAIEmbedding", "OpenAIRerank"]
+
+#: the default system prompt of OpenAI's models (also behind Azure OpenAI)
+SYSTEM_PROMPT = "You are ChatGPT, a large language model made by OpenAI, and a helpful assistant."
 
 
 class OpenAIChat(OpenAIFineTuneAPI, OnlineChatModuleBase, source="openai"):
+    default_system_prompt = SYSTEM_PROMPT
     structured_output = "json_schema"  # platform.openai.com/docs/guides/structured-outputs
     default_base_url = "https://api.openai.com/v1/"
     default_model = "gpt-4o-mini"

@@ -15,5 +15,6 @@ __all__ = ["OpenRouterChat"]
 
 
 class OpenRouterChat(OnlineChatModuleBase, source="openrouter"):
+    default_system_prompt = "You are a helpful assistant, reached through OpenRouter."
     default_base_url = "https://openrouter.ai/api/v1/"
     default_model = "openai/gpt-4o-mini"

@@ -53,6 +53,8 @@ _QWEN3_OPEN = re.compile(r"qwen3-\d+(?:\.\d+)?b(?:-a\d+(?:\.\d+)?b)?")
 
 
 class QwenChat(OnlineChatModuleBase, source="qwen"):
+    default_system_prompt = ("You are Tongyi Qianwen (Qwen), a large language model from Alibaba Cloud, and a "
+                             "helpful assistant.")
     default_base_url = DASHSCOPE + "compatible-mode/v1/"
     default_model = "qwen-plus"
     vlm_model_prefixes = ("qwen-vl", "qwen2.5-vl", "qwen3-vl", "qvq")

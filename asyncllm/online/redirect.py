@@ -5,7 +5,8 @@ module, a test double) and every chat, embedding and rerank module the factories
 an explicit ``base_url`` / ``embed_url`` — any ``source``, dynamic routers' providers included —
 speaks OpenAI's wire format to that endpoint instead of its provider: code written for
 ``source="claude"`` or ``"qwen"`` runs unchanged against a local server. What stays the same:
-the model name (given, else the source's default) and where the key comes from (``api_key=``,
+the model name (given, else the source's default), the source's default system prompt, and
+where the key comes from (``api_key=``,
 a list of keys, ``"dynamic"``, else the source's usual variables); a key is sent when there is
 one, none is required. Multimodal embeddings have no OpenAI-compatible form and are refused.
 """
@@ -49,8 +50,11 @@ def redirected_chat(source: str | None) -> tuple[type[OpenAICompatibleChat], str
         raise ConfigError(f"unknown chat source {name!r}; known: {sorted(CHAT)}")
     cls = _chat_classes.get(name)
     if cls is None:
+        # The source's default system prompt goes along: the endpoint sees the messages the
+        # provider would have seen.
         cls = _chat_classes[name] = type(f"Redirected{provider.__name__}", (OpenAICompatibleChat,),
-                                         {"source": name, "__module__": __name__, "__doc__": __doc__})
+                                         {"source": name, "__module__": __name__, "__doc__": __doc__,
+                                          "default_system_prompt": provider.default_system_prompt})
     return cls, provider.default_model
 
 

@@ -98,6 +98,7 @@ def _self_contained(key: str | Secret) -> bool:
 
 
 class SenseNovaChat(OnlineChatModuleBase, source="sensenova"):
+    default_system_prompt = "You are an AI assistant developed by SenseTime."
     structured_output = "prompt"  # no JSON mode documented for chat completions
     default_base_url = "https://api.sensenova.cn/compatible-mode/v1/"
     default_model = "SenseChat-5"

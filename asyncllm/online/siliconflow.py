@@ -15,6 +15,7 @@ __all__ = ["SiliconFlowChat", "SiliconFlowEmbedding", "SiliconFlowMultimodalEmbe
 
 
 class SiliconFlowChat(OnlineChatModuleBase, source="siliconflow"):
+    default_system_prompt = "You are a helpful, intelligent assistant provided by SiliconFlow."
     default_base_url = "https://api.siliconflow.cn/v1/"
     default_model = "Qwen/Qwen3-8B"
     vlm_model_prefixes = ("qwen/qwen2.5-vl", "qwen/qwen3-vl", "deepseek-ai/deepseek-vl")

@@ -15,6 +15,7 @@ __all__ = ["TogetherChat", "TogetherEmbedding"]
 
 
 class TogetherChat(OnlineChatModuleBase, source="together"):
+    default_system_prompt = "You are a helpful assistant, served through Together AI."
     default_base_url = "https://api.together.xyz/v1/"
     default_model = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
 

@@ -3,11 +3,13 @@
 A prompter turns what a module was called with (a string, a dict of fields, a message list),
 the chat history and the tools into an OpenAI-style ``{"messages": [...], "tools": [...]}``.
 A formatter turns the model's assistant message into what the call returns; formatters chain
-with ``|``.
+with ``|``. The ``<lazyllm-query>`` codec (a query with file paths) is here too, where the
+seed's ``components.formatter`` has it.
 """
 
 from __future__ import annotations
 
+from .._query import decode_query_with_filepaths, encode_query_with_filepaths
 from .base import EmptyPrompter, PrompterBase
 from .chat import AlpacaPrompter, ChatPrompter
 from .formatters import (
@@ -30,4 +32,6 @@ __all__ = [
     "JsonFormatter",
     "PrompterBase",
     "as_formatter",
+    "decode_query_with_filepaths",
+    "encode_query_with_filepaths",
 ]

@@ -7,10 +7,11 @@ modules does not load a server (tests/serving/test_client_imports.py checks ``sy
 
 A call sends the arguments as JSON (see wire.py) plus the caller's session context for the
 modules the server serves (and only those); the server's usage comes back and is recorded
-in the caller's session. When somebody streams (``s.stream(x)``, or a flow containing ``s``
-being streamed) or ``stream=True``, the call uses SSE and each chunk reaches the caller as
-it is produced, keeping the module name and tag it had on the server; cancelling the call
-closes the connection, which cancels the work on the server.
+in the caller's session. With ``stream=True``, or by default (``None``) when somebody streams
+(``s.stream(x)``, or a flow containing ``s`` being streamed), the call uses SSE and each chunk
+reaches the caller as it is produced (``streams_upstream``; ``stream=False``: one JSON answer),
+keeping the module name and tag it had on the server; cancelling the call closes the
+connection, which cancels the work on the server.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .._exceptions import APIStatusError, ConfigError, LifecycleError, ProtocolE
 from .._http import DEFAULT_SETTINGS, HTTPSettings, request_json, stream_sse
 from ..modules.base import ModuleBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase, FormatterChain, as_formatter
-from ..streaming.channel import Chunk, current_sink
+from ..streaming.channel import Chunk, current_sink, streams_upstream
 from ._client_files import args_as_content, files_as_content
 from .errors import error_from_body, served_error
 from .wire import SESSION_HEADER, encode_session, from_wire, to_wire
@@ -54,7 +55,7 @@ class UrlModule(ModuleBase):
     may re-send one after a broken connection or a 5xx; by default it never does.
     """
 
-    def __init__(self, *, url: str = "", stream: bool = False, return_trace: bool = False,
+    def __init__(self, *, url: str = "", stream: bool | None = None, return_trace: bool = False,
                  security_key: str | None = None, settings: HTTPSettings | None = None,
                  idempotent: bool = False, name: str | None = None) -> None:
         super().__init__(return_trace=return_trace, name=name)
@@ -164,7 +165,7 @@ class UrlModule(ModuleBase):
         url = self._require_url()
         body = await self._body(args, kw)
         headers = await self._headers()
-        if self._stream or current_sink() is not None:
+        if streams_upstream(None, self._stream):  # a stream= keyword is the served module's own
             return await self._forward_sse(f"{url}/generate", body, headers)
         try:
             data, _ = await request_json("POST", f"{url}/generate", json=body, headers=headers,

@@ -35,7 +35,7 @@ class ServerModule(UrlModule):
         m: Any = None,
         pre: Callable[..., Any] | None = None,
         post: Callable[..., Any] | None = None,
-        stream: bool = False,
+        stream: bool | None = None,
         return_trace: bool = False,
         port: int | None = None,
         pythonpath: str | list[str] | None = None,

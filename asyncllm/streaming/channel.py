@@ -13,7 +13,7 @@ import contextvars
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Chunk", "Sink", "as_chunk", "current_sink", "emit", "worth_sending"]
+__all__ = ["Chunk", "Sink", "as_chunk", "current_sink", "emit", "streams_upstream", "worth_sending"]
 
 
 class Chunk(str):
@@ -53,6 +53,25 @@ _sink: contextvars.ContextVar[Sink | None] = contextvars.ContextVar("asyncllm_si
 
 def current_sink() -> Sink | None:
     return _sink.get()
+
+
+def streams_upstream(asked: bool | None, module_stream: bool | None) -> bool:
+    """Whether a call streams from where its work runs (a provider, an engine, a served module).
+
+    The one rule every module follows: the call's own ``stream=`` decides when given, else the
+    module's ``stream`` setting when it has one (``True`` / ``False``); a module left at ``None``
+    streams exactly when somebody listens (``m.stream(x)``, a streamed flow). The defaults are
+    chosen so that cancelling a plain ``await`` stops the work where it runs: model calls default
+    to ``True`` (a provider or llama.cpp keeps generating, and billing, for a non-streamed
+    request after the caller hung up; a hang-up on a stream stops it at the next token), while
+    ``UrlModule`` defaults to ``None`` (its server cancels the call when the client hangs up,
+    and one JSON answer costs less than an event stream).
+    """
+    if asked is not None:
+        return asked
+    if module_stream is not None:
+        return module_stream
+    return _sink.get() is not None
 
 
 def bind_sink(sink: Sink | None) -> contextvars.Token[Sink | None]:

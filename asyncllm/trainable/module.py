@@ -37,7 +37,7 @@ from ..option import Option
 from ..prompts.base import EmptyPrompter, PrompterBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase
 from ..prompts.llm import LLMBuilders
-from ..streaming.channel import Chunk, current_sink
+from ..streaming.channel import Chunk, streams_upstream
 from ..streaming.stream import Stream
 from .impl import TrainableImpl
 from .toolcalls import ToolTokenGate, parse_tool_calls, to_openai_calls
@@ -73,7 +73,10 @@ class TrainableModule(LLMBuilders, ModuleBase):
     builder_keys: ClassVar[tuple[str, ...]] = TrainableImpl.builder_keys
     _share_drops = ("_client", "_embedder")  # a share builds its own client on the shared engine
 
-    def __init__(self, base_model: Option | str = "", target_path: str = "", *, stream: bool = False,
+    # stream=True by default (the seed's is False): a plain await then streams from the engine, so
+    # cancelling it stops the engine's generation (streams_upstream); what the caller sees is the
+    # same either way.
+    def __init__(self, base_model: Option | str = "", target_path: str = "", *, stream: bool = True,
                  return_trace: bool = False, type: str | None = None, name: str | None = None,
                  source: str | None = None, trust_remote_code: bool = True) -> None:
         super().__init__(return_trace=return_trace, name=name)
@@ -245,7 +248,7 @@ class TrainableModule(LLMBuilders, ModuleBase):
         params = {**self._default_params, **params}
         if (so := params.pop("stream_output", None)) is not None and stream is None:
             stream = bool(so)
-        use_stream = stream if stream is not None else bool(self._stream or current_sink() is not None)
+        use_stream = streams_upstream(stream, self._stream)
         family = self._impl.family
         chosen = list(tools) if tools is not None else self._prompt.tools
         messages = self._prompt.generate_prompt(input, llm_chat_history, None)["messages"]

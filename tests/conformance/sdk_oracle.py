@@ -53,3 +53,9 @@ def assert_same_request(ours: dict[str, Any], theirs: dict[str, Any], *, headers
     mine = {k: v for k, v in normalized(ours["body"]).items() if k not in skip}
     sdk_body = {k: v for k, v in normalized(theirs["body"]).items() if k not in skip}
     assert mine == sdk_body
+
+
+def system_text(chat: Any, instruction: str = "") -> str:
+    """The system text a chat module sends: its system prompt (the provider's default unless
+    ``system_prompt=`` replaced it), then the prompter's instruction, a newline between."""
+    return "\n".join(p for p in (chat.system_prompt, instruction) if p)

@@ -22,7 +22,7 @@ import pytest
 from fakeprovider.server import FakeServer
 from fakeprovider.state import DEFAULT_KEY as KEY
 from fakeprovider.state import key_tag
-from sdk_oracle import assert_same_request, requests_to, sdk
+from sdk_oracle import assert_same_request, requests_to, sdk, system_text
 
 from asyncllm.online import OnlineChatModule
 from asyncllm.prompts import FunctionCallFormatter
@@ -128,7 +128,9 @@ async def test_a_conversation_matches_the_sdk(client: anthropic.Anthropic, fake:
                                    stop="END", top_k=5)
 
     def run() -> None:
-        out = client.messages.create(model=MODEL, max_tokens=300, system="Be brief.", stop_sequences=["END"],
+        # Claude's system field: the module's system prompt (Claude's default), then the instruction
+        out = client.messages.create(model=MODEL, max_tokens=300, system=system_text(chat, "Be brief."),
+                                     stop_sequences=["END"],
                                      extra_body={"top_k": 5}, stream=stream,
                                      messages=[{"role": "user", "content": "earlier"},
                                                {"role": "assistant", "content": [{"type": "text",
@@ -155,7 +157,8 @@ async def test_thinking_and_tool_round_trip_matches_the_sdk(client: anthropic.An
     ours_first, ours_second = requests_to(fake, "/v1/messages")
 
     def run() -> None:
-        kw: dict[str, Any] = {"model": MODEL, "max_tokens": 2000, "thinking": THINKING, "tools": [TOOL]}
+        kw: dict[str, Any] = {"model": MODEL, "max_tokens": 2000, "thinking": THINKING, "tools": [TOOL],
+                              "system": system_text(chat)}
         question: list[Any] = [{"role": "user", "content": "Paris?"}]
         if stream:
             with client.messages.stream(tool_choice={"type": "auto"}, messages=question, **kw) as s:
@@ -179,3 +182,13 @@ async def test_thinking_and_tool_round_trip_matches_the_sdk(client: anthropic.An
     # the assistant turn asyncllm sent back is the one Claude answered: thinking (signed) first
     sent = ours_second["body"]["messages"][1]["content"]
     assert [b["type"] for b in sent] == ["thinking", "tool_use"] and sent[0]["signature"]
+
+
+async def test_a_system_prompt_goes_where_the_sdk_puts_system(client: anthropic.Anthropic, fake: FakeServer) -> None:
+    chat = OnlineChatModule(source="claude", model=MODEL, base_url=fake + "/v1/", api_key=KEY, stream=False,
+                            system_prompt="Answer in French.")
+    await chat("hello", max_tokens=100)
+    await sdk(lambda: client.messages.create(model=MODEL, max_tokens=100, system="Answer in French.", stream=False,
+                                             messages=[{"role": "user", "content": "hello"}]))
+    ours, theirs = _pair(fake)
+    assert_same_request(ours, theirs, same_key=False)

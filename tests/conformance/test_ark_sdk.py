@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fakeprovider.server import FakeServer
 from fakeprovider.state import DEFAULT_KEY as KEY
-from sdk_oracle import assert_same_request, requests_to, sdk
+from sdk_oracle import assert_same_request, requests_to, sdk, system_text
 from volcenginesdkarkruntime import Ark
 from volcenginesdkarkruntime._exceptions import ArkAPIStatusError
 
@@ -70,7 +70,8 @@ async def test_chat_requests_match_the_sdk(client: Ark, fake: FakeServer, stream
     def run() -> None:
         out = client.chat.completions.create(
             model="doubao-x", stream=stream, max_tokens=100,
-            messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "earlier"},
+            messages=[{"role": "system", "content": system_text(chat, "Be brief.")},
+                      {"role": "user", "content": "earlier"},
                       {"role": "assistant", "content": "an answer"}, {"role": "user", "content": "hello"}], **kw)
         if stream:
             list(out)  # type: ignore[arg-type]

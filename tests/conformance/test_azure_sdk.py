@@ -14,7 +14,7 @@ import openai
 import pytest
 from fakeprovider.server import FakeServer
 from fakeprovider.state import DEFAULT_KEY as KEY
-from sdk_oracle import assert_same_request, requests_to, sdk
+from sdk_oracle import assert_same_request, requests_to, sdk, system_text
 
 from asyncllm.online import OnlineChatModule, OnlineEmbeddingModule
 
@@ -66,7 +66,7 @@ async def test_chat_requests_match_the_client(azure: Callable[..., openai.AzureO
 
     def run() -> None:
         out = c.chat.completions.create(model="my-dep", stream=stream, temperature=0.2, **extra,
-                                        messages=[{"role": "system", "content": "Be brief."},
+                                        messages=[{"role": "system", "content": system_text(chat, "Be brief.")},
                                                   {"role": "user", "content": "hello"}])
         if stream:
             list(out)  # type: ignore[arg-type]

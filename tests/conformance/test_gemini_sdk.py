@@ -16,7 +16,7 @@ from fakeprovider.state import DEFAULT_KEY as KEY
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from sdk_oracle import assert_same_request, requests_to, sdk
+from sdk_oracle import assert_same_request, requests_to, sdk, system_text
 
 from asyncllm.online import OnlineChatModule, OnlineEmbeddingModule
 
@@ -107,7 +107,7 @@ async def test_chat_requests_match_the_sdk(client: Callable[..., genai.Client], 
                                    max_tokens=50, tools=TOOLS)
     c = client()
     config = types.GenerateContentConfig(
-        system_instruction="Be brief.", temperature=0.2, max_output_tokens=50,
+        system_instruction=system_text(chat, "Be brief."), temperature=0.2, max_output_tokens=50,
         tools=[types.Tool(function_declarations=[WEATHER])],
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True))
     contents = [types.Content(role="user", parts=[types.Part(text="earlier")]),
@@ -136,3 +136,18 @@ async def test_embedding_requests_match_the_sdk(client: Callable[..., genai.Clie
     await sdk(lambda: client().models.embed_content(model="gemini-embedding-001", contents=["a", "b c"]))
     ours, theirs = requests_to(fake, "/v1/models/gemini-embedding-001:batchEmbedContents")[-2:]
     assert_same_request(ours, theirs)
+
+
+async def test_a_system_prompt_goes_where_the_sdk_puts_system_instruction(client: Callable[..., genai.Client],
+                                                                          fake: FakeServer) -> None:
+    chat = OnlineChatModule(source="gemini", base_url=fake + "/v1/", api_key=KEY, stream=False,
+                            system_prompt="Answer in French.")
+    await chat("hello")
+    c = client()
+    config = types.GenerateContentConfig(system_instruction="Answer in French.")
+    contents = [types.Content(role="user", parts=[types.Part(text="hello")])]
+    await sdk(lambda: c.models.generate_content(model=MODEL, contents=contents, config=config))
+    ours, theirs = requests_to(fake, f"/v1/models/{MODEL}:generateContent")[-2:]
+    theirs["body"]["systemInstruction"].pop("role", None)  # the SDK's 'user' role; read either way
+    theirs["body"] = camel(theirs["body"])
+    assert_same_request(ours, theirs, headers=["content-type"])

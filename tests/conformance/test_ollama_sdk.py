@@ -64,10 +64,12 @@ async def test_the_client_reads_an_error(client: Callable[[], ollama.Client]) ->
 @pytest.mark.parametrize("stream", [True, False])
 async def test_chat_requests_match_the_client(client: Callable[[], ollama.Client], fake: FakeServer,
                                               stream: bool) -> None:
-    chat = OnlineChatModule(source="ollama", base_url=fake, model=MODEL, stream=stream)
+    # Ollama has no default system prompt; one given goes first, before the prompter's instruction
+    chat = OnlineChatModule(source="ollama", base_url=fake, model=MODEL, stream=stream,
+                            system_prompt="Answer in French.")
     await chat.prompt("Be brief.")("hello", llm_chat_history=[["earlier", "an answer"]], temperature=0.2,
                                    max_tokens=50, tools=TOOLS)
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "earlier"},
+    messages = [{"role": "system", "content": "Answer in French.\nBe brief."}, {"role": "user", "content": "earlier"},
                 {"role": "assistant", "content": "an answer"}, {"role": "user", "content": "hello"}]
 
     def run() -> None:

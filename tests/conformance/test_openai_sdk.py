@@ -17,7 +17,7 @@ import orjson
 import pytest
 from fakeprovider.server import FakeServer
 from fakeprovider.state import DEFAULT_KEY as KEY
-from sdk_oracle import assert_same_request, requests_to, sdk
+from sdk_oracle import assert_same_request, requests_to, sdk, system_text
 
 from asyncllm.online import OnlineChatModule, OnlineEmbeddingModule
 
@@ -164,7 +164,10 @@ async def test_chat_requests_match_the_sdk(client: Client, fake: FakeServer, sou
     kw: dict[str, Any] = {"stream_options": {"include_usage": True}} if stream else {}
 
     def run() -> None:
-        out = c.chat.completions.create(model=model, messages=[*HISTORY, {"role": "user", "content": "hello"}],
+        # the module's system prompt (the provider's default) leads the prompter's instruction
+        system = {"role": "system", "content": system_text(chat, "Be brief.")}
+        messages = [system, *HISTORY[1:], {"role": "user", "content": "hello"}]
+        out = c.chat.completions.create(model=model, messages=messages,
                                         stream=stream, temperature=0.2, extra_body=extra or None, **kw)
         if stream:
             list(out)  # type: ignore[arg-type]
@@ -187,12 +190,13 @@ async def test_tool_call_round_trip_requests_match_the_sdk(client: Client, fake:
     await chat(history, tools=TOOLS)
     c = client()
     kw: dict[str, Any] = {"stream_options": {"include_usage": True}} if stream else {}
-    sdk_history = [{"role": "user", "content": "Paris?"},
+    system = {"role": "system", "content": system_text(chat)}
+    sdk_history = [system, {"role": "user", "content": "Paris?"},
                    {"role": "assistant", "content": "", "tool_calls": first["tool_calls"]},
                    {"role": "tool", "tool_call_id": call["id"], "content": "sunny"}]
 
     def run() -> None:
-        for msgs, extra in (([sdk_history[0]], {"tool_choice": "auto"}), (sdk_history, {})):
+        for msgs, extra in ((sdk_history[:2], {"tool_choice": "auto"}), (sdk_history, {})):
             out = c.chat.completions.create(model="gpt-4o-mini", messages=msgs, tools=TOOLS, stream=stream,
                                             **extra, **kw)  # type: ignore[call-overload]
             if stream:
@@ -210,7 +214,8 @@ async def test_open_qwen3_unstreamed_request_matches_the_documented_call(client:
                             stream=False)
     await chat("hi")
     c = client("/compatible-mode/v1")
-    await sdk(lambda: c.chat.completions.create(model="qwen3-8b", messages=[{"role": "user", "content": "hi"}],
+    messages = [{"role": "system", "content": system_text(chat)}, {"role": "user", "content": "hi"}]
+    await sdk(lambda: c.chat.completions.create(model="qwen3-8b", messages=messages,
                                                 stream=False, extra_body={"enable_thinking": False}))
     ours, theirs = requests_to(fake, "/compatible-mode/v1/chat/completions")
     assert_same_request(ours, theirs)
@@ -247,3 +252,17 @@ async def test_fine_tuning_requests_match_the_sdk(client: Client, fake: FakeServ
     assert [orjson.loads(line) for line in ours["content"].splitlines()] == [orjson.loads(data)]
     job_ours, job_theirs = requests_to(fake, "/v1/fine_tuning/jobs")
     assert_same_request(job_ours, job_theirs, differ={"training_file": "each upload got its own id"})
+
+
+@pytest.mark.parametrize("system_prompt", ["Answer in French.", ""])
+async def test_a_system_prompt_is_the_sdks_system_message(client: Client, fake: FakeServer,
+                                                          system_prompt: str) -> None:
+    chat = OnlineChatModule(source="openai", model="gpt-4o-mini", base_url=fake + "/v1/", api_key=KEY,
+                            stream=False, system_prompt=system_prompt)
+    await chat("hello")
+    c = client()
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []  # "": no system message
+    await sdk(lambda: c.chat.completions.create(model="gpt-4o-mini", stream=False,
+                                                messages=[*system, {"role": "user", "content": "hello"}]))
+    ours, theirs = requests_to(fake, "/v1/chat/completions")[-2:]
+    assert_same_request(ours, theirs)

@@ -66,7 +66,7 @@ async def test_fine_tune_requests_match_the_sdk(nova: Any, fake: FakeServer, tmp
     chat.trainset(str(path), upload_url=fake + "/sensenova/files/v1/files", n_iters=10)
     ds_id = await chat._upload_train_file(str(path))
     await chat._create_finetuning_job("SenseChat-5", ds_id, **chat._train_params)
-    chat.set_specific_finetuned_model("SenseChat-5:tuned")
+    await chat.set_specific_finetuned_model("SenseChat-5:tuned")
     await chat._create_deployment()
     await sdk(_sdk_flow, nova)
 

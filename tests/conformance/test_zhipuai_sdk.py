@@ -16,7 +16,7 @@ import pytest
 import zhipuai
 from fakeprovider.server import FakeServer
 from fakeprovider.state import DEFAULT_KEY as KEY
-from sdk_oracle import assert_same_request, requests_to, sdk
+from sdk_oracle import assert_same_request, requests_to, sdk, system_text
 
 from asyncllm.online import OnlineChatModule, OnlineEmbeddingModule
 
@@ -65,7 +65,8 @@ async def test_chat_requests_match_the_sdk(client: zhipuai.ZhipuAI, fake: FakeSe
     def run() -> None:
         out = client.chat.completions.create(
             model="glm-4", stream=stream, top_p=0.5,
-            messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "earlier"},
+            messages=[{"role": "system", "content": system_text(chat, "Be brief.")},
+                      {"role": "user", "content": "earlier"},
                       {"role": "assistant", "content": "an answer"}, {"role": "user", "content": "hello"}])
         if stream:
             list(out)  # type: ignore[arg-type]
@@ -85,7 +86,8 @@ async def test_vision_requests_match_the_sdk(client: zhipuai.ZhipuAI, fake: Fake
     data_url = "data:image/png;base64," + base64.b64encode(b"pngdata").decode()
 
     def run() -> None:
-        client.chat.completions.create(model="glm-4v-plus", stream=False, messages=[{"role": "user", "content": [
+        client.chat.completions.create(model="glm-4v-plus", stream=False, messages=[
+            {"role": "system", "content": system_text(chat)}, {"role": "user", "content": [
             {"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": data_url}}]}])
 
     await sdk(run)

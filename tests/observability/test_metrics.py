@@ -30,7 +30,9 @@ def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_metrics_match_the_traffic(fake: FakeServer) -> None:
-    llm = al.OnlineChatModule(source="openai", base_url=fake + "/v1/", api_key=DEFAULT_KEY, stream=True)
+    # no system prompt: the input tokens counted below are the prompt's words alone
+    llm = al.OnlineChatModule(source="openai", base_url=fake + "/v1/", api_key=DEFAULT_KEY, stream=True,
+                              system_prompt="")
     async with ServerModule(llm, security_key=KEY, metrics=True) as s, \
             httpx.AsyncClient(base_url=s.url, headers={"authorization": f"Bearer {KEY}"}, timeout=30) as c:
         async def call(i: int) -> None:

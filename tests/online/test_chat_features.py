@@ -14,6 +14,7 @@ from fakeprovider.state import DEFAULT_KEY as KEY
 
 import asyncllm as al
 from asyncllm.online import OnlineChatModule, OnlineChatModuleBase
+from asyncllm.online.openai import SYSTEM_PROMPT as OPENAI_SYSTEM_PROMPT
 from asyncllm.prompts import FunctionCallFormatter, JsonFormatter
 
 pytestmark = pytest.mark.anyio
@@ -113,7 +114,9 @@ async def test_prompt_rules_reach_the_wire(fake: FakeServer) -> None:
     chat = openai(fake, stream=False).prompt("Topic: {topic}")
     await chat({"topic": "cats", "q": "tell me"})
     sent = fake.state.requests[-1]["body"]["messages"]
-    assert sent == [{"role": "system", "content": "Topic: cats"}, {"role": "user", "content": "tell me"}]
+    # the provider's default system prompt leads; the prompter's instruction follows it
+    assert sent == [{"role": "system", "content": f"{OPENAI_SYSTEM_PROMPT}\nTopic: cats"},
+                    {"role": "user", "content": "tell me"}]
     chat.prompt("Be nice.", history=[["hi", "hello"]])
     await chat("how are you")
     roles = [m["role"] for m in fake.state.requests[-1]["body"]["messages"]]
@@ -131,9 +134,9 @@ async def test_share_has_new_id_own_prompt_and_shared_endpoint(fake: FakeServer)
     same_prompt = chat.share()
     assert same_prompt._prompt is chat._prompt
     await other("x")
-    assert fake.state.requests[-1]["body"]["messages"][0]["content"] == "S2"
+    assert fake.state.requests[-1]["body"]["messages"][0]["content"] == f"{OPENAI_SYSTEM_PROMPT}\nS2"
     await chat("x")
-    assert fake.state.requests[-1]["body"]["messages"][0]["content"] == "S1"
+    assert fake.state.requests[-1]["body"]["messages"][0]["content"] == f"{OPENAI_SYSTEM_PROMPT}\nS1"
 
 
 async def test_history_and_files_come_from_the_session(fake: FakeServer, tmp_path: Path) -> None:
@@ -145,7 +148,7 @@ async def test_history_and_files_come_from_the_session(fake: FakeServer, tmp_pat
         sess.files[chat.id] = [str(img), "https://example.com/dog.jpg"]
         await chat("what is this")
     sent = fake.state.requests[-1]["body"]["messages"]
-    assert sent[0] == {"role": "user", "content": "earlier"}
+    assert sent[:2] == [{"role": "system", "content": OPENAI_SYSTEM_PROMPT}, {"role": "user", "content": "earlier"}]
     parts = sent[-1]["content"]
     assert parts[0] == {"type": "text", "text": "what is this"}
     assert parts[1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(img.read_bytes()).decode()

@@ -85,7 +85,7 @@ async def test_claude_request_is_converted(fake: FakeServer) -> None:
     chat = make(fake, "claude", stream=False).prompt("You are terse.")
     await chat("hi", llm_chat_history=[["q", "a"]], max_tokens=50, stop="END")
     body = fake.state.requests[-1]["body"]
-    assert body["system"] == "You are terse."
+    assert body["system"] == f"{ClaudeChat.default_system_prompt}\nYou are terse."
     assert body["max_tokens"] == 50
     assert body["stop_sequences"] == ["END"]
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]

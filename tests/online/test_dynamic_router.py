@@ -21,6 +21,7 @@ from asyncllm.online import (
     dynamic_chat_config,
     dynamic_embed_config,
 )
+from asyncllm.online.openai import SYSTEM_PROMPT as OPENAI_SYSTEM_PROMPT
 
 pytestmark = pytest.mark.anyio
 
@@ -228,7 +229,9 @@ async def test_prompt_formatter_and_share(keyed: FakeServer) -> None:
     clone = router.share()
     with dynamic_chat_config(source="openai", model="fake-chat", base_url=keyed + "/v1/"):
         await router("hi")
-        assert last(keyed)["body"]["messages"][0] == {"role": "system", "content": "You are terse."}
+        # the chosen provider's default system prompt, then the router's prompt
+        assert last(keyed)["body"]["messages"][0] == {"role": "system",
+                                                      "content": f"{OPENAI_SYSTEM_PROMPT}\nYou are terse."}
         assert await router.formatter(str.upper)("hi") == "FAKE REPLY TO: HI"
         await clone("hi")
     assert clone.id != router.id and set(clone.providers.values()).isdisjoint(router.providers.values())

@@ -80,11 +80,17 @@ async def test_bad_training_file_is_a_clear_error(fake: FakeServer, tmp_path: Pa
         chat.trainset("")
 
 
-async def test_specific_tuned_model_is_used(fake: FakeServer) -> None:
+async def test_specific_tuned_model_is_checked_then_used(fake: FakeServer, tmp_path: Path) -> None:
+    trained = OnlineChatModule(source="openai", model="fake-chat", base_url=fake + "/v1/", api_key=KEY,
+                               poll_interval=0)
+    await trained.trainset(trainfile(tmp_path)).update()
     chat = OnlineChatModule(source="openai", base_url=fake + "/v1/", api_key=KEY, stream=False)
-    chat.set_specific_finetuned_model("ft:fake-chat:x")
+    # the seed's check: the model must be one the account's fine-tune jobs produced
+    with pytest.raises(al.ConfigError, match="not one of this account's fine-tuned models"):
+        await chat.set_specific_finetuned_model("ft:fake-chat:x")
+    assert await chat.set_specific_finetuned_model(trained.model or "") is chat
     await chat("hi")
-    assert fake.state.requests[-1]["body"]["model"] == "ft:fake-chat:x"
+    assert fake.state.requests[-1]["body"]["model"] == trained.model
 
 
 # -- providers with their own fine-tune APIs (routes from fakeprovider/extra_routes.py) ---------

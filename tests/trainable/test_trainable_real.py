@@ -79,6 +79,12 @@ async def test_llamacpp_chat(smollm_url: str) -> None:
     with al.session() as sess:
         out = await m("What is the capital of France? One word.", max_tokens=8, temperature=0)
     assert isinstance(out, str) and out.strip()
+    # A plain await streams from the engine (so a cancel stops it); llama-cpp-python's streams
+    # carry no token counts, so the usage is recorded as unknown (-1), never made up.
+    assert sess.usage_log[-1][1]["prompt_tokens"] == -1
+    with al.session() as sess:
+        out = await m("What is the capital of France? One word.", max_tokens=8, temperature=0, stream=False)
+    assert isinstance(out, str) and out.strip()
     usage = sess.usage_log[-1][1]
     assert usage["prompt_tokens"] > 5 and 0 < usage["completion_tokens"] <= 8  # the engine's own counts
 
