@@ -18,6 +18,7 @@ library, and the original is always kept as ``__cause__``. Cancellation is never
     ├── HookError                   a 'raise'-mode hook failed in some phase
     ├── LifecycleError              start/update/stop failed (deploy, train, eval tasks)
     │   └── EngineStartError        an engine process did not become ready; carries the log tail
+    │       └── ResourcesUnavailableError  a cluster cannot place what a launcher asked for
     ├── StreamError                 misuse of a Stream (consumed twice, not entered, ...)
     ├── OutputValidationError       a model's answer did not match output_type after the re-asks
     └── APIError                    an HTTP peer answered badly or not at all
@@ -75,6 +76,7 @@ __all__ = [
     "ProxyError",
     "QuotaExceededError",
     "RateLimitError",
+    "ResourcesUnavailableError",
     "StreamError",
     "TLSError",
     "status_error_class",
@@ -171,6 +173,18 @@ class EngineStartError(LifecycleError):
         super().__init__(full)
         self.log_tail = log_tail
         self.log_path = log_path
+
+
+class ResourcesUnavailableError(EngineStartError):
+    """A launcher asked a cluster for more than it can place (CPUs, GPUs per replica, actor or
+    job). ``requested`` and ``available`` hold what was asked and what the cluster had, by
+    resource name (``{"CPU": 2.0}``); the message says what to change."""
+
+    def __init__(self, message: str, *, requested: dict[str, float] | None = None,
+                 available: dict[str, float] | None = None) -> None:
+        super().__init__(message)
+        self.requested = dict(requested or {})
+        self.available = dict(available or {})
 
 
 class StreamError(AsyncLLMError):

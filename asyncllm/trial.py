@@ -9,7 +9,10 @@ With ``launcher=al.launchers.ray(...)`` (or any non-local launcher) each trial r
 launcher puts it (a Ray task): the module must then be importable (``pkg.mod:name``, or an
 object defined at module level), since workers import it and pick their combination by index;
 eval results come back as wire-format data (tuples become lists) and a failed trial's error
-as a :class:`ModuleExecutionError` naming the original type and message.
+as a :class:`ModuleExecutionError` naming the original type and message. A remote trial whose
+worker dies (a crash, an out-of-memory kill, a lost node) is recorded as failed, not run again:
+a fine-tune repeated behind your back costs its time again and repeats its side effects.
+``retries=N`` opts in to at most N re-runs of such a trial (a trial that raises is never re-run).
 """
 
 from __future__ import annotations
@@ -81,7 +84,8 @@ def _suboptions(choice: Any) -> list[Any]:
 class TrialModule:
     """``await TrialModule(m).update()`` → one :class:`TrialResult` per combination."""
 
-    def __init__(self, m: ModuleBase | str, *, concurrency: int = 4, launcher: Any = None) -> None:
+    def __init__(self, m: ModuleBase | str, *, concurrency: int = 4, launcher: Any = None,
+                 retries: int = 0) -> None:
         self._target: str | None = None
         if isinstance(m, str):
             from ._importpath import locate, resolve
@@ -92,8 +96,12 @@ class TrialModule:
             raise ConfigError(f"TrialModule needs a module, got {type(m).__name__}")
         if concurrency < 1:
             raise ConfigError(f"TrialModule concurrency must be >= 1, got {concurrency}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ConfigError(f"TrialModule retries must be an int >= 0 (re-runs of a trial whose worker died), "
+                              f"got {retries!r}")
         self.m = m
         self.concurrency = concurrency
+        self.retries = retries
         self.launcher = launcher
         self.results: list[TrialResult] = []
 
@@ -146,7 +154,9 @@ class TrialModule:
         all_values = list(OptionIter(self.m.options, _suboptions))
         where = getattr(self.launcher, "kind", "a launcher")
         with progress(f"grid search of {len(all_values)} trials on {where}"):
-            outcomes = await self.launcher.run_trials(target, range(len(all_values)), concurrency=self.concurrency)
+            more = {"retries": self.retries} if self.retries else {}  # launchers from before retries
+            outcomes = await self.launcher.run_trials(target, range(len(all_values)), concurrency=self.concurrency,
+                                                      **more)
         results = []
         for values, out in zip(all_values, outcomes, strict=True):
             paths = dict(getattr(out, "model_paths", None) or {})

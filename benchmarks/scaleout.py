@@ -66,10 +66,10 @@ async def measure_bare(seconds: float) -> tuple[float, float]:
     from _scaleout_targets import bare_ray_app
     from ray import serve
 
-    from asyncllm.launchers.ray import _Runtime
+    from asyncllm.launchers._ray_runtime import Runtime
     from asyncllm.serving import UrlModule
 
-    port = await anyio.to_thread.run_sync(_Runtime.ensure_serve, None, "127.0.0.1")
+    port = await anyio.to_thread.run_sync(Runtime.ensure_serve, None, "127.0.0.1")
     await anyio.to_thread.run_sync(lambda: serve.run(bare_ray_app(), name="bare", route_prefix="/bare"))
     try:
         return await measure(UrlModule(url=f"http://127.0.0.1:{port}/bare"), 32, seconds)

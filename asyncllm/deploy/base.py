@@ -103,7 +103,8 @@ class EngineHandle:
                 await aclose_origin(self.base_url)
 
     async def wait(self) -> None:
-        if self.process is not None and self.process.pid is not None:
+        # A remote engine (launchers.jobs.LaunchedProcess) has no pid here, yet runs: wait for it.
+        if self.process is not None and (self.process.pid is not None or not isinstance(self.process, ManagedProcess)):
             await self.process.wait()
 
 

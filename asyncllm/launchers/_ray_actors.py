@@ -34,10 +34,15 @@ class CommandActor:
     async def status(self) -> str:
         return "pending" if self._handle is None else str(self._handle.status.value)
 
-    async def wait(self) -> str:
+    async def wait(self) -> dict[str, Any]:
+        """Returns when the command ended: its status, exit code and why, for the driver's
+        handle (which keeps this call pending from launch on, so that it hears of the end —
+        or of the actor's death, as the call's error — at once)."""
         if self._handle is not None:
             await self._handle.wait()
-        return await self.status()
+        rc = None if self._handle is None else self._handle.process.returncode
+        return {"status": await self.status(), "returncode": rc,
+                "cause": None if self._handle is None else self._handle.cause}
 
     async def stop(self) -> None:
         if self._handle is not None:

@@ -19,6 +19,9 @@ A local start therefore also sets, for the processes Ray spawns:
 * a worker setup hook that makes Serve replicas bind their inter-deployment gRPC server on
   ``127.0.0.1`` instead of the hard-coded ``[::]``.
 
+A local start runs ``ray.init`` on an :class:`~asyncllm.launchers._ray_thread.OwnerThread` that
+lives until ``RayHandle.stop()``: Ray's daemons die with the thread that forked them.
+
 Ray's API is blocking; the ``a*`` functions run it in a worker thread (``anyio.to_thread``).
 """
 
@@ -37,6 +40,8 @@ from typing import Any
 import anyio.to_thread
 
 from asyncllm._exceptions import ConfigError, MissingDependencyError
+
+from ._ray_thread import OwnerThread
 
 __all__ = [
     "LOOPBACK",
@@ -156,11 +161,24 @@ class RayHandle:
     owned: bool
     session_dir: str | None = None
     _stopped: bool = field(default=False, repr=False)
+    # The thread that forked Ray's daemons (local start): it lives until stop().
+    _owner: OwnerThread | None = field(default=None, repr=False)
 
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        owner, self._owner = self._owner, None
+        try:
+            if owner is not None and owner.alive:
+                owner.call(self._shutdown)
+            else:
+                self._shutdown()
+        finally:
+            if owner is not None:
+                owner.close()
+
+    def _shutdown(self) -> None:
         ray = import_ray()
         if not ray.is_initialized():
             return
@@ -243,18 +261,30 @@ def start_ray(
             kwargs["num_gpus"] = num_gpus
         if object_store_memory is not None:
             kwargs["object_store_memory"] = object_store_memory
-        with _patched_environ(loopback_daemon_env()), _single_node_mode():
-            ctx = ray.init(_node_ip_address=LOOPBACK, runtime_env=env, **kwargs)
-        _restrict_token_file()
-        info = ctx.address_info
-        if info["node_ip_address"] != LOOPBACK:  # pragma: no cover - a Ray change we must notice
-            ray.shutdown()
-            raise ConfigError(f"Ray did not stay on loopback (node IP {info['node_ip_address']})")
+
+        def init() -> Any:
+            with _patched_environ(loopback_daemon_env()), _single_node_mode():
+                return ray.init(_node_ip_address=LOOPBACK, runtime_env=env, **kwargs)
+
+        # Not on the calling thread: that may be a pooled worker thread, retired when idle, and
+        # the daemons would die with it (see _ray_thread.py).
+        owner = OwnerThread()
+        try:
+            ctx = owner.call(init)
+            _restrict_token_file()
+            info = ctx.address_info
+            if info["node_ip_address"] != LOOPBACK:  # pragma: no cover - a Ray change we must notice
+                owner.call(ray.shutdown)
+                raise ConfigError(f"Ray did not stay on loopback (node IP {info['node_ip_address']})")
+        except BaseException:
+            owner.close()
+            raise
         return RayHandle(
             address=info["gcs_address"],
             node_ip=info["node_ip_address"],
             owned=True,
             session_dir=info.get("session_dir"),
+            _owner=owner,
         )
 
 

@@ -18,6 +18,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "JobState",
@@ -26,18 +27,23 @@ __all__ = [
     "expand_hostlist",
     "first_node",
     "format_time_limit",
+    "job_end_cause",
+    "never_runs",
     "parse_job_nodelist",
     "parse_job_state",
     "parse_node_addr",
     "parse_sbatch_job_id",
     "parse_scontrol_record",
+    "parse_sinfo",
     "parse_squeue_state",
     "parse_state_word",
     "parse_time_limit",
+    "refused_for_resources",
     "sbatch_argv",
     "scancel_argv",
     "scontrol_job_argv",
     "scontrol_node_argv",
+    "sinfo_argv",
     "squeue_state_argv",
     "write_env_file",
 ]
@@ -149,6 +155,8 @@ class SbatchSpec:
     time_limit: float | None = None
     output: str | None = None
     workdir: str | None = None
+    # False: ``--no-requeue`` (Slurm would otherwise run the job again after a node failure).
+    requeue: bool | None = None
     extra_directives: Sequence[str] = field(default_factory=tuple)
 
 
@@ -241,6 +249,8 @@ def build_sbatch_script(spec: SbatchSpec, *, env_file: str | None = None) -> str
         d.append(f"--error={out}")
     if spec.workdir is not None:
         d.append(f"--chdir={_check_directive_value('workdir', spec.workdir)}")
+    if spec.requeue is not None:
+        d.append("--requeue" if spec.requeue else "--no-requeue")
     for extra in spec.extra_directives:
         d.append(_check_directive_value("directive", extra))
     # sbatch stops reading #SBATCH lines at the first command, so directives come first.
@@ -408,6 +418,83 @@ def parse_job_state(scontrol_output: str) -> JobState:
     """``JobState`` from ``scontrol show job`` output; no record (forgotten job) → UNKNOWN."""
     record = parse_scontrol_record(scontrol_output)
     return parse_state_word(record.get("JobState", ""))
+
+
+_END_WORDS = {
+    JobState.CANCELLED: "was cancelled outside asyncllm (scancel, or the cluster's operator)",
+    JobState.NODE_FAIL: "lost its node (NODE_FAIL)",
+    JobState.TIMEOUT: "reached its time limit",
+    JobState.OUT_OF_MEMORY: "ran out of memory",
+    JobState.PREEMPTED: "was preempted",
+    JobState.BOOT_FAIL: "could not boot its node",
+    JobState.DEADLINE: "reached its deadline",
+}
+
+
+def job_end_cause(job_id: str, state: JobState, record: Mapping[str, str]) -> str:
+    """Why job ``job_id`` ended, in one line, from its state and ``scontrol`` record."""
+    node = record.get("NodeList") or record.get("BatchHost") or ""
+    where = f" on {node}" if node and node != "(null)" else ""
+    if state in _END_WORDS:
+        return f"Slurm job {job_id}{where} {_END_WORDS[state]}"
+    if state is JobState.FAILED:
+        code = record.get("ExitCode", "")
+        return f"Slurm job {job_id}{where} failed" + (f" (exit code {code})" if code else "")
+    reason = record.get("Reason", "")
+    detail = f": {reason}" if reason and reason != "None" else ""
+    return f"Slurm job {job_id}{where} ended {state.value}{detail}"
+
+
+def sinfo_argv(partition: str | None = None, *, sinfo: str = "sinfo") -> list[str]:
+    """What the partition's nodes have: one ``partition|nodes|cpus|gres|memory`` line per kind."""
+    argv = [sinfo, "-h", "-o", "%P|%D|%c|%G|%m"]
+    if partition is not None:
+        argv += ["-p", partition]
+    return argv
+
+
+_GPUS = re.compile(r"gpu(?::[^:,()]+)?:(\d+)")
+
+
+def parse_sinfo(output: str) -> list[dict[str, Any]]:
+    """``sinfo_argv`` output → ``[{"partition", "nodes", "cpus", "gpus", "mem_mb"}]``."""
+    rows = []
+    for line in output.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) != 5:
+            continue
+        part, nodes, cpus, gres, mem = parts
+        gpus = sum(int(n) for n in _GPUS.findall(gres))
+        rows.append({"partition": part.rstrip("*"), "nodes": _int(nodes), "cpus": _int(cpus), "gpus": gpus,
+                     "mem_mb": _int(mem)})
+    return rows
+
+
+def _int(text: str) -> int:
+    digits = re.match(r"\d+", text.strip())
+    return int(digits.group()) if digits else 0
+
+
+# sbatch's words for a request no node of the partition can hold.
+_UNPLACEABLE = ("node configuration is not available", "can not be satisfied", "cannot be satisfied",
+                "invalid generic resource")
+
+
+def refused_for_resources(sbatch_error: str) -> bool:
+    """True when sbatch refused a job because no node could hold what it asks for."""
+    text = sbatch_error.lower()
+    return any(w in text for w in _UNPLACEABLE)
+
+
+# Pending reasons that do not pass: the request exceeds what the partition's nodes or limits
+# allow (sbatch accepts such a job when the partition does not enforce its limits at submit).
+_NEVER_RUNS = frozenset({"PartitionConfig", "BadConstraints", "PartitionNodeLimit", "PartitionTimeLimit"})
+
+
+def never_runs(state: JobState, record: Mapping[str, str]) -> str | None:
+    """The pending reason of a job that can never start as asked, else None."""
+    reason = record.get("Reason", "")
+    return reason if state is JobState.PENDING and reason in _NEVER_RUNS else None
 
 
 def parse_job_nodelist(scontrol_output: str) -> list[str]:

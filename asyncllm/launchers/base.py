@@ -7,9 +7,11 @@ A launcher is a small, reusable configuration object (``al.launchers.local()``,
 * a :class:`~asyncllm.serving.launchers.ServerSpec` — a module served over HTTP (ServerModule);
 * a :class:`CommandSpec` — a command line (an inference engine, a fine-tune job).
 
-A handle reports where the thing answers (``url``), its last known ``status`` (``await
-poll()`` refreshes it), ``await stop()`` ends it and everything it started (idempotent,
-shielded from cancellation) and ``await wait()`` returns when it ended on its own.
+A handle reports where the thing answers (``url``), its ``status`` — kept current on its own
+by remote handles (see _watch.py); ``await poll()`` looks at once — and, once it ended without
+our ``stop()``, the ``cause`` (a dead actor or replica, a cancelled job, a lost node, an exit
+code). ``await stop()`` ends it and everything it started (idempotent, shielded from
+cancellation) and ``await wait()`` returns when it ended on its own.
 
 Trials use :meth:`Launcher.run_trials` (see trial.py): each combination is named by an
 index into the module tree reached by import path, so no module object travels.
@@ -18,6 +20,7 @@ index into the module tree reached by import path, so no module object travels.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -25,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 from .._exceptions import ConfigError
 from .._status import Status
 
-__all__ = ["CommandSpec", "Handle", "Launcher", "Status", "TrialOutcome", "expand_port"]
+__all__ = ["CommandSpec", "Handle", "Launcher", "RemoteState", "Status", "TrialOutcome", "expand_port"]
 
 
 _PORT = "{port}"
@@ -78,6 +81,10 @@ class Handle(Protocol):
     def url(self) -> str | None: ...
     @property
     def status(self) -> Status: ...
+    @property
+    def cause(self) -> str | None:
+        """Why it ended, when not by our ``stop()``; None while it runs."""
+        ...
     async def poll(self) -> Status: ...
     async def stop(self) -> None: ...
     async def wait(self) -> None: ...
@@ -110,9 +117,59 @@ class Launcher(Protocol):
         (``launch(spec) -> url``, ``stop``, ``wait``, ``running``), for ServerModule."""
         ...
 
-    async def run_trials(self, target: str, indices: Sequence[int], *, concurrency: int) -> list[TrialOutcome]:
-        """Run the trials ``indices`` of the module at import path ``target``."""
+    async def run_trials(self, target: str, indices: Sequence[int], *, concurrency: int,
+                         retries: int = 0) -> list[TrialOutcome]:
+        """Run the trials ``indices`` of the module at import path ``target``; re-run a trial
+        whose worker died (crash, out of memory, lost node) at most ``retries`` times."""
         ...
+
+
+class RemoteState:
+    """What a remote handle's state needs (the Ray handles build on it): ``url``, ``status``
+    and ``cause``, written by the watcher thread and by the event loop under one lock; once
+    the handle is released (stopped by us) or finished, nothing overwrites them."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._url: str | None = None
+        self._status = Status.PENDING
+        self._cause: str | None = None
+        self._released = False
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str | None:
+        return self._url
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def cause(self) -> str | None:
+        return self._cause
+
+    def _settle(self, status: Status, cause: str | None) -> None:
+        with self._lock:
+            if not self._released and not self._status.finished:
+                self._status, self._cause = status, cause
+
+    def _release(self) -> bool:
+        """Mark it stopped by us; False when it already was."""
+        with self._lock:
+            if self._released:
+                return False
+            self._released = True
+            return True
+
+    async def poll(self) -> Status:
+        raise NotImplementedError
+
+    async def _wait(self, interval: float) -> None:
+        import anyio
+
+        while not self._released and not (await self.poll()).finished:
+            await anyio.sleep(interval)
 
 
 class HandleServer:
@@ -151,6 +208,12 @@ class HandleServer:
     async def wait(self) -> None:
         if self.handle is not None:
             await self.handle.wait()
+
+    async def failure_cause(self) -> str | None:
+        """Why a call to the server may have failed mid-way — a replica died, the job was
+        cancelled, the node was lost — when the handle can tell; None otherwise."""
+        explain = getattr(self.handle, "failure_cause", None)
+        return None if explain is None else await explain()  # type: ignore[no-any-return]
 
 
 def merge_env(*envs: Mapping[str, str] | None) -> dict[str, str]:

@@ -46,7 +46,18 @@ class LaunchedProcess:
 
     @property
     def returncode(self) -> int | None:
-        return {Status.DONE: 0, Status.CANCELLED: -15, Status.FAILED: 1}.get(self.handle.status)
+        """0 done, -15 stopped by us, 1 failed or ended by someone else (an outside scancel)."""
+        status = self.handle.status
+        if not status.finished:
+            return None
+        if status is Status.DONE:
+            return 0
+        return -15 if status is Status.CANCELLED and self.handle.cause is None else 1
+
+    @property
+    def cause(self) -> str | None:
+        """Why it ended, when not by our stop (see :attr:`Handle.cause`)."""
+        return self.handle.cause
 
     @property
     def log_path(self) -> Path | None:

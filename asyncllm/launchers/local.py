@@ -49,6 +49,12 @@ class ProcessHandle:
             return Status.RUNNING if self.process.pid is not None else Status.PENDING
         return Status.DONE if rc == 0 else Status.FAILED
 
+    @property
+    def cause(self) -> str | None:
+        if self.status is Status.FAILED:
+            return f"{self.process.name} exited with code {self.process.returncode}"
+        return None
+
     async def poll(self) -> Status:
         return self.status
 
@@ -119,7 +125,9 @@ class LocalLauncher:
             return server
         raise ConfigError(f"the local launcher cannot launch {type(spec).__name__}; pass a ServerSpec or CommandSpec")
 
-    async def run_trials(self, target: str, indices: Sequence[int], *, concurrency: int) -> list[TrialOutcome]:
+    async def run_trials(self, target: str, indices: Sequence[int], *, concurrency: int,
+                         retries: int = 0) -> list[TrialOutcome]:
+        # Trials run in this process: no worker of theirs can die alone, so nothing to re-run.
         from ._trial_task import run_trial
 
         jobs = [lambda i=i: run_trial(target, i) for i in indices]
@@ -144,6 +152,10 @@ class HandleServerLocal:
         if self._stopped:
             return Status.CANCELLED
         return Status.RUNNING if self.server.running else Status.DONE
+
+    @property
+    def cause(self) -> str | None:
+        return None
 
     async def start(self, spec: Any) -> None:
         self._url = await self.server.launch(spec)

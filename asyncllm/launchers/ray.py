@@ -3,10 +3,18 @@
 * A served module (``ServerModule(m, launcher=al.launchers.ray(num_replicas=N))``) becomes a
   Ray Serve application of N replicas (_ray_replica.py) behind Ray's HTTP proxy, under the
   route ``/<app name>``; the handle's URL is ``http://<proxy host>:<port>/<app name>`` and
-  speaks exactly the local server's protocol. ``stop()`` deletes the application.
+  speaks exactly the local server's protocol. ``stop()`` deletes the application
+  (_ray_serve.py). Replicas reserve ``num_cpus`` each; by default at most a quarter of the
+  largest node for all of them (_ray_resources.py), not Serve's 1 CPU each.
 * A command (an engine) runs in an async actor holding the CPUs/GPUs the spec asks for
-  (_ray_actors.py); the actor runs it as a process group on its node and reports its URL.
-* Trials run as Ray tasks (sync functions that run the trial with ``anyio.run``).
+  (_ray_actors.py, _ray_command.py); the actor runs it as a process group on its node and
+  reports its URL.
+* Trials run as Ray tasks (sync functions that run the trial with ``anyio.run``), never
+  re-run after a crash unless ``retries`` says so (Ray's default is 3 retries).
+
+Every wait on Ray is bounded by the launcher's timeouts and the caller's cancellation; what the
+cluster cannot place is a :class:`~asyncllm.ResourcesUnavailableError` naming what was asked and
+what there is. Handles keep their status current on their own (_watch.py).
 
 ``address=None`` starts a local Ray instance, entirely on loopback (_ray_env.py), when the
 first thing is launched, and shuts it down when the last one stops; an address joins that
@@ -18,101 +26,21 @@ blocking, so every call runs in a worker thread.
 from __future__ import annotations
 
 import contextlib
-import functools
-import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any, TypeVar
-
-import anyio
-import anyio.to_thread
+from typing import Any
 
 from .._exceptions import ConfigError, EngineStartError
-from .._process import free_port, import_dirs
-from . import _ray_quiet
-from ._ray_env import LOOPBACK, RayHandle, import_ray, serve_http_options, start_ray
-from .base import CommandSpec, HandleServer, Status, TrialOutcome
+from .._process import import_dirs
+from ._ray_command import RayActorHandle
+from ._ray_env import LOOPBACK, RayHandle, import_ray
+from ._ray_resources import ask, check_fits, default_replica_cpus
+from ._ray_runtime import Runtime, blocking
+from ._ray_serve import RayServeHandle
+from .base import CommandSpec, HandleServer, TrialOutcome
 
-__all__ = ["RayLauncher", "ray"]
-
-T = TypeVar("T")
-
-
-async def _blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kw))
-
-
-class _Runtime:
-    """The Ray connection of this process, shared by every launcher; counted so that a Ray we
-    started goes away with the last thing launched on it."""
-
-    lock = threading.Lock()
-    handle: RayHandle | None = None
-    users = 0
-
-    @classmethod
-    def acquire(cls, address: str | None, init: dict[str, Any]) -> RayHandle:
-        with cls.lock:
-            if cls.handle is None or not import_ray().is_initialized():
-                if not import_ray().is_initialized():
-                    _ray_quiet.capture()  # a Ray this process starts or joins: its chatter to our log
-                try:
-                    cls.handle = start_ray(address, **init)
-                except Exception as exc:
-                    _ray_quiet.note_failure(exc)
-                    raise
-                _ray_quiet.capture()  # again: the init emptied the ray logger's handlers
-            if address not in (None, "auto") and "://" not in address and address != cls.handle.address:
-                raise ConfigError(f"this process is already connected to Ray at {cls.handle.address}, not {address}: "
-                                  "a process talks to one Ray cluster; use address=None to share it")
-            cls.users += 1
-            return cls.handle
-
-    @classmethod
-    def release(cls) -> None:
-        with cls.lock:
-            cls.users = max(0, cls.users - 1)
-            if cls.users == 0 and cls.handle is not None and cls.handle.owned:
-                handle, cls.handle = cls.handle, None
-                try:
-                    handle.stop()
-                finally:
-                    _ray_quiet.release()
-
-    @classmethod
-    def ensure_serve(cls, port: int | None, host: str) -> int:
-        """Start Serve's HTTP proxy on ``host:port`` unless Serve already runs; its port."""
-        with cls.lock:
-            client = _serve_client()
-            if client is None:
-                _serve().start(http_options=serve_http_options(port or free_port(host), host=host))
-                client = _serve_client()
-            if client is None:  # pragma: no cover - serve.start returned without a controller
-                raise ConfigError("Ray Serve did not start")
-            return int(client.http_config.port)
-
-
-def _serve() -> Any:
-    import importlib
-
-    return importlib.import_module("ray.serve")
-
-
-def _serve_client() -> Any:
-    # Private, but the only way to learn the proxy's port when Serve was started before us.
-    from ray.serve.context import _get_global_client
-
-    return _get_global_client(raise_if_no_controller_running=False)
-
-
-def _app_message(name: str) -> str:
-    with contextlib.suppress(Exception):
-        app = _serve().status().applications.get(name)
-        if app is not None:
-            parts = [app.message] + [d.message for d in app.deployments.values()]
-            return "\n".join(p for p in parts if p)[-4000:]
-    return ""
+__all__ = ["RayActorHandle", "RayLauncher", "RayServeHandle", "ray"]
 
 
 class RayLauncher:
@@ -129,6 +57,8 @@ class RayLauncher:
         for name, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
             if v is not None and v < 0:
                 raise ConfigError(f"{name} must be >= 0, got {v}")
+        if not start_timeout > 0:
+            raise ConfigError(f"start_timeout must be a positive number of seconds, got {start_timeout!r}")
         if address is not None and ray_init and any(k in ray_init for k in ("num_cpus", "num_gpus")):
             raise ConfigError("ray_init num_cpus/num_gpus only apply when the launcher starts Ray (address=None)")
         self.address = address
@@ -159,8 +89,13 @@ class RayLauncher:
             out["num_gpus"] = gpus
         return out
 
+    @staticmethod
+    def _request(resources: dict[str, Any]) -> dict[str, float]:
+        """What Ray will reserve: its default is 1 CPU for a task or an actor's placement."""
+        return ask({"num_cpus": 1.0} | resources)
+
     async def _acquire(self) -> RayHandle:
-        return await _blocking(_Runtime.acquire, self.address, self.ray_init)
+        return await blocking(Runtime.acquire, self.address, self.ray_init)
 
     async def launch(self, spec: Any) -> Any:
         from ..serving.launchers import ServerSpec
@@ -174,215 +109,128 @@ class RayLauncher:
     # -- served modules ----------------------------------------------------------------------
 
     async def _launch_server(self, spec: Any) -> RayServeHandle:
-        from ..serving.launchers import wait_healthy
+        import time
 
-        config = await _blocking(spec.child_data)
+        import anyio
+
+        config = await blocking(spec.child_data)
         name = f"asyncllm-{uuid.uuid4().hex[:12]}"
         await self._acquire()
         handle = RayServeHandle(name)
+        t0 = time.monotonic()
         try:
-            port = await _blocking(_Runtime.ensure_serve, self.http_port, self.http_host)
-            await _blocking(self._deploy, name, config)
-            handle._url = f"http://{self.http_host}:{port}/{name}"
-            await wait_healthy(handle._url, self.start_timeout)
+            options = await blocking(self._replica_options, config["target"])
+            request = ask(options["ray_actor_options"])
+            try:
+                with anyio.fail_after(self.start_timeout):
+                    port = await blocking(Runtime.ensure_serve, self.http_port, self.http_host, abandon=True)
+            except TimeoutError:
+                raise EngineStartError(f"Ray Serve did not start within {self.start_timeout:g}s") from None
+            from ._ray_replica import ServedModuleDeployment
+
+            app = ServedModuleDeployment.options(**options).bind(config)
+            # One deadline for the whole start: what Serve's own start took comes off it.
+            left = max(1.0, self.start_timeout - (time.monotonic() - t0))
+            await handle.start(app, f"http://{self.http_host}:{port}/{name}", request, self.num_replicas,
+                               config["target"], self.start_timeout, left)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await handle.stop()
             raise
         return handle
 
-    def _deploy(self, name: str, config: dict[str, Any]) -> None:
-        from ._ray_replica import ServedModuleDeployment
-
+    def _replica_options(self, target: str) -> dict[str, Any]:
+        """Serve's deployment options (blocking: sizing the default looks at the cluster)."""
+        cpus = self.num_cpus if self.num_cpus is not None else default_replica_cpus(self.num_replicas)
+        actor = self._resources(num_cpus=cpus)
+        check_fits(ask(actor), f"a Ray Serve replica of {target}")
         # Serve writes one access-log line per request in every replica unless told not to.
-        options: dict[str, Any] = {"num_replicas": self.num_replicas, "ray_actor_options": self._resources(),
+        options: dict[str, Any] = {"num_replicas": self.num_replicas, "ray_actor_options": actor,
                                    "logging_config": {"enable_access_log": self.access_log}}
         if self.max_ongoing_requests is not None:
             options["max_ongoing_requests"] = self.max_ongoing_requests
-        app = ServedModuleDeployment.options(**options).bind(config)
-        try:
-            _serve().run(app, name=name, route_prefix=f"/{name}")
-        except Exception as exc:
-            # Serve's own message only says the deployment failed; the replica's error is in
-            # the application status.
-            raise EngineStartError(f"Ray Serve could not deploy {config['target']}: {exc}",
-                                   log_tail=_app_message(name)) from exc
+        return options
 
     # -- commands (engines, fine-tunes) ------------------------------------------------------
 
     async def _launch_command(self, spec: CommandSpec) -> RayActorHandle:
+        import anyio
+
+        from .._exceptions import ResourcesUnavailableError
+
         await self._acquire()
         handle = RayActorHandle(spec.name)
         try:
-            await _blocking(handle._create, self._resources(spec.num_cpus, spec.num_gpus))
-            handle._url = await handle._call("start", asdict(spec) | {"env": dict(spec.env)})
-            handle._status = Status.RUNNING
+            resources = self._resources(spec.num_cpus, spec.num_gpus)
+            request = self._request(resources)
+            await blocking(check_fits, request, f"the Ray actor for {spec.name}")
+            await handle.start(asdict(spec) | {"env": dict(spec.env)}, resources, request, spec.start_timeout)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
-                tail = await handle.log_tail() if handle._actor is not None else ""
+                tail = await handle.log_tail()
                 await handle.stop()
-            if isinstance(exc, Exception):
+            if isinstance(exc, Exception) and not isinstance(exc, (EngineStartError, ResourcesUnavailableError)):
                 raise EngineStartError(f"{spec.name} did not start on Ray: {exc}", log_tail=tail) from exc
             raise
         return handle
 
     # -- trials ------------------------------------------------------------------------------
 
-    async def run_trials(self, target: str, indices: Sequence[int], *, concurrency: int) -> list[TrialOutcome]:
+    async def run_trials(self, target: str, indices: Sequence[int], *, concurrency: int,
+                         retries: int = 0) -> list[TrialOutcome]:
+        """Each trial is one Ray task, re-run at most ``retries`` times when its worker dies
+        (Ray's default would be 3, repeating a crashed fine-tune and its side effects)."""
         await self._acquire()
         try:
-            return await _blocking(self._run_trials, target, list(indices), concurrency)
+            return await self._run_trials(target, list(indices), concurrency, retries)
         finally:
-            await _blocking(_Runtime.release)
+            await blocking(Runtime.release)
 
-    def _run_trials(self, target: str, indices: list[int], concurrency: int) -> list[TrialOutcome]:
+    async def _run_trials(self, target: str, indices: list[int], concurrency: int,
+                          retries: int) -> list[TrialOutcome]:
         from ._trial_task import run_trial_blocking
 
         ray_mod = import_ray()
-        task = ray_mod.remote(run_trial_blocking).options(**self._resources())
-        sys_path = import_dirs()
+        resources = self._resources()
+        await blocking(check_fits, self._request(resources), f"a trial of {target}")
+        task = ray_mod.remote(run_trial_blocking).options(max_retries=retries, retry_exceptions=False, **resources)
+        sys_path = await blocking(import_dirs)
         pending = list(indices)
         running: dict[Any, int] = {}
         done: dict[int, TrialOutcome] = {}
-        while pending or running:
-            while pending and len(running) < concurrency:
-                i = pending.pop(0)
-                running[task.remote(target, i, sys_path)] = i
-            ready, _ = ray_mod.wait(list(running), num_returns=1)
-            for ref in ready:
-                i = running.pop(ref)
-                try:
-                    done[i] = TrialOutcome(**ray_mod.get(ref))
-                except Exception as exc:  # the task itself died (worker crash, OOM kill)
-                    done[i] = TrialOutcome(i, error=f"{type(exc).__name__}: {exc}")
+        try:
+            while pending or running:
+                while pending and len(running) < concurrency:
+                    i = pending.pop(0)
+                    running[await blocking(task.remote, target, i, sys_path)] = i
+                # Short waits: a cancelled caller is heard within one (then its tasks are cancelled).
+                ready, _ = await blocking(ray_mod.wait, list(running), num_returns=1, timeout=0.25)
+                for ref in ready:
+                    i = running.pop(ref)
+                    try:
+                        done[i] = TrialOutcome(**await blocking(ray_mod.get, ref))
+                    except Exception as exc:  # the task itself died (worker crash, OOM kill)
+                        done[i] = TrialOutcome(i, error=_crash(exc, retries))
+        finally:
+            for ref in running:
+                with contextlib.suppress(Exception):
+                    ray_mod.cancel(ref, force=True)
         return [done[i] for i in indices]
 
 
-class RayServeHandle:
-    """A Serve application serving one module."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._url: str | None = None
-        self._status = Status.PENDING
-        self._released = False
-
-    def __repr__(self) -> str:
-        return f"<RayServeHandle {self.name} {self._status.value} url={self._url}>"
-
-    @property
-    def url(self) -> str | None:
-        return self._url
-
-    @property
-    def status(self) -> Status:
-        return self._status if self._status.finished or self._url is None else Status.RUNNING
-
-    async def poll(self) -> Status:
-        if self._released:
-            return self._status
-        status = await _blocking(lambda: _serve().status().applications.get(self.name))
-        if status is None:
-            self._status = Status.CANCELLED
-        else:
-            s = str(getattr(status.status, "value", status.status))
-            self._status = {"RUNNING": Status.RUNNING, "DEPLOY_FAILED": Status.FAILED,
-                            "UNHEALTHY": Status.FAILED}.get(s, Status.PENDING)
-        return self._status
-
-    async def stop(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        with anyio.CancelScope(shield=True):
-            try:
-                with contextlib.suppress(Exception):
-                    await _blocking(_serve().delete, self.name)
-                if self._url is not None:
-                    from .._http import aclose_origin
-
-                    await aclose_origin(self._url)
-            finally:
-                self._status = Status.CANCELLED
-                await _blocking(_Runtime.release)
-
-    async def wait(self) -> None:
-        while not self._released and (await self.poll()) in (Status.RUNNING, Status.PENDING):
-            await anyio.sleep(1.0)
-
-
-class RayActorHandle:
-    """A command running in a Ray actor."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self._actor: Any = None
-        self._url: str | None = None
-        self._status = Status.PENDING
-        self._released = False
-
-    def __repr__(self) -> str:
-        return f"<RayActorHandle {self.name} {self._status.value} url={self._url}>"
-
-    def _create(self, resources: dict[str, Any]) -> None:
-        from ._ray_actors import CommandActor
-
-        ray_mod = import_ray()
-        self._actor = ray_mod.remote(CommandActor).options(**resources).remote()
-
-    async def _call(self, method: str, *args: Any) -> Any:
-        ray_mod = import_ray()
-        ref = getattr(self._actor, method).remote(*args)
-        return await _blocking(ray_mod.get, ref)
-
-    @property
-    def url(self) -> str | None:
-        return self._url
-
-    @property
-    def status(self) -> Status:
-        return self._status
-
-    async def poll(self) -> Status:
-        if not self._released and self._actor is not None:
-            with contextlib.suppress(Exception):
-                self._status = Status(await self._call("status"))
-        return self._status
-
-    async def log_tail(self, lines: int = 40) -> str:
-        try:
-            return str(await self._call("log_tail", lines))
-        except Exception:
-            return ""
-
-    async def stop(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        with anyio.CancelScope(shield=True):
-            try:
-                if self._actor is not None:
-                    with contextlib.suppress(Exception):
-                        with anyio.move_on_after(60):
-                            await self._call("stop")
-                    ray_mod = import_ray()
-                    with contextlib.suppress(Exception):
-                        await _blocking(ray_mod.kill, self._actor)
-            finally:
-                self._actor = None
-                self._status = Status.CANCELLED
-                await _blocking(_Runtime.release)
-
-    async def wait(self) -> None:
-        if self._actor is not None and not self._released:
-            self._status = Status(await self._call("wait"))
+def _crash(exc: BaseException, retries: int) -> str:
+    first = next((x.strip() for x in str(exc).splitlines() if x.strip()), "")
+    runs = f"ran {retries + 1} times" if retries else "ran once; TrialModule(retries=N) re-runs a crashed trial"
+    return f"{type(exc).__name__}: {first} ({runs})"
 
 
 def ray(address: str | None = None, *, num_replicas: int = 1, num_cpus: float | None = None,
         num_gpus: float | None = None, **kw: Any) -> RayLauncher:
     """Run on Ray: a local loopback instance (``address=None``) or the cluster at ``address``.
     ``num_replicas`` applies to served modules; ``num_cpus``/``num_gpus`` to each replica, actor
-    or trial task. Other keywords: ``max_ongoing_requests`` (Serve's default is 5 per replica),
-    ``http_host``, ``http_port``, ``start_timeout``, ``access_log`` (Serve's per-request log
-    lines, off by default), ``ray_init`` (extra ``ray.init`` arguments for a local start)."""
+    or trial task (replicas default to at most a quarter of the largest node between them). Other
+    keywords: ``max_ongoing_requests`` (Serve's default is 5 per replica), ``http_host``,
+    ``http_port``, ``start_timeout`` (seconds for a served module to run and answer),
+    ``access_log`` (Serve's per-request log lines, off by default), ``ray_init`` (extra
+    ``ray.init`` arguments for a local start)."""
     return RayLauncher(address, num_replicas=num_replicas, num_cpus=num_cpus, num_gpus=num_gpus, **kw)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urljoin
 
@@ -28,7 +28,7 @@ import orjson
 from .._concurrency import call_any
 from .._config import config
 from .._exceptions import ConfigError, LifecycleError
-from .._http import HTTPSettings, request_json, request_raw
+from .._http import HTTPSettings, request_raw
 from .._progress import Progress, progress
 from .file_handler import FileHandlerBase, call_hook, converted_train_file
 
@@ -213,6 +213,10 @@ class OpenAIFineTuneAPI:
     if TYPE_CHECKING:
         def _auth_headers(self) -> dict[str, str]: ...
 
+        async def _request_json(self, method: str, url: str, *, model: str | None = None,
+                                settings: HTTPSettings | None = None,
+                                **kw: Any) -> tuple[Any, Mapping[str, str]]: ...
+
     def _api(self, path: str) -> str:
         base = self._base_url if self._base_url.endswith("/") else self._base_url + "/"
         return urljoin(base, path)
@@ -230,18 +234,15 @@ class OpenAIFineTuneAPI:
         body: dict[str, Any] = {"model": model, "training_file": file_id, **kw}
         if hyper:
             body["hyperparameters"] = hyper
-        job, _ = await request_json("POST", self._api("fine_tuning/jobs"), json=body, headers=self._auth_headers(),
-                                    settings=self._http, provider=self.source, model=model)
+        job, _ = await self._request_json("POST", self._api("fine_tuning/jobs"), json=body, model=model)
         return str(job["id"]), str(job.get("status", "queued"))
 
     async def _query_finetuning_job(self, job_id: str) -> tuple[str | None, str]:
-        job, _ = await request_json("GET", self._api(f"fine_tuning/jobs/{job_id}"), headers=self._auth_headers(),
-                                    settings=self._http, provider=self.source)
+        job, _ = await self._request_json("GET", self._api(f"fine_tuning/jobs/{job_id}"))
         return job.get("fine_tuned_model"), str(job.get("status", ""))
 
     async def _get_finetuned_model_names(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        jobs, _ = await request_json("GET", self._api("fine_tuning/jobs"), headers=self._auth_headers(),
-                                     settings=self._http, provider=self.source)
+        jobs, _ = await self._request_json("GET", self._api("fine_tuning/jobs"))
         done: list[tuple[str, str]] = []
         other: list[tuple[str, str]] = []
         for job in jobs.get("data") or []:
@@ -250,6 +251,5 @@ class OpenAIFineTuneAPI:
         return done, other
 
     async def _cancel_finetuning_job(self, job_id: str) -> str:
-        job, _ = await request_json("POST", self._api(f"fine_tuning/jobs/{job_id}/cancel"),
-                                    headers=self._auth_headers(), settings=self._http, provider=self.source)
+        job, _ = await self._request_json("POST", self._api(f"fine_tuning/jobs/{job_id}/cancel"))
         return str(job.get("status", ""))

@@ -20,8 +20,8 @@ whose repr hides every value.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import ClassVar, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 from .._config import Secret, config, env_names_for_key
 from .._exceptions import (
@@ -31,6 +31,7 @@ from .._exceptions import (
     PermissionDeniedError,
     QuotaExceededError,
 )
+from .._http import HTTPSettings, request_json
 
 __all__ = ["KEY_ERRORS", "ApiKey", "Auth", "FixedKey", "KeyPool", "KeySource", "KeyedProvider", "RedactedHeaders",
            "SessionKey", "StaticAuth", "key_source", "resolve_key"]
@@ -305,6 +306,8 @@ class KeyedProvider:
 
     source: ClassVar[str] = ""
     key_required: ClassVar[bool] = True
+    #: the module's network settings (timeouts, retries, proxy, TLS), set by the provider base
+    _http: HTTPSettings
 
     def _init_keys(self, api_key: ApiKey, *, skip_auth: bool, dynamic_auth: bool, source: str | None = None) -> None:
         # The name keys are looked up under: the registered source; a class without one may name
@@ -324,3 +327,28 @@ class KeyedProvider:
         """The headers of the next request: the key source picks the key (cached per key)."""
         h = self._static_headers
         return h if h is not None else self._keys.headers()
+
+    def _next_key(self, headers: dict[str, str], exc: APIStatusError, *, may_retry: bool) -> dict[str, str]:
+        """After a key error (:data:`KEY_ERRORS`) on the request sent with ``headers``: set that key
+        aside and return the headers to try once more with, or re-raise ``exc`` when there is no
+        other key or the call may not be repeated (``may_retry``: nothing was answered yet and it
+        was not retried already). The one key-retry rule of every provider request."""
+        if not self._keys.set_aside(headers, exc) or not may_retry:
+            raise exc
+        return self._auth_headers()
+
+    async def _request_json(self, method: str, url: str, *, model: str | None = None,
+                            settings: HTTPSettings | None = None, **kw: Any) -> tuple[Any, Mapping[str, str]]:
+        """One JSON request to the provider with this module's key, network settings and error
+        typing; a refused key is retried once on the next key of a pool."""
+        headers = self._auth_headers()
+        retried = False
+        while True:
+            try:
+                data, answer_headers = await request_json(method, url, headers=headers,
+                                                          settings=settings or self._http, provider=self.source,
+                                                          model=model, **kw)
+                return data, answer_headers
+            except KEY_ERRORS as exc:
+                headers = self._next_key(headers, exc, may_retry=not retried)
+                retried = True

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ToolCallAccumulator", "finish_calls"]
+__all__ = ["ToolCallAccumulator", "call_arguments", "finish_calls"]
 
 
 class ToolCallAccumulator:
@@ -68,3 +68,16 @@ def finish_calls(calls: list[dict[str, Any]] | None) -> list[dict[str, Any]] | N
     acc = ToolCallAccumulator()
     acc.add([{**c, "index": c.get("index", i)} for i, c in enumerate(calls)])
     return acc.result()
+
+
+def call_arguments(tc: dict[str, Any]) -> tuple[str | None, Any]:
+    """``(name, arguments as an object)`` of one OpenAI-shaped tool call, for the providers whose
+    wire takes arguments as JSON objects (Claude, Gemini, Ollama). Arguments that are not valid
+    JSON travel as ``{"_raw": text}`` rather than being dropped."""
+    fn = tc.get("function") or {}
+    args = fn.get("arguments")
+    try:
+        parsed = orjson.loads(args) if isinstance(args, str) and args else (args or {})
+    except orjson.JSONDecodeError:
+        parsed = {"_raw": args}
+    return fn.get("name"), parsed

@@ -359,8 +359,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
             return self._model_name
         # An OpenAI-compatible engine started without a model name: ask it which it serves.
         base = self._base_url if self._base_url.endswith("/") else self._base_url + "/"
-        data, _ = await request_json("GET", urljoin(base, "models"), headers=self._auth_headers(),
-                                     settings=self._http, provider=self.source)
+        data, _ = await self._request_json("GET", urljoin(base, "models"))
         models = data.get("data") if isinstance(data, dict) else None
         if not models:
             raise ConfigError(f"{self._base_url} lists no models; pass model=...")
@@ -500,12 +499,9 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                     extras = {k: msg[k] for k in self.message_extras if k in msg} or None
                 break
             except KEY_ERRORS as exc:
-                # The provider refused the key before any output: set it aside, and try
-                # the next key once when the pool has one left.
-                if not self._keys.set_aside(headers, exc) or retried or content or reasoning:
-                    raise
+                # The provider refused the key: try the next key once, unless output went out.
+                headers = self._next_key(headers, exc, may_retry=not (retried or content or reasoning))
                 retried = True
-                headers = self._auth_headers()
         record_usage(self._module_id, usage_of(usage) or {}, self._used_by_moduleid)
         if span is not None:
             _tracing.genai_response(span, model=answered_by, usage=usage_of(usage), finish=finish,

@@ -32,6 +32,7 @@ from .._exceptions import (
 from ..streaming.sse import SSEEvent
 from ._keys import Auth, RedactedHeaders, StaticAuth
 from ._media import text_of as _text
+from ._toolcalls import call_arguments
 from .chat_base import OnlineChatModuleBase
 
 __all__ = ["ClaudeChat"]
@@ -80,13 +81,8 @@ def _assistant_blocks(m: dict[str, Any]) -> list[dict[str, Any]]:
     if not _blank(text):
         blocks.append({"type": "text", "text": text})
     for tc in m.get("tool_calls") or []:
-        fn = tc.get("function") or {}
-        args = fn.get("arguments")
-        try:
-            parsed = orjson.loads(args) if isinstance(args, str) and args else (args or {})
-        except orjson.JSONDecodeError:
-            parsed = {"_raw": args}
-        blocks.append({"type": "tool_use", "id": tc.get("id"), "name": fn.get("name"), "input": parsed})
+        name, parsed = call_arguments(tc)
+        blocks.append({"type": "tool_use", "id": tc.get("id"), "name": name, "input": parsed})
     return blocks
 
 

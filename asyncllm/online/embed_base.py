@@ -38,11 +38,10 @@ from .. import _tracing
 from .._concurrency import gather
 from .._config import config
 from .._exceptions import ConfigError, ProtocolError
-from .._http import request_json
 from .._proxy import ENV
 from .._tls import CertSpec, Verify
 from ..modules.base import ModuleBase
-from ._keys import KEY_ERRORS, ApiKey, KeyedProvider
+from ._keys import ApiKey, KeyedProvider
 from ._registry import register_embed
 from .chat_base import http_settings
 
@@ -170,18 +169,8 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
                 "auth": self._keys.describe()}
 
     async def _post(self, body: dict[str, Any], url: str | None = None) -> Any:
-        headers = self._auth_headers()
-        retried = False
-        while True:  # twice only to retry on the next key of a pool
-            try:
-                data, _ = await request_json("POST", url or self._url, json=body, headers=headers,
-                                             settings=self._http, provider=self.source, model=self._model_name)
-                return data
-            except KEY_ERRORS as exc:
-                if not self._keys.set_aside(headers, exc) or retried:
-                    raise
-                retried = True
-                headers = self._auth_headers()
+        data, _ = await self._request_json("POST", url or self._url, json=body, model=self._model_name)
+        return data
 
     # -- embedding hooks ---------------------------------------------------------------------
 

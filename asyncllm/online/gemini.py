@@ -43,6 +43,7 @@ from .._provider_errors import register_error_rule
 from ..streaming.sse import SSEEvent
 from ._keys import Auth, RedactedHeaders, StaticAuth
 from ._media import text_of as _text
+from ._toolcalls import call_arguments
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase
 
@@ -115,14 +116,9 @@ def to_gemini_contents(messages: list[dict[str, Any]]) -> tuple[dict[str, Any] |
             if text := _text(m.get("content")):
                 parts.append({"text": text})
             for tc in m.get("tool_calls") or []:
-                fn = tc.get("function") or {}
-                names[tc.get("id", "")] = fn.get("name", "")
-                args = fn.get("arguments")
-                try:
-                    parsed = orjson.loads(args) if isinstance(args, str) and args else (args or {})
-                except orjson.JSONDecodeError:
-                    parsed = {"_raw": args}
-                parts.append({"functionCall": {"name": fn.get("name"), "args": parsed}})
+                name, parsed = call_arguments(tc)
+                names[tc.get("id", "")] = name or ""
+                parts.append({"functionCall": {"name": name, "args": parsed}})
             if parts:
                 contents.append({"role": "model", "parts": parts})
         elif role == "tool":

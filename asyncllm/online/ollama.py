@@ -28,6 +28,7 @@ import orjson
 from .._exceptions import ConfigError, ProtocolError
 from .._http import HTTPSettings, stream_sse
 from ..streaming.sse import SSEEvent
+from ._toolcalls import call_arguments
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase
 
@@ -67,14 +68,9 @@ def to_ollama_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if role == "assistant" and m.get("tool_calls"):
             calls = []
             for tc in m["tool_calls"]:
-                fn = tc.get("function") or {}
-                names[tc.get("id", "")] = fn.get("name", "")
-                args = fn.get("arguments")
-                try:
-                    parsed = orjson.loads(args) if isinstance(args, str) and args else (args or {})
-                except orjson.JSONDecodeError:
-                    parsed = {"_raw": args}
-                calls.append({"function": {"name": fn.get("name"), "arguments": parsed}})
+                name, parsed = call_arguments(tc)
+                names[tc.get("id", "")] = name or ""
+                calls.append({"function": {"name": name, "arguments": parsed}})
             msg["tool_calls"] = calls
             if not text:
                 del msg["content"]  # as the official client leaves an empty content out

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from .._exceptions import APIError, ContentFilteredError, ProtocolError, QuotaExceededError
-from .._http import request_json, request_raw
+from .._http import request_raw
 from .._provider_errors import body_code, register_error_rule
 from ._finetune import read_training_file
 from ._media import ImageRef
@@ -89,21 +89,18 @@ class QwenChat(OnlineChatModuleBase, source="qwen"):
         kw.pop("capacity", None)  # a deployment setting, read by _create_deployment
         body = {"model": model, "training_file_ids": [file_id], "training_type": kw.pop("training_type", "sft"),
                 "hyper_parameters": kw.pop("hyper_parameters", kw)}
-        out, _ = await request_json("POST", self._native("fine-tunes"), json=body, headers=self._auth_headers(),
-                                    settings=self._http, provider="qwen", model=model)
+        out, _ = await self._request_json("POST", self._native("fine-tunes"), json=body, model=model)
         o = out.get("output") or {}
         return str(o["job_id"]), str(o.get("status", "PENDING"))
 
     async def _query_finetuning_job(self, job_id: str) -> tuple[str | None, str]:
-        out, _ = await request_json("GET", self._native(f"fine-tunes/{job_id}"), headers=self._auth_headers(),
-                                    settings=self._http, provider="qwen")
+        out, _ = await self._request_json("GET", self._native(f"fine-tunes/{job_id}"))
         o = out.get("output") or {}
         return o.get("finetuned_output"), str(o.get("status", ""))
 
     async def _create_deployment(self) -> tuple[str, str]:
         body = {"model_name": self._model_name, "capacity": int(self._train_params.get("capacity", 2))}
-        out, _ = await request_json("POST", self._native("deployments"), json=body, headers=self._auth_headers(),
-                                    settings=self._http, provider="qwen", model=self._model_name)
+        out, _ = await self._request_json("POST", self._native("deployments"), json=body, model=self._model_name)
         o = out.get("output") or {}
         dep = str(o.get("deployed_model") or o.get("deployment_id"))
         if o.get("deployed_model"):
@@ -111,8 +108,7 @@ class QwenChat(OnlineChatModuleBase, source="qwen"):
         return dep, str(o.get("status", "PENDING"))
 
     async def _query_deployment(self, deployment_id: str) -> str:
-        out, _ = await request_json("GET", self._native(f"deployments/{deployment_id}"),
-                                    headers=self._auth_headers(), settings=self._http, provider="qwen")
+        out, _ = await self._request_json("GET", self._native(f"deployments/{deployment_id}"))
         return str((out.get("output") or {}).get("status", ""))
 
 

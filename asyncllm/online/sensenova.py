@@ -20,7 +20,7 @@ import orjson
 
 from .._config import Secret, config
 from .._exceptions import ConfigError, LifecycleError, ProtocolError
-from .._http import request_json, request_raw
+from .._http import request_raw
 from ._finetune import read_training_file
 from ._keys import RedactedHeaders
 from ._media import ImageRef
@@ -133,13 +133,11 @@ class SenseNovaChat(OnlineChatModuleBase, source="sensenova"):
         return urljoin(base if base.endswith("/") else base + "/", "llm/" + path)
 
     async def _get(self, path: str) -> Any:
-        data, _ = await request_json("GET", self._api(path), headers=self._auth_headers(), settings=self._http,
-                                     provider="sensenova")
+        data, _ = await self._request_json("GET", self._api(path))
         return data
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
-        data, _ = await request_json("POST", self._api(path), json=body, headers=self._auth_headers(),
-                                     settings=self._http, provider="sensenova", model=self._model_name)
+        data, _ = await self._request_json("POST", self._api(path), json=body, model=self._model_name)
         return data
 
     async def _upload_train_file(self, path: str) -> str:

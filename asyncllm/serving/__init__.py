@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import ServedApp, create_app
     from .client import UrlModule
-    from .errors import ServedModuleError
+    from .errors import ServedModuleError, ServerLostError
     from .launchers import InProcessLauncher, ServerSpec, SubprocessLauncher, serve
     from .markers import remote_method, route
     from .options import CallerPolicy, ServerOptions
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "ServedApp": "app", "create_app": "app",
     "ServerModule": "server_module", "UrlModule": "client",
-    "ServedModuleError": "errors",
+    "ServedModuleError": "errors", "ServerLostError": "errors",
     "InProcessLauncher": "launchers", "ServerSpec": "launchers", "SubprocessLauncher": "launchers",
     "serve": "launchers",
     "remote_method": "markers", "route": "markers",
@@ -38,6 +38,7 @@ __all__ = [
     "InProcessLauncher",
     "ServedApp",
     "ServedModuleError",
+    "ServerLostError",
     "ServerModule",
     "ServerOptions",
     "ServerSpec",

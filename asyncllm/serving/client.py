@@ -17,16 +17,16 @@ connection, which cancels the work on the server.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 from .._context import Session, peek_session, record_usage
-from .._exceptions import APIStatusError, ConfigError, LifecycleError, ProtocolError
+from .._exceptions import APIError, APIStatusError, ConfigError, LifecycleError, ProtocolError
 from .._http import DEFAULT_SETTINGS, HTTPSettings, request_json, stream_sse
 from ..modules.base import ModuleBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase, FormatterChain, as_formatter
 from ..streaming.channel import Chunk, current_sink, streams_upstream
 from ._client_files import args_as_content, files_as_content
-from .errors import error_from_body, served_error
+from .errors import ServerLostError, error_from_body, served_error
 from .wire import SESSION_HEADER, encode_session, from_wire, to_wire
 
 __all__ = ["UrlModule"]
@@ -170,8 +170,8 @@ class UrlModule(ModuleBase):
         try:
             data, _ = await request_json("POST", f"{url}/generate", json=body, headers=headers,
                                          settings=self._settings)
-        except APIStatusError as exc:
-            raise served_error(exc, url) from exc
+        except APIError as exc:
+            await self._reraise(exc, url)
         return self._finish(data)
 
     async def _forward_sse(self, endpoint: str, body: Any, headers: dict[str, str]) -> Any:
@@ -186,10 +186,10 @@ class UrlModule(ModuleBase):
                         end = ev
                     # After the last event, read on to the end of the body: the server ends it
                     # right away, and a fully read response goes back to the pool.
-        except APIStatusError as exc:
-            raise served_error(exc, url) from exc
+        except APIError as exc:
+            await self._reraise(exc, url)
         if end is None:
-            raise ProtocolError(f"the stream from {url} ended without a result event", url=url)
+            await self._reraise(ProtocolError(f"the stream from {url} ended without a result event", url=url), url)
         if end.event == "error":
             raise error_from_body(end.json(), url) or ProtocolError(
                 f"{url} sent a malformed error event: {end.data[:120]!r}", url=url)
@@ -211,9 +211,25 @@ class UrlModule(ModuleBase):
         try:
             data, _ = await request_json("POST", f"{url}/_call", json=body, headers=await self._headers(),
                                          settings=self._settings)
-        except APIStatusError as exc:
-            raise served_error(exc, url) from exc
+        except APIError as exc:
+            await self._reraise(exc, url)
         return self._finish(data)
+
+    async def _reraise(self, exc: APIError, url: str) -> NoReturn:
+        """Raise what a failed call raises: the module's own error (ServedModuleError), a lost
+        server (ServerLostError, when the launcher can tell), or else ``exc`` itself."""
+        if isinstance(exc, APIStatusError):
+            mapped = served_error(exc, url)
+            if mapped is not exc:
+                raise mapped from exc
+        lost = None if isinstance(exc, APIStatusError) and exc.status_code < 500 else await self._lost(exc, url)
+        if lost is not None:
+            raise lost from exc
+        raise exc
+
+    async def _lost(self, exc: APIError, url: str) -> ServerLostError | None:
+        """A server process lost mid-call; only a launcher that watches its server can tell."""
+        return None
 
 
 class _Shared(UrlModule):

@@ -6,6 +6,9 @@ which error type the server reported and where; its ``__cause__`` is the HTTP st
 (:class:`~asyncllm.InternalServerError`) carrying status and body. Protocol problems
 (4xx: bad input, wrong key, unknown method) stay the HTTP layer's typed
 :class:`~asyncllm.APIStatusError` subclasses.
+
+:class:`ServerLostError` is the other way a served call fails: the process serving it died
+mid-call (a Ray Serve replica, a Slurm job), as the launcher's handle can tell.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from .._exceptions import APIStatusError, ModuleExecutionError
 
-__all__ = ["ServedModuleError", "error_from_body"]
+__all__ = ["ServedModuleError", "ServerLostError", "error_from_body"]
 
 
 class ServedModuleError(ModuleExecutionError):
@@ -27,6 +30,18 @@ class ServedModuleError(ModuleExecutionError):
         self.url = url
         self.status_code = status_code
         self.remote_traceback = remote_traceback
+
+
+class ServerLostError(ServedModuleError):
+    """The process serving the call died while it ran: a Ray Serve replica (killed, out of
+    memory, its node lost) or a Slurm job (cancelled, out of time, its node lost). ``cause``
+    says which and why. The call may have run in part; it was not sent again, since a served
+    module is not idempotent unless declared so. ``__cause__`` is what the client saw (a bare
+    500 from Ray's proxy, a broken connection)."""
+
+    def __init__(self, message: str, *, cause: str, url: str = "", status_code: int = 0) -> None:
+        super().__init__(message, remote_type="ServerLost", url=url, status_code=status_code)
+        self.cause = cause
 
 
 def error_from_body(body: Any, url: str, status: int = 500) -> ServedModuleError | None:

@@ -14,13 +14,14 @@ import secrets
 from collections.abc import Callable
 from typing import Any, Self
 
-from .._exceptions import ConfigError
+from .._exceptions import APIError, ConfigError
 from .._http import HTTPSettings, aclose_origin
 from .._importpath import resolve
 from .._status import Status
 from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
 from .client import UrlModule
+from .errors import ServerLostError
 from .launchers import InProcessLauncher, ServerSpec, get_launcher
 from .options import ServerOptions
 
@@ -162,3 +163,15 @@ class ServerModule(UrlModule):
     async def _wait_impl(self) -> None:
         if self._launcher is not None and not self._attached:
             await self._launcher.wait()
+
+    async def _lost(self, exc: APIError, url: str) -> ServerLostError | None:
+        # A Ray replica or Slurm job that died mid-call shows here as a bare 5xx or a broken
+        # connection; the launcher's handle knows what happened to it.
+        explain = getattr(self._launcher, "failure_cause", None)
+        cause = await explain() if explain is not None and not self._attached else None
+        if not cause:
+            return None
+        again = "" if self._settings.idempotent else " (the module is not declared idempotent)"
+        return ServerLostError(f"the server of {self.display_name} at {url} was lost while the call ran: {cause}; "
+                               f"the call was not sent again{again}", cause=cause, url=url,
+                               status_code=getattr(exc, "status_code", 0))

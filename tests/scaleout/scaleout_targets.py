@@ -86,3 +86,56 @@ gated_pipeline = al.pipeline(GatedWords(name="gated"), lambda s: s.upper())
 def echo_kw(x: Any, **kw: Any) -> dict[str, Any]:
     """Returns what it was given: the served form's caller policy decides what may reach it."""
     return {"x": x, "kw": kw}
+
+
+async def record_call(i: int, directory: str, delay: float = 0.0) -> int:
+    """Appends this replica's pid to ``directory/<i>`` (one line per run of call ``i``), waits
+    ``delay`` seconds, returns ``i``: a call that ran twice leaves two lines."""
+    with open(os.path.join(directory, str(i)), "a") as f:  # noqa: ASYNC230  (one short line)
+        f.write(f"{os.getpid()}\n")
+    await anyio.sleep(delay)
+    return i
+
+
+# Present while a test wants replicas that start slowly (a replica being replaced stays
+# unplaced-or-starting long enough to be seen).
+SLOW_START_MARKER = os.path.join("/tmp", f"asyncllm-slow-start-{os.getuid()}")
+
+
+class SlowRestart(al.ModuleBase):
+    """Starts in no time, unless SLOW_START_MARKER exists: then its deploy task takes 8 s."""
+
+    def _get_deploy_tasks(self) -> Any:
+        async def deploy() -> None:
+            if await anyio.Path(SLOW_START_MARKER).exists():
+                await anyio.sleep(8)
+
+        return deploy
+
+    async def forward(self, x: Any) -> Any:
+        return x
+
+
+slow_restart = SlowRestart()
+
+# One line per run of a crashy trial (its worker process dies in deploy).
+CRASH_RUNS = os.path.join("/tmp", f"asyncllm-crashy-runs-{os.getuid()}")
+
+
+class Crashy(al.ModuleBase):
+    """A trial target whose worker dies mid-deploy (as an out-of-memory kill would): each run
+    leaves a line in CRASH_RUNS first."""
+
+    def _get_deploy_tasks(self) -> Any:
+        async def deploy() -> None:
+            with open(CRASH_RUNS, "a") as f:  # noqa: ASYNC230  (a line, then the process dies)
+                f.write(f"{os.getpid()}\n")
+            os._exit(3)
+
+        return deploy
+
+    async def forward(self, x: int) -> Any:
+        return x
+
+
+crashy = Crashy().evalset([5])  # no Option: a grid of one trial

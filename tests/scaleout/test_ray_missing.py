@@ -22,11 +22,11 @@ def test_missing_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.anyio
 async def test_ray_launcher_without_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     from asyncllm import launchers
-    from asyncllm.launchers.ray import _Runtime
+    from asyncllm.launchers._ray_runtime import Runtime
     from asyncllm.serving import ServerModule
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    monkeypatch.setattr(_Runtime, "handle", None)
+    monkeypatch.setattr(Runtime, "handle", None)
     s = ServerModule("scaleout_targets:who", launcher=launchers.ray())
     with pytest.raises(Exception, match=r"pip install 'asyncllm\[ray\]'"):
         await s.start()

@@ -16,17 +16,21 @@ from asyncllm.launchers._slurm_cmd import (
     expand_hostlist,
     first_node,
     format_time_limit,
+    job_end_cause,
     parse_job_nodelist,
     parse_job_state,
     parse_node_addr,
     parse_sbatch_job_id,
     parse_scontrol_record,
+    parse_sinfo,
     parse_squeue_state,
     parse_state_word,
+    refused_for_resources,
     sbatch_argv,
     scancel_argv,
     scontrol_job_argv,
     scontrol_node_argv,
+    sinfo_argv,
     squeue_state_argv,
     write_env_file,
 )
@@ -247,3 +251,32 @@ def test_expand_hostlist() -> None:
     for bad in ("n[1-", "n]1[", "n[3-1]", "n[a]"):
         with pytest.raises(ValueError):
             expand_hostlist(bad)
+
+
+def test_no_requeue_directive() -> None:
+    assert "#SBATCH --no-requeue" in build_sbatch_script(SbatchSpec(argv=["x"], requeue=False)).splitlines()
+    assert "#SBATCH --requeue" in build_sbatch_script(SbatchSpec(argv=["x"], requeue=True)).splitlines()
+    assert "requeue" not in build_sbatch_script(SbatchSpec(argv=["x"]))
+
+
+def test_job_end_cause_names_what_happened() -> None:
+    record = parse_scontrol_record(sample("job_cancelled.txt"))
+    assert job_end_cause("3", JobState.CANCELLED, record) == (
+        "Slurm job 3 on vm was cancelled outside asyncllm (scancel, or the cluster's operator)")
+    assert job_end_cause("4", JobState.NODE_FAIL, {"NodeList": "n[1-2]"}) == (
+        "Slurm job 4 on n[1-2] lost its node (NODE_FAIL)")
+    assert "exit code 3:0" in job_end_cause("5", JobState.FAILED, {"ExitCode": "3:0"})
+    assert job_end_cause("6", JobState.TIMEOUT, {}) == "Slurm job 6 reached its time limit"
+    assert job_end_cause("7", JobState.SPECIAL_EXIT, {"Reason": "Held"}) == "Slurm job 7 ended SPECIAL_EXIT: Held"
+
+
+def test_sinfo_and_resource_refusals() -> None:
+    assert sinfo_argv("gpu") == ["sinfo", "-h", "-o", "%P|%D|%c|%G|%m", "-p", "gpu"]
+    rows = parse_sinfo("debug*|1|2|(null)|2048\ngpu|4|64|gpu:a100:8(S:0-1)|512000\nnoise\n")
+    assert rows == [{"partition": "debug", "nodes": 1, "cpus": 2, "gpus": 0, "mem_mb": 2048},
+                    {"partition": "gpu", "nodes": 4, "cpus": 64, "gpus": 8, "mem_mb": 512000}]
+    assert refused_for_resources("sbatch: error: Batch job submission failed: Requested node configuration is not "
+                                 "available")
+    assert refused_for_resources("sbatch: error: Batch job submission failed: Invalid generic resource (gres) "
+                                 "specification")
+    assert not refused_for_resources("sbatch: error: Batch job submission failed: Invalid partition name specified")
