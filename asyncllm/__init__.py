@@ -28,6 +28,10 @@ from ._exceptions import (
     IncompleteOutputError,
     LifecycleError,
     MissingDependencyError,
+    ModelAccessError,
+    ModelDownloadError,
+    ModelHubUnreachableError,
+    ModelNotFoundError,
     ModuleExecutionError,
     NotFoundError,
     OutputValidationError,
@@ -108,8 +112,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TrainableModule": ("asyncllm.trainable", "TrainableModule"),
     "EngineStatus": ("asyncllm.deploy", "EngineStatus"),
 }
-# Sub-packages reached as attributes: al.deploy.llamacpp, al.finetune.dummy, al.launchers.ray().
-_LAZY_PACKAGES = ("deploy", "finetune", "launchers")
+# Sub-packages reached as attributes: al.deploy.llamacpp, al.finetune.dummy, al.train.auto, al.launchers.ray().
+_LAZY_PACKAGES = ("deploy", "finetune", "launchers", "train")
 
 
 def __getattr__(name: str) -> Any:
@@ -128,7 +132,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import deploy, finetune, launchers
+    from . import deploy, finetune, launchers, train
     from ._config import Secret, config
     from ._http import HTTPSettings
     from ._http import aclose_all as aclose
@@ -207,6 +211,10 @@ __all__ = [
     "LifecycleError",
     "Loop",
     "MissingDependencyError",
+    "ModelAccessError",
+    "ModelDownloadError",
+    "ModelHubUnreachableError",
+    "ModelNotFoundError",
     "ModuleBase",
     "ModuleExecutionError",
     "NotFoundError",
@@ -268,5 +276,6 @@ __all__ = [
     "session",
     "switch",
     "to_thread",
+    "train",
     "warp",
 ]

@@ -26,6 +26,12 @@ Settings a user sets most (each also ``config.override(<name>=...)``):
 * ``ASYNCLLM_PROGRESS`` — ``auto`` (a progress bar on an interactive terminal, plain lines
   otherwise), ``bar``, ``plain`` or ``off``; see ``asyncllm/_progress.py``.
 * ``ASYNCLLM_MODEL_PATH`` — directories searched for local models (``trainable/models.py``).
+* ``ASYNCLLM_MODEL_SOURCE`` (``huggingface`` or ``modelscope``), ``ASYNCLLM_MODEL_CACHE_DIR``,
+  ``ASYNCLLM_MODEL_SOURCE_TOKEN`` — where a model named by its hub id (``Org/name``) is
+  downloaded from and to (``trainable/hub.py``); the hub's own ``HF_TOKEN`` / ``HF_ENDPOINT``
+  work too.
+* ``ASYNCLLM_ALPACA_LORA_DIR`` (a checkout of tloen/alpaca-lora) and ``ASYNCLLM_COLLIE_SCRIPT`` (a
+  CoLLiE training script) — what ``finetune.alpacalora`` and ``finetune.collie`` run.
 """
 
 from __future__ import annotations
@@ -106,6 +112,11 @@ for _name, _type, _default in (
     ("engine_log_dir", str, ""),             # where engine logs go ('' = a temp folder)
     ("train_target_root", str, ""),          # where fine-tuned models go ('' = ./save_ckpt)
     ("model_path", str, ""),                 # extra folders to look for local models (os.pathsep list)
+    ("model_source", str, "huggingface"),    # the hub that models named Org/name come from (or modelscope)
+    ("model_cache_dir", str, ""),            # where hub models are downloaded ('' = ~/.asyncllm/model)
+    ("model_source_token", str, None),       # the hub token (read as a Secret; else HF_TOKEN etc.)
+    ("alpaca_lora_dir", str, ""),            # a checkout of tloen/alpaca-lora, for finetune.alpacalora
+    ("collie_script", str, ""),              # a CoLLiE SFT script (LazyLLM's collie/finetune.py flags)
 ):
     _register(_name, _type, _default)
 

@@ -8,7 +8,11 @@ library, and the original is always kept as ``__cause__``. Cancellation is never
 
     AsyncLLMError
     ├── ConfigError                 bad argument / missing setting; message names the fix
-    │   └── MissingDependencyError  an optional extra is not installed; names the pip command
+    │   ├── MissingDependencyError  an optional extra is not installed; names the pip command
+    │   └── ModelDownloadError      a hub model could not be fetched; names the fix
+    │       ├── ModelHubUnreachableError  offline, hub down, or the endpoint is wrong (HF_ENDPOINT)
+    │       ├── ModelNotFoundError        no such repository / revision / file (or private: a token)
+    │       └── ModelAccessError          gated or private: the token is missing or not allowed
     ├── ModuleExecutionError        a module's forward failed; names the module, keeps the cause
     │   └── FlowError               a plain-callable flow item failed; names the flow and the item
     ├── HookError                   a 'raise'-mode hook failed in some phase
@@ -59,6 +63,10 @@ __all__ = [
     "InternalServerError",
     "LifecycleError",
     "MissingDependencyError",
+    "ModelAccessError",
+    "ModelDownloadError",
+    "ModelHubUnreachableError",
+    "ModelNotFoundError",
     "ModuleExecutionError",
     "NotFoundError",
     "OutputValidationError",
@@ -86,16 +94,40 @@ class ConfigError(AsyncLLMError, ValueError):
 class MissingDependencyError(ConfigError, ImportError):
     """An optional dependency is missing; the message names the install command."""
 
-    def __init__(self, package: str, extra: str, purpose: str = "") -> None:
+    def __init__(self, package: str, extra: str, purpose: str = "", *, how: str | None = None) -> None:
         self.package = package
         self.extra = extra
         why = f" (needed for {purpose})" if purpose else ""
-        how = (
-            f"install it with: pip install 'asyncllm[{extra}]'"
-            if extra
-            else "it is not on PyPI: install it from its source checkout (pip install <path>)"
-        )
+        if how is None:
+            how = (
+                f"install it with: pip install 'asyncllm[{extra}]'"
+                if extra
+                else "it is not on PyPI: install it from its source checkout (pip install <path>)"
+            )
         super().__init__(f"{package!r} is not installed{why}; {how}")
+
+
+class ModelDownloadError(ConfigError):
+    """A model named by its hub id (``Org/name``) could not be downloaded. ``repo`` and ``source``
+    say which; the message names the fix (a token, the endpoint, a local path). Never holds a token."""
+
+    def __init__(self, message: str, *, repo: str = "", source: str = "") -> None:
+        super().__init__(message)
+        self.repo = repo
+        self.source = source
+
+
+class ModelHubUnreachableError(ModelDownloadError):
+    """The hub could not be reached: no network, the hub is down, or ``HF_ENDPOINT`` is wrong."""
+
+
+class ModelNotFoundError(ModelDownloadError):
+    """The hub has no such repository, revision or file (a private one also looks like this
+    without a token)."""
+
+
+class ModelAccessError(ModelDownloadError):
+    """The repository is gated or private and the token is missing or not granted access."""
 
 
 class ModuleExecutionError(AsyncLLMError):

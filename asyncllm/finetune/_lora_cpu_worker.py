@@ -1,12 +1,13 @@
-"""CPU LoRA fine-tune of a GGUF chat model, producing a GGUF that llama.cpp can serve.
+"""LoRA fine-tune of a GGUF chat model (CPU, or CUDA when a GPU is visible), producing a GGUF.
 
-The library runs this as a subprocess (``finetune`` on machines without a GPU)::
+The library runs this as a subprocess (``finetune.cpu_lora``; ``--device auto`` trains on CUDA
+when torch sees a GPU, on the CPU otherwise)::
 
     python -m asyncllm.finetune._lora_cpu_worker --base-gguf BASE.gguf --data train.jsonl \\
         --out OUT_DIR --steps 14 --lr 1e-3 --lora-r 8
 
 Route: load the GGUF with transformers (``gguf_file=``, de-quantised to float32),
-wrap it with a peft LoRA, train with AdamW on CPU, merge the adapter, then write
+wrap it with a peft LoRA, train with AdamW (``--device``), merge the adapter, then write
 ``OUT/model.gguf``. The merged Hugging Face model (``OUT/hf``, about twice the
 GGUF's size) is only an intermediate of the converter route: it is deleted once
 the GGUF is written, unless ``--keep-hf`` asks to keep it (in the patch route it
@@ -219,6 +220,18 @@ def batches(examples: list[tuple[list[int], list[int]]], batch_size: int, seed: 
         del order[:batch_size]
 
 
+def pick_device(wanted: str) -> str:
+    """``auto``: CUDA when torch sees a GPU, else the CPU; ``cpu``/``cuda``/``cuda:N`` as asked
+    (CUDA without a GPU is an error naming ``--device cpu``)."""
+    import torch
+
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"--device {wanted}: torch sees no CUDA GPU here; use --device cpu (or auto)")
+    return wanted
+
+
 def run(args: argparse.Namespace) -> Path:
     t_start = time.monotonic()
     import torch
@@ -234,7 +247,9 @@ def run(args: argparse.Namespace) -> Path:
     records = load_records(Path(args.data))
     tokenizer = AutoTokenizer.from_pretrained(str(base.parent), gguf_file=base.name)
     model = AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name, dtype=torch.float32)
-    emit(event="loaded", seconds=round(time.monotonic() - t_start, 2), examples=len(records), steps=args.steps)
+    device = pick_device(args.device)
+    emit(event="loaded", seconds=round(time.monotonic() - t_start, 2), examples=len(records), steps=args.steps,
+         device=device)
 
     import gguf
 
@@ -262,7 +277,8 @@ def run(args: argparse.Namespace) -> Path:
         task_type="CAUSAL_LM",
     )
     # Any: peft resolves merge_and_unload etc. through __getattr__, which mypy reads as Tensor.
-    peft_model: Any = get_peft_model(model, lora)
+    # Trained on the GPU when there is one (the mapping check above ran on the CPU copy).
+    peft_model: Any = get_peft_model(model, lora).to(device)
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     peft_model.train()
@@ -280,7 +296,7 @@ def run(args: argparse.Namespace) -> Path:
             ids[row, : len(seq)] = torch.tensor(seq)
             labels[row, : len(lab)] = torch.tensor(lab)
             mask[row, : len(seq)] = 1
-        loss = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss = peft_model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optim.step()
@@ -288,7 +304,7 @@ def run(args: argparse.Namespace) -> Path:
         emit(step=step, loss=round(float(loss.item()), 5), elapsed=round(time.monotonic() - t_train, 2))
     train_seconds = time.monotonic() - t_train
 
-    merged = peft_model.merge_and_unload()
+    merged = peft_model.merge_and_unload().to("cpu")  # saved and converted from host memory
     merged.eval()
     # transformers 5 tags GGUF-loaded models as "quantized with gguf" and refuses to save them,
     # although the weights were de-quantised to float32 at load. Drop the tag so the merged
@@ -342,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-len", type=int, default=256)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when there is a GPU, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--converter", default=None, help="llama.cpp convert_hf_to_gguf.py (default: patch route)")
     parser.add_argument("--outtype", default="f16", help="with --converter: f32, f16, bf16, q8_0")
     parser.add_argument("--keep-hf", action="store_true",

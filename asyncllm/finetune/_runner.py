@@ -32,8 +32,10 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 async def run_worker(argv: Sequence[str], *, log_path: Path, on_event: Callable[[dict[str, Any]], Awaitable[None]],
                      env: Mapping[str, str] | None = None, timeout: float | None = None,
-                     launcher: Any = None) -> dict[str, Any]:
-    """Run ``argv``; return the last JSON event (the worker's ``{"done": true, ...}``).
+                     launcher: Any = None, cwd: str | Path | None = None,
+                     what: str = "fine-tune worker") -> dict[str, Any]:
+    """Run ``argv`` (in ``cwd``); return the last JSON event (the worker's ``{"done": true, ...}``).
+    ``what`` names the job in the error of a failed run.
 
     With a remote ``launcher`` (Ray, Slurm) the worker runs as its job; its JSON lines go to a
     file next to ``log_path`` (which must be on a filesystem both sides see)."""
@@ -47,7 +49,7 @@ async def run_worker(argv: Sequence[str], *, log_path: Path, on_event: Callable[
     try:
         proc = await anyio.open_process(list(argv), stdin=None, stderr=log_file,
                                         env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
-                                        start_new_session=True)
+                                        cwd=cwd, start_new_session=True)
     finally:
         log_file.close()
     last: dict[str, Any] = {}
@@ -78,5 +80,5 @@ async def run_worker(argv: Sequence[str], *, log_path: Path, on_event: Callable[
             await proc.aclose()
     if rc != 0 or last.get("done") is False:
         err = last.get("error") or f"exit code {rc}"
-        raise LifecycleError(f"fine-tune worker failed: {err}\n--- last lines of {log_path} ---\n{_tail(log_path)}")
+        raise LifecycleError(f"{what} failed: {err}\n--- last lines of {log_path} ---\n{_tail(log_path)}")
     return last

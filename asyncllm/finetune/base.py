@@ -34,6 +34,10 @@ class Finetuner:
     name: ClassVar[str] = ""
     #: (import names, pip name, extra) that must be installed
     requires: ClassVar[tuple[tuple[str, ...], str, str] | None] = None
+    #: it reads the base model's files (a hub id is downloaded first); dummy does not
+    needs_model: ClassVar[bool] = True
+    #: it takes ``trust_remote_code`` (TrainableModule passes its own setting on)
+    takes_trust_remote_code: ClassVar[bool] = False
 
     def __init__(self, *, progress: ProgressCallback | None = None, **kw: Any) -> None:
         self.progress = progress

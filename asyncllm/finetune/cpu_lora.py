@@ -1,10 +1,11 @@
-"""``finetune.cpu_lora``: LoRA on the CPU for a GGUF chat model, giving a GGUF llama.cpp serves.
+"""``finetune.cpu_lora``: LoRA for a GGUF chat model (CPU, or CUDA when there is a GPU), giving a GGUF.
 
 Drives ``asyncllm/finetune/_lora_cpu_worker.py`` in a subprocess (transformers loads the GGUF,
 peft trains the LoRA, the adapter is merged and written back as ``<target>/model.gguf``),
 reading its JSON progress lines: every step's loss is logged and passed to ``progress=``.
 Keywords: ``steps`` (14), ``lr`` (1e-3), ``lora_r`` (8), ``batch_size`` (4), ``max_len`` (256),
-``threads`` (all cores), ``seed``, ``timeout`` (seconds, default none), ``keep_hf`` (keep the
+``threads`` (all cores), ``seed``, ``device`` (``auto``: CUDA when a GPU is visible, else the CPU;
+``cpu``, ``cuda``), ``timeout`` (seconds, default none), ``keep_hf`` (keep the
 merged Hugging Face model, an intermediate about twice the GGUF's size, in ``<target>/hf``). The
 trainset is a JSON or JSON-lines file of ``{"instruction", "input"?, "output"}`` or
 ``{"messages": [...]}`` records.
@@ -29,7 +30,7 @@ from .base import Finetuner
 __all__ = ["CpuLora", "cpu_lora"]
 
 _FLAGS = ("steps", "lr", "lora_r", "lora_alpha", "batch_size", "max_len", "threads", "seed", "target_modules",
-          "converter", "outtype")
+          "converter", "outtype", "device")
 
 
 class CpuLora(Finetuner):

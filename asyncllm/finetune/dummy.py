@@ -13,6 +13,7 @@ __all__ = ["Dummy", "dummy"]
 
 class Dummy(Finetuner):
     name = "dummy"
+    needs_model = False
 
     async def __call__(self, base_model: str, target_path: str, trainset: str | None) -> str:
         log.info("dummy finetune!, and init-args is %s", self.kw)

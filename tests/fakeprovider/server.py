@@ -14,6 +14,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import anyio
 import sniffio
@@ -31,16 +32,9 @@ class FakeServer(str):
 
 
 @asynccontextmanager
-async def running_fake_provider(state: FakeState | None = None, *, graceful_timeout: float = 0.2,
-                                keep_alive_timeout: float = 30.0, certfile: str | None = None,
-                                client_ca: str | None = None) -> AsyncIterator[FakeServer]:
-    """``async with running_fake_provider() as base_url:`` — works on asyncio and trio.
-
-    ``certfile`` (a PEM holding the certificate chain and its key) serves HTTPS
-    (``https://127.0.0.1:<port>``); ``client_ca`` also demands a client certificate signed by it.
-    """
-    st = state or FakeState()
-    app = build_app(st)
+async def serving(app: Any, *, graceful_timeout: float = 0.2, keep_alive_timeout: float = 30.0,
+                  certfile: str | None = None, client_ca: str | None = None) -> AsyncIterator[int]:
+    """``async with serving(asgi_app) as port:`` — any ASGI app on 127.0.0.1, asyncio or trio."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -63,11 +57,33 @@ async def running_fake_provider(state: FakeState | None = None, *, graceful_time
     else:
         from hypercorn.asyncio import serve  # type: ignore[assignment]
     shutdown = anyio.Event()
-    url = FakeServer(f"{'https' if certfile else 'http'}://127.0.0.1:{port}")
-    url.state, url.port = st, port
+    failed: Exception | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(partial(serve, app, config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
         try:
-            yield url
+            yield port
+        except Exception as exc:
+            # Let hypercorn shut down gracefully before the body's error propagates: raised inside
+            # the task group, it would cancel serve() mid-shutdown (hypercorn then fails noisily).
+            failed = exc
         finally:
             shutdown.set()
+    if failed is not None:
+        raise failed
+
+
+@asynccontextmanager
+async def running_fake_provider(state: FakeState | None = None, *, graceful_timeout: float = 0.2,
+                                keep_alive_timeout: float = 30.0, certfile: str | None = None,
+                                client_ca: str | None = None) -> AsyncIterator[FakeServer]:
+    """``async with running_fake_provider() as base_url:`` — works on asyncio and trio.
+
+    ``certfile`` (a PEM holding the certificate chain and its key) serves HTTPS
+    (``https://127.0.0.1:<port>``); ``client_ca`` also demands a client certificate signed by it.
+    """
+    st = state or FakeState()
+    async with serving(build_app(st), graceful_timeout=graceful_timeout, keep_alive_timeout=keep_alive_timeout,
+                       certfile=certfile, client_ca=client_ca) as port:
+        url = FakeServer(f"{'https' if certfile else 'http'}://127.0.0.1:{port}")
+        url.state, url.port = st, port
+        yield url
