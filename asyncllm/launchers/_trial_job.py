@@ -6,11 +6,11 @@ JSON outcome to OUT (atomically, so the launcher never reads half a file).
 
 from __future__ import annotations
 
-import os
 import sys
 
 import orjson
 
+from .._process import write_atomic
 from ._trial_task import run_trial_blocking
 
 
@@ -20,10 +20,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("usage: python -m asyncllm.launchers._trial_job TARGET INDEX OUT.json")
     target, index, out = args[0], int(args[1]), args[2]
     outcome = run_trial_blocking(target, index)
-    tmp = f"{out}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(orjson.dumps(outcome))
-    os.replace(tmp, out)
+    write_atomic(out, orjson.dumps(outcome))
 
 
 if __name__ == "__main__":

@@ -20,14 +20,12 @@ from typing import Any
 import anyio
 import orjson
 
+from .._process import write_atomic
 from .options import ServerOptions
 
 
 def _announce(port_file: str, port: int) -> None:
-    tmp = f"{port_file}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(str(port))
-    os.replace(tmp, port_file)  # the parent never sees a half-written file
+    write_atomic(port_file, str(port).encode("ascii"))  # the parent never sees a half-written file
 
 
 async def run_server(target: Any, *, pre: Any = None, post: Any = None, options: ServerOptions,

@@ -1,0 +1,63 @@
+"""What the engine scripts we ship (the dummy engine, the embedding engine) share to serve.
+
+Each engine is a subprocess started as ``python -m asyncllm.deploy._<name>_server``: it binds
+its socket first (port 0: the OS picks, and early connections wait in the backlog instead of
+being refused), tells the parent the port (a stdout line and, when asked, a port file written
+atomically), then serves its ASGI app with hypercorn on asyncio or trio until SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import sniffio
+from hypercorn.config import Config
+
+from .._process import write_atomic
+from ..serving._hypercorn import bind_socket
+
+__all__ = ["READY_PREFIX", "announce_port", "bind_socket", "hypercorn_config", "serve_app", "until_signalled"]
+
+#: the stdout line an engine prints once it listens: ``ASYNCLLM_READY port=<port>``
+READY_PREFIX = "ASYNCLLM_READY"
+
+
+def announce_port(port: int, port_file: str | None) -> None:
+    """Tell the parent which port we got: a stdout line and, if asked, a port file."""
+    if port_file:
+        write_atomic(port_file, f"{port}\n".encode("ascii"))
+    print(f"{READY_PREFIX} port={port}", flush=True)
+
+
+def hypercorn_config(sock: socket.socket) -> Config:
+    """hypercorn's settings for an engine on ``sock`` (handed over: hypercorn owns and closes it)."""
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]
+    config.accesslog = None
+    config.errorlog = "-"
+    config.graceful_timeout = 2.0
+    return config
+
+
+async def until_signalled() -> None:
+    """Return at the first SIGINT or SIGTERM."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            return
+
+
+async def serve_app(app: Any, config: Config, shutdown_trigger: Callable[[], Awaitable[None]] = until_signalled,
+                    ) -> None:
+    """Serve ``app`` with hypercorn on the running backend until ``shutdown_trigger()`` returns."""
+    if sniffio.current_async_library() == "trio":
+        from hypercorn.trio import serve as trio_serve
+
+        await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
+    else:
+        from hypercorn.asyncio import serve as asyncio_serve
+
+        await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
