@@ -510,7 +510,8 @@ class ModuleBase:
                         emitted.clear()
                     pieces.append(piece)
                     chunk = as_chunk(piece, name)
-                    if chunk.tag != "result" and worth_sending(chunk):
+                    # worth_sending(chunk), inlined: this runs once per streamed token
+                    if chunk.tag != "result" and (chunk or chunk.data is not None):
                         yield chunk
                 for chunk in emitted:
                     yield chunk
