@@ -27,6 +27,7 @@ from ..prompts.base import EmptyPrompter, PrompterBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase
 from ..prompts.llm import LLMBuilders
 from ._keys import ApiKey, is_dynamic
+from ._select import build_chat, build_embed
 from .dynamic_config import DynamicModelConfig, model_config_for
 
 __all__ = ["DynamicChatRouter", "DynamicEmbeddingRouter"]
@@ -170,11 +171,9 @@ class DynamicChatRouter(LLMBuilders, _DynamicRouter):
         return new
 
     def _build(self, cfg: DynamicModelConfig) -> ModuleBase:
-        from .factory import OnlineChatModule
-
-        return OnlineChatModule(source=cfg.source, base_url=cfg.base_url, stream=self._stream,
-                                skip_auth=cfg.skip_auth, api_key=None if cfg.skip_auth else "dynamic",
-                                name=f"{self.display_name}:{cfg.source}", **self._provider_kw)
+        return build_chat(None, cfg.source, cfg.base_url, stream=self._stream, return_trace=False,
+                          skip_auth=cfg.skip_auth, api_key=None if cfg.skip_auth else "dynamic",
+                          name=f"{self.display_name}:{cfg.source}", **self._provider_kw)
 
     async def forward(self, *args: Any, **kw: Any) -> AsyncGenerator[Any, None]:  # type: ignore[override]
         provider, cfg = await self._route()
@@ -204,11 +203,9 @@ class DynamicEmbeddingRouter(_DynamicRouter):
         return self._slot
 
     def _build(self, cfg: DynamicModelConfig) -> ModuleBase:
-        from .factory import OnlineEmbeddingModule
-
-        return OnlineEmbeddingModule(source=cfg.source, embed_url=cfg.base_url, type=self._slot,
-                                     skip_auth=cfg.skip_auth, api_key=None if cfg.skip_auth else "dynamic",
-                                     name=f"{self.display_name}:{cfg.source}", **self._provider_kw)
+        return build_embed(cfg.source, cfg.base_url, None, self._slot,
+                           skip_auth=cfg.skip_auth, api_key=None if cfg.skip_auth else "dynamic",
+                           name=f"{self.display_name}:{cfg.source}", **self._provider_kw)
 
     async def forward(self, *args: Any, **kw: Any) -> Any:
         provider, cfg = await self._route()
