@@ -6,6 +6,11 @@ task group running the same 1,000 coroutines. When LazyLLM is installed (here or
 interpreter named by ``LAZYLLM_PYTHON``, default ``/work/lazyllm-venv/bin/python``), the same
 workloads run through LazyLLM in a subprocess, against its own floor (a bare function call).
 
+Times are CPU time of this process (``time.process_time``), not wall time: on a shared machine
+other jobs' load stretches wall time by whatever the scheduler gives them, which swamped the
+ratios (a bare await read 0.1–1 µs from one run to the next). A thread-pool parallel (LazyLLM's)
+is charged for every thread's CPU, as it should be.
+
 Run: ``python benchmarks/core_overhead.py`` (``--quick`` for fewer repeats).
 """
 
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 REPEATS = 7
+CLOCK = time.process_time
 
 
 Samples = dict[str, list[float]]
@@ -57,10 +63,10 @@ async def measure_asyncllm(repeats: int) -> dict[str, list[float]]:
     par = al.parallel(*[bare] * 1000)
 
     async def timed(fn: Callable[[], Awaitable[Any]], n: int) -> float:
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         for _ in range(n):
             await fn()
-        return time.perf_counter() - t0
+        return CLOCK() - t0
 
     async def raw_task_group() -> None:
         async with anyio.create_task_group() as tg:
@@ -138,10 +144,10 @@ def measure_lazyllm(repeats: int) -> dict[str, list[float]]:
     par = lazyllm.parallel(*[bare] * 1000)
 
     def timed(fn: Callable[[], Any], n: int) -> float:
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         for _ in range(n):
             fn()
-        return time.perf_counter() - t0
+        return CLOCK() - t0
 
     def bare10() -> int:
         x = 0

@@ -12,12 +12,14 @@ the server's. Everything goes over 127.0.0.1 with keep-alive.
 from __future__ import annotations
 
 import argparse
+import base64
 import math
 import os
 import statistics
 import subprocess
 import sys
 import time
+from array import array
 from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
@@ -36,10 +38,16 @@ CHAT = orjson.dumps({"id": "chatcmpl-1", "object": "chat.completion", "created":
 _CHUNK = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
           "choices": [{"index": 0, "delta": {"content": "tok "}, "finish_reason": None}]}
 FRAME = b"data: " + orjson.dumps(_CHUNK) + b"\n\n"
+USAGE_FRAME = b"data: " + orjson.dumps({**_CHUNK, "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 64,
+                                                                           "total_tokens": 74}}) + b"\n\n"
 EMB = orjson.dumps({"object": "list", "model": "e", "usage": {"prompt_tokens": 16, "total_tokens": 16},
                     "data": [{"object": "embedding", "index": i, "embedding": [((i * 7 + j) % 1000) / 1000.0 - 0.5
                                                                               for j in range(DIM)]}
                              for i in range(N_INPUTS)]})
+# The same vectors as base64 float32 (what ``encoding_format: base64`` asks for).
+_EMB = orjson.loads(EMB)
+EMB_B64 = orjson.dumps({**_EMB, "data": [
+    {**d, "embedding": base64.b64encode(array("f", d["embedding"]).tobytes()).decode()} for d in _EMB["data"]]})
 
 
 # ------------------------------------------------------------------------------ server (subprocess)
@@ -58,13 +66,16 @@ def serve() -> None:
         await resp.prepare(request)
         for _ in range(N_CHUNKS):
             await resp.write(FRAME)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await resp.write(USAGE_FRAME)
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
 
     async def embeddings(request: web.Request) -> web.Response:
-        await request.read()
-        return web.Response(body=EMB, content_type="application/json")
+        body = orjson.loads(await request.read())
+        return web.Response(body=EMB_B64 if body.get("encoding_format") == "base64" else EMB,
+                            content_type="application/json")
 
     async def main() -> None:
         app = web.Application()

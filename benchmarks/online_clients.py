@@ -46,28 +46,22 @@ Call = Callable[[], Awaitable[float]]  # one request; returns seconds to its fir
 
 
 def aiohttp_calls(session: Any, base: str) -> dict[str, Call]:
+    """The floor (see _floor.py): the lean raw-aiohttp client the module is held to."""
     chat_url, emb_url = f"{base}/v1/chat/completions", f"{base}/v1/embeddings"
-    hdrs = {**_floor.JSON_HEADERS, **HEADERS}
+    msgs = [{"role": "user", "content": "hello"}]
 
     async def chat() -> float:
         t0 = time.perf_counter()
-        await _floor.aiohttp_json(session, chat_url, {"model": "m", "messages": [{"role": "user", "content": "hello"}]},
-                                  HEADERS)
+        await _floor.aiohttp_json(session, chat_url, {"model": "m", "messages": msgs}, HEADERS)
         return time.perf_counter() - t0
 
     async def stream() -> float:
-        t0, first = time.perf_counter(), 0.0
-        body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hello"}], "stream": True})
-        async with session.post(chat_url, data=body, headers=hdrs) as resp:
-            async for line in resp.content:
-                if line.startswith(b"data: ") and line[6:].strip() != b"[DONE]":
-                    orjson.loads(line[6:])
-                    first = first or time.perf_counter() - t0
-        return first
+        body = {"model": "m", "messages": msgs, "stream": True, "stream_options": {"include_usage": True}}
+        return float(await _floor.aiohttp_sse(session, chat_url, body, HEADERS, t0=time.perf_counter()))
 
     async def embed() -> float:
         t0 = time.perf_counter()
-        await _floor.aiohttp_json(session, emb_url, {"model": "e", "input": TEXTS}, HEADERS)
+        await _floor.aiohttp_embed_b64(session, emb_url, {"model": "e", "input": TEXTS}, HEADERS)
         return time.perf_counter() - t0
 
     return {"chat": chat, "stream64": stream, "embed16": embed}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .._exceptions import AsyncLLMError, ConfigError, FlowError
 from .._types import kwargs as kwargs_type
@@ -72,6 +72,11 @@ class FlowBase(ModuleBase):
         self._item_names.append(name)
         if isinstance(item, ModuleBase):
             self.__dict__["_submodule_map"][name or f"_item{len(self._items) - 1}"] = item
+        # ``flow.name`` reads a named item; an instance attribute rather than ``__getattr__``,
+        # which would slow every attribute read of the flow. What the class or instance already
+        # defines keeps its meaning.
+        if name is not None and name not in self.__dict__ and not hasattr(type(self), name):
+            self.__dict__[name] = item
 
     # -- ``with pipeline() as p: p.step = f`` ------------------------------------------------
 
@@ -90,11 +95,9 @@ class FlowBase(ModuleBase):
             return
         super().__setattr__(name, value)
 
-    def __getattr__(self, key: str) -> Any:
-        names = self.__dict__.get("_item_names")
-        if names and key in names:
-            return self._items[names.index(key)]
-        return super().__getattr__(key)
+    if TYPE_CHECKING:  # named items are instance attributes (see _add_item)
+
+        def __getattr__(self, key: str) -> Any: ...
 
     # -- items -------------------------------------------------------------------------------
 
@@ -120,14 +123,22 @@ class FlowBase(ModuleBase):
     async def _call_item(self, i: int, value: Any, kw: dict[str, Any]) -> Any:
         try:
             return await invoke(self._items[i], value, kw)
-        except AsyncLLMError:
-            raise
         except Exception as exc:
-            raise FlowError(
-                f"{type(self).__name__} item {self._label(i)} failed: {type(exc).__name__}: {exc}",
-                flow=self.display_name,
-                item=self._label(i),
-            ) from exc
+            raise self._item_error(i, exc) from self._item_cause(exc)
+
+    def _item_error(self, i: int, exc: Exception) -> Exception:
+        """What a failing item raises: a typed error as itself, anything else as a FlowError."""
+        if isinstance(exc, AsyncLLMError):
+            return exc
+        return FlowError(
+            f"{type(self).__name__} item {self._label(i)} failed: {type(exc).__name__}: {exc}",
+            flow=self.display_name,
+            item=self._label(i),
+        )
+
+    @staticmethod
+    def _item_cause(exc: Exception) -> BaseException | None:
+        return exc.__cause__ if isinstance(exc, AsyncLLMError) else exc
 
     @staticmethod
     def _pack(args: tuple[Any, ...]) -> Any:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import CoroutineType, TracebackType
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from .. import _tracing
 from .._context import TraceRecord, current_session
@@ -68,6 +68,45 @@ class _ListSend:
         self.items.append(item)
 
 
+class _Builder:
+    """``m.<key>(value, **kw)``: the fluent builder of one of a class's ``builder_keys``."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        return self if obj is None else obj._make_builder(self.key)
+
+
+class _EmptyArgs:
+    """The ``_<key>_args`` of a builder never called: a fresh empty dict each time."""
+
+    __slots__ = ()
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        return {}
+
+
+def _install_builders(cls: type) -> None:
+    """Give ``cls`` its builders and their unset values (``_<key>`` None, ``_<key>_args`` {}).
+
+    Class attributes (non-data descriptors), not ``__getattr__``: a class with ``__getattr__``
+    loses CPython's fast attribute lookup on every ``self.x`` (~0.1 µs each), module calls included.
+    An instance value set by the builder shadows them.
+    """
+    for key in cls.__dict__.get("builder_keys", ()):
+        targets = {key, key[: -len("_method")]} if key.endswith("_method") else {key}
+        if not isinstance(getattr(cls, key, None), _Builder):
+            setattr(cls, key, _Builder(key))
+        for t in targets:
+            if not hasattr(cls, f"_{t}"):
+                setattr(cls, f"_{t}", None)
+            if not hasattr(cls, f"_{t}_args"):
+                setattr(cls, f"_{t}_args", _EmptyArgs())
+
+
 class ModuleBase:
     """Base class of every module. Subclasses implement ``async def forward``."""
 
@@ -77,6 +116,8 @@ class ModuleBase:
     _submodule_map: dict[str, ModuleBase]
     _options: dict[str, list[Option]]
     _hooks: list[Any]
+    # forward is an ``async def`` (not an async generator, not a plain def returning an awaitable)
+    _coro_forward: ClassVar[bool] = True
 
     def __new__(cls, *args: Any, **kw: Any) -> Self:
         _check_option_args(cls, args, kw)
@@ -87,6 +128,7 @@ class ModuleBase:
         d["_submodule_map"] = {}
         d["_options"] = {}  # attribute name -> its Options, so reassigning replaces them
         d["_hooks"] = []
+        d["_plain"] = cls._coro_forward  # __call__ may take its fast path (see _update_plain)
         d["_module_id"] = uuid.uuid4().hex
         d["_module_name"] = None
         d["_return_trace"] = False
@@ -124,24 +166,29 @@ class ModuleBase:
             else:
                 omap.pop(name, None)
         object.__setattr__(self, name, value)
+        if name in ("_return_trace", "_hooks", "forward"):
+            self._update_plain()
+
+    def _update_plain(self) -> None:
+        """``_plain``: forward is a coroutine function, no hooks, no return_trace."""
+        d = self.__dict__
+        fwd = d.get("forward")
+        coro = type(self)._coro_forward if fwd is None else inspect.iscoroutinefunction(fwd)
+        d["_plain"] = coro and not d["_hooks"] and not d["_return_trace"]
 
     def __delattr__(self, name: str) -> None:
         self.__dict__["_submodule_map"].pop(name, None)
         self.__dict__["_options"].pop(name, None)
         object.__delattr__(self, name)
 
-    def __getattr__(self, key: str) -> Any:
-        # Only reached for missing attributes: the fluent builders of ``builder_keys``.
-        keys = type(self).builder_keys
-        if key in keys:
-            return self._make_builder(key)
-        if key.startswith("_") and key.endswith("_args"):
-            base = key[1:-5]
-            if base in keys or f"{base}_method" in keys:
-                return {}
-        if key.startswith("_") and (key[1:] in keys or f"{key[1:]}_method" in keys):
-            return None
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {key!r}")
+    if TYPE_CHECKING:  # the builders of ``builder_keys`` (installed by _install_builders)
+
+        def __getattr__(self, key: str) -> Any: ...
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        _install_builders(cls)
+        cls._coro_forward = inspect.iscoroutinefunction(cls.forward)
 
     def _make_builder(self, key: str) -> Callable[..., Any]:
         target = key[: -len("_method")] if key.endswith("_method") else key
@@ -253,14 +300,17 @@ class ModuleBase:
         check_hook(hook)
         if hook not in self._hooks:
             self._hooks.append(hook)
+        self._update_plain()
         return HookHandle(self, hook)
 
     def unregister_hook(self, hook: Any) -> None:
         if hook in self._hooks:
             self._hooks.remove(hook)
+        self._update_plain()
 
     def clear_hooks(self) -> None:
         self._hooks.clear()
+        self._update_plain()
 
     # -- calling -----------------------------------------------------------------------------
 
@@ -268,8 +318,22 @@ class ModuleBase:
         raise NotImplementedError(f"{type(self).__name__} must implement `async def forward(...)`")
 
     async def __call__(self, *args: Any, **kw: Any) -> Any:
-        # The hot path of every call: kept flat (no helper coroutines unless needed), see
-        # benchmarks/core_overhead.py.
+        # The hot path of every call (benchmarks/core_overhead.py): a coroutine forward with no
+        # hooks and no return_trace, called outside any session with a plain first argument, is
+        # awaited directly; every feature below is paid for only when it is in use.
+        if self._plain and _current_session.get() is None and not (args and isinstance(args[0], kwargs_type)):
+            try:
+                # ``**kw`` copies even an empty dict: skipped when there are none
+                result = await (self.forward(*args, **kw) if kw else self.forward(*args))
+            except Exception as exc:
+                raise self._wrap_error(exc) from self._wrap_cause(exc)
+            if _current_session.get() is not None:  # forward opened one (record_usage)
+                self._end_usage(_current_session.get())
+            return result
+        return await self._call_full(args, kw)
+
+    async def _call_full(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
+        """A call with a session, hooks, ``return_trace`` or a ``kwargs`` first argument."""
         sess = _current_session.get() or current_session()
         mid = self._module_id
         if sess.global_parameters or sess.files or sess.chat_history:
@@ -287,9 +351,13 @@ class ModuleBase:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
         if self._return_trace:
             self._record_trace(sess, result)
-        if sess.usage:
-            sess.usage.pop(mid, None)
+        self._end_usage(sess)
         return result
+
+    def _end_usage(self, sess: Any) -> None:
+        """A call's own usage entry ends with it (``usage_log`` keeps every record)."""
+        if sess.usage:
+            sess.usage.pop(self._module_id, None)
 
     @staticmethod
     def _inject(sess: Any, mid: str, kw: dict[str, Any]) -> None:
@@ -442,7 +510,8 @@ class ModuleBase:
                         emitted.clear()
                     pieces.append(piece)
                     chunk = as_chunk(piece, name)
-                    if chunk.tag != "result" and worth_sending(chunk):
+                    # worth_sending(chunk), inlined: this runs once per streamed token
+                    if chunk.tag != "result" and (chunk or chunk.data is not None):
                         yield chunk
                 for chunk in emitted:
                     yield chunk

@@ -77,8 +77,13 @@ class SSEDecoder:
                     out.append(self._dispatch())
                 else:
                     self._event = self._id = None
-                continue
-            self._field(line)
+            elif line[:6] == b"data: ":  # nearly every line of a model's stream: no _field call
+                self._data.append(value := line[6:])
+                self._size += len(value) + 1
+                if self._size > self._max:
+                    raise ProtocolError(f"SSE event larger than {self._max} bytes")
+            else:
+                self._field(line)
         if self._size + len(self._buf) > self._max:
             raise ProtocolError(f"SSE event larger than {self._max} bytes; the peer sent no event boundary")
         return out
