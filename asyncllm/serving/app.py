@@ -18,7 +18,7 @@ import os
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import orjson
@@ -43,6 +43,8 @@ from .options import ServerOptions
 from .wire import SESSION_HEADER, WireError, dumps, error_body, to_wire
 
 __all__ = ["ServedApp", "create_app"]
+
+_T = TypeVar("_T")
 
 _GENERATE_KEYS = frozenset({"args", "kwargs"})
 _CALL_KEYS = frozenset({"method", "args", "kwargs"})
@@ -250,15 +252,30 @@ class ServedApp:
             "routes": sorted({p for p, _, _ in find_routes(self.target)}),
         })
 
-    async def generate(self, request: Request) -> Response | EventStream:
-        gate = self.gate()
+    async def admit(self, request: Request, gate: Gate,
+                    parse: Callable[[], Awaitable[_T]]) -> tuple[_T, Session] | Response:
+        """One request's admission: ``parse()`` reads it and checks it against the caller
+        policy, the session header is decoded (and checked), then the gate takes its place in
+        the concurrency limit. A refusal comes back as the response, with the gate released."""
         try:
-            args, kw = self.parse_call(await read_json(request, self.max_body), gate)
+            parsed = await parse()
             sess = gate.session(self.session_header(request))
             await gate.open()
         except HTTPFail as fail:
             await gate.aclose()
             return fail.response()
+        return parsed, sess
+
+    async def generate(self, request: Request) -> Response | EventStream:
+        gate = self.gate()
+
+        async def parse() -> tuple[tuple[Any, ...], dict[str, Any]]:
+            return self.parse_call(await read_json(request, self.max_body), gate)
+
+        admitted = await self.admit(request, gate, parse)
+        if isinstance(admitted, Response):
+            return admitted
+        (args, kw), sess = admitted
         if "text/event-stream" in request.headers.get("accept", ""):
             return EventStream(lambda send: self._stream(args, kw, sess, gate, send), self.sse_keepalive)
 
@@ -293,7 +310,8 @@ class ServedApp:
 
     async def call_method(self, request: Request) -> Response:
         gate = self.gate()
-        try:
+
+        async def parse() -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
             body = await read_json(request, self.max_body)
             name = body.get("method") if isinstance(body, dict) else None
             if not isinstance(name, str) or not is_remote_method(self.target, name):
@@ -302,12 +320,12 @@ class ServedApp:
                                f"{self.invoker.name} (allowed: {allowed}); mark it with @al.remote_method")
             fn = getattr(self.target, name)
             # Marking a method opened the parameters its signature names; the rest is the policy's.
-            args, kw = self.parse_call(body, gate, method=True, declared=declared_params(fn))
-            sess = gate.session(self.session_header(request))
-            await gate.open()
-        except HTTPFail as fail:
-            await gate.aclose()
-            return fail.response()
+            return (fn, *self.parse_call(body, gate, method=True, declared=declared_params(fn)))
+
+        admitted = await self.admit(request, gate, parse)
+        if isinstance(admitted, Response):
+            return admitted
+        (fn, args, kw), sess = admitted
 
         async def work() -> Any:
             with session(sess):
@@ -322,7 +340,8 @@ class ServedApp:
 
         async def endpoint(request: Request) -> Response:
             gate = self.gate()
-            try:
+
+            async def parse() -> dict[str, Any]:
                 if request.method in ("GET", "DELETE", "HEAD"):
                     raw: Any = dict(request.query_params)
                 else:
@@ -332,12 +351,12 @@ class ServedApp:
                 if not open_ended and (unknown := sorted(set(raw) - declared)):
                     raise HTTPFail(400, "BadRequest", f"{request.url.path} takes no parameter(s) "
                                    f"{', '.join(map(repr, unknown))}; it takes {', '.join(sorted(declared)) or 'none'}")
-                kw = gate.kwargs({k: gate.decode(v) for k, v in raw.items()}, declared, "route parameter")
-                sess = gate.session(self.session_header(request))
-                await gate.open()
-            except HTTPFail as fail:
-                await gate.aclose()
-                return fail.response()
+                return gate.kwargs({k: gate.decode(v) for k, v in raw.items()}, declared, "route parameter")
+
+            admitted = await self.admit(request, gate, parse)
+            if isinstance(admitted, Response):
+                return admitted
+            kw, sess = admitted
 
             async def work() -> Any:
                 with session(sess):
