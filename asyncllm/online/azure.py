@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any
 from urllib.parse import quote
 
@@ -128,8 +129,9 @@ class AzureOpenAIChat(_Azure, OnlineChatModuleBase, source="azure"):
     async def forward(self, *args: Any, **kw: Any) -> AsyncGenerator[Any, None]:  # type: ignore[override]
         if self._token is not None:
             await self._token.refresh()
-        async for piece in super().forward(*args, **kw):
-            yield piece
+        async with aclosing(super().forward(*args, **kw)) as pieces:
+            async for piece in pieces:
+                yield piece
 
 
 class AzureOpenAIEmbedding(_Azure, OnlineEmbeddingModuleBase, source="azure"):

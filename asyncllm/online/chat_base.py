@@ -41,7 +41,7 @@ import copy
 import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, aclosing
 from typing import Any, ClassVar, Self
 from urllib.parse import urljoin
 
@@ -567,10 +567,11 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                        base_url: str | None, params: dict[str, Any]) -> dict[str, Any]:
         """One non-streamed call's whole assistant message (tool calls included)."""
         message: dict[str, Any] = {}
-        async for piece in self.forward(question, llm_chat_history=history, lazyllm_files=files, stream=False,
-                                        model=model, base_url=base_url, _message=True, **params):
-            if isinstance(piece, Chunk) and piece.tag == "result":
-                message = piece.data
+        async with aclosing(self.forward(question, llm_chat_history=history, lazyllm_files=files, stream=False,
+                                         model=model, base_url=base_url, _message=True, **params)) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, Chunk) and piece.tag == "result":
+                    message = piece.data
         return message
 
     async def _raise_json_error(self, url: str, body: dict[str, Any], headers: dict[str, str], model: str,

@@ -14,6 +14,7 @@ stops and forgets them.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -183,8 +184,9 @@ class DynamicChatRouter(LLMBuilders, _DynamicRouter):
             provider._prompt = self._prompt
         if provider._formatter is not self._formatter:
             provider._formatter = self._formatter
-        async for piece in provider.forward(*args, **kw):
-            yield piece
+        async with aclosing(provider.forward(*args, **kw)) as pieces:
+            async for piece in pieces:
+                yield piece
         self._done(provider)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
 from typing import Any, ClassVar, Self
 
 from anyio.abc import TaskGroup
@@ -261,24 +262,29 @@ class TrainableModule(LLMBuilders, ModuleBase):
         gate = ToolTokenGate(family.tool_start_token if chosen else None)
         client = self._chat_client(engine)
         if params.get("output_type") is not None:  # structured output: the engine's own JSON mode
-            async for piece in client.forward(messages, lazyllm_files=lazyllm_files, stream=False, **params):
-                if isinstance(piece, Chunk) and piece.tag == "result":
-                    yield piece
+            async with aclosing(client.forward(messages, lazyllm_files=lazyllm_files, stream=False,
+                                               **params)) as pieces:
+                async for piece in pieces:
+                    if isinstance(piece, Chunk) and piece.tag == "result":
+                        yield piece
             return
         raw: list[str] = []
         message: dict[str, Any] = {}
         try:
-            async for piece in client.forward(messages, tools=native_tools, lazyllm_files=lazyllm_files,
-                                              stream=use_stream, **params):
-                if isinstance(piece, Chunk) and piece.tag != "text":
-                    if piece.tag == "result":
-                        message = piece.data if isinstance(piece.data, dict) else {}
-                    else:
-                        yield piece  # reasoning
-                    continue
-                raw.append(piece)
-                if shown := gate.feed(piece):
-                    yield shown
+            # aclosing: a cancelled call closes the engine's stream now (on trio an unclosed
+            # generator would wait for the garbage collector, keeping the connection open).
+            async with aclosing(client.forward(messages, tools=native_tools, lazyllm_files=lazyllm_files,
+                                               stream=use_stream, **params)) as pieces:
+                async for piece in pieces:
+                    if isinstance(piece, Chunk) and piece.tag != "text":
+                        if piece.tag == "result":
+                            message = piece.data if isinstance(piece.data, dict) else {}
+                        else:
+                            yield piece  # reasoning
+                        continue
+                    raw.append(piece)
+                    if shown := gate.feed(piece):
+                        yield shown
         except IncompleteOutputError as exc:
             # A local model asked for max_tokens gives that many (as LazyLLM's engines do); only a
             # content filter is an error.
