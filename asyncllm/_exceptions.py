@@ -225,7 +225,15 @@ class APIError(AsyncLLMError):
 
 
 class APIConnectionError(APIError):
-    """Could not connect, or the connection broke before an answer was complete."""
+    """Could not connect, or the connection broke before an answer was complete.
+
+    ``after_send`` is True when the request may have reached the peer (the connection broke
+    after it was sent), so it may have run: a request that may not run twice is not retried.
+    """
+
+    def __init__(self, message: str, *, after_send: bool = False, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.after_send = after_send
 
 
 class ProxyError(APIConnectionError):
@@ -258,7 +266,11 @@ class ProtocolError(APIError):
 
 
 class APIStatusError(APIError):
-    """The peer answered with a non-2xx status."""
+    """The peer answered with a non-2xx status.
+
+    ``should_retry`` is the peer's own ``x-should-retry`` header (True / False), or None when it
+    sent none; when given it decides whether the request is repeated.
+    """
 
     def __init__(
         self,
@@ -268,6 +280,7 @@ class APIStatusError(APIError):
         body: Any = None,
         retry_after: float | None = None,
         error_type: str | None = None,
+        should_retry: bool | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(message, **kw)
@@ -275,6 +288,7 @@ class APIStatusError(APIError):
         self.body = body
         self.retry_after = retry_after
         self.error_type = error_type
+        self.should_retry = should_retry
 
 
 class BadRequestError(APIStatusError):

@@ -456,23 +456,37 @@ def _timeout(call: _Call, kind: str, seconds: float | None) -> APITimeoutError:
 def _transport_error(call: _Call, exc: httpx.TransportError | OSError, s: HTTPSettings) -> APIError:
     if isinstance(exc, httpx.ConnectTimeout):
         return _timeout(call, "connect", s.connect_timeout)
-    if isinstance(exc, ProxyFailure):
-        perr = ProxyError(call.scrub(str(exc)), status_code=exc.status, **call.kw())
-        perr.after_send = False  # type: ignore[attr-defined]  # the target never saw the request
-        return perr
+    if isinstance(exc, ProxyFailure):  # the target never saw the request (after_send=False)
+        return ProxyError(call.scrub(str(exc)), status_code=exc.status, **call.kw())
     if isinstance(exc, TLSFailure):
-        terr = TLSError(f"{call.scrub(str(exc))} ({call.url})", **call.kw())
-        terr.after_send = False  # type: ignore[attr-defined]
-        return terr
+        return TLSError(f"{call.scrub(str(exc))} ({call.url})", **call.kw())
     if isinstance(exc, httpx.ProxyError):  # from a user's httpx client
         return ProxyError(f"proxy failure talking to {call.where()} ({call.url}): {call.scrub(str(exc))}",
                           **call.kw())
     connecting = isinstance(exc, httpx.ConnectError | OSError)
     what = "could not connect to" if connecting else "connection broke with"
     detail = call.scrub(str(exc)) or type(exc).__name__
-    err = APIConnectionError(f"{what} {call.where()} ({call.url}): {detail}", **call.kw())
-    err.after_send = not connecting  # type: ignore[attr-defined]
-    return err
+    return APIConnectionError(f"{what} {call.where()} ({call.url}): {detail}", after_send=not connecting,
+                              **call.kw())
+
+
+class _TransportErrors:
+    """``with _TransportErrors(call, settings):`` the one place a transport failure (httpx's, or
+    an OSError from a socket) becomes our typed error for ``call``. A class rather than a
+    generator-based context manager: it sits around every read of a stream."""
+
+    __slots__ = ("call", "settings")
+
+    def __init__(self, call: _Call, settings: HTTPSettings) -> None:
+        self.call = call
+        self.settings = settings
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, tp: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, httpx.TransportError | OSError):
+            raise _transport_error(self.call, exc, self.settings) from exc
 
 
 # ---------------------------------------------------------------------------- deadlines
@@ -531,9 +545,8 @@ def _should_retry(s: HTTPSettings) -> Callable[[BaseException], bool]:
                 return False  # retrying cannot refill a balance
             if exc.retry_after is not None and exc.retry_after > s.retry_after_cap:
                 return False  # the server wants a long pause: surface it instead of sleeping
-            hint = vars(exc).get("_should_retry")  # the server's x-should-retry, when it sent one
-            if hint is not None:
-                return bool(hint)
+            if exc.should_retry is not None:  # the server's x-should-retry, when it sent one
+                return exc.should_retry
             if not s.idempotent:
                 return exc.status_code in _NOT_RUN_STATUS
             return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
@@ -544,7 +557,7 @@ def _should_retry(s: HTTPSettings) -> Callable[[BaseException], bool]:
         if isinstance(exc, ProxyError) and exc.status_code is not None and exc.status_code < 500:
             return False  # 407 wants credentials, 403 is the proxy's policy: asking again cannot help
         if isinstance(exc, APIConnectionError):
-            return s.idempotent or not getattr(exc, "after_send", False)
+            return s.idempotent or not exc.after_send
         return False
     return pred
 
@@ -636,7 +649,7 @@ async def _exchange(send: Sender, call: _Call, dl: _Deadlines) -> tuple[Answer, 
     chunks: list[bytes] = []
     complete = False
     try:
-        with scope:
+        with _TransportErrors(call, dl.s), scope:
             answer = await send()
             if _tracing.TRACER is not None:
                 _tracing.http_status_here(answer.status_code)
@@ -652,8 +665,6 @@ async def _exchange(send: Sender, call: _Call, dl: _Deadlines) -> tuple[Answer, 
                 dl.renew(scope)
             else:
                 complete = True
-    except (httpx.TransportError, OSError) as exc:
-        raise _transport_error(call, exc, dl.s) from exc
     finally:
         if answer is not None:
             await answer.aclose(complete)
@@ -731,8 +742,8 @@ def _status_with_hint(call: _Call, answer: Answer, raw: bytes) -> APIError:
         return ProxyError(f"{refused} ({call.url})", status_code=407, **call.kw())
     err = refine_status_error(_status_error(call, answer, raw))
     hint = answer.headers.get("x-should-retry")
-    if hint in ("true", "false"):
-        vars(err)["_should_retry"] = hint == "true"
+    if hint in ("true", "false") and isinstance(err, APIStatusError):
+        err.should_retry = hint == "true"
     return err
 
 
@@ -808,13 +819,14 @@ class SSEStream:
     ``APITimeoutError`` instead of hanging. ``response`` gives the status and headers.
     """
 
-    __slots__ = ("_call", "_decoder", "_dl", "_eof", "_pending", "response")
+    __slots__ = ("_call", "_decoder", "_dl", "_eof", "_errors", "_pending", "response")
 
     def __init__(self, answer: Answer, call: _Call, dl: _Deadlines, decoder: SSEDecoder | NDJSONDecoder | None = None,
                  ) -> None:
         self.response = answer
         self._call = call
         self._dl = dl
+        self._errors = _TransportErrors(call, dl.s)
         self._decoder = decoder if decoder is not None else SSEDecoder()
         self._pending: deque[SSEEvent] = deque()
         self._eof = False
@@ -842,10 +854,8 @@ class SSEStream:
 
     async def _read(self) -> None:
         """Read one chunk (the caller holds the deadline) and decode it."""
-        try:
+        with self._errors:
             chunk = await self.response.read_some()
-        except httpx.TransportError as exc:
-            raise _transport_error(self._call, exc, self._dl.s) from exc
         if not chunk:
             self._eof = True
             self._pending.extend(self._decoder.flush())
@@ -866,7 +876,7 @@ async def _error_body(answer: Answer, call: _Call, dl: _Deadlines) -> bytes:
     size = 0
     complete = False
     try:
-        with dl.idle_scope() as scope:
+        with _TransportErrors(call, dl.s), dl.idle_scope() as scope:
             while chunk := await answer.read_some():
                 chunks.append(chunk)
                 size += len(chunk)
@@ -874,8 +884,6 @@ async def _error_body(answer: Answer, call: _Call, dl: _Deadlines) -> bytes:
                     break
             else:
                 complete = True
-    except httpx.TransportError as exc:
-        raise _transport_error(call, exc, dl.s) from exc
     finally:
         await answer.aclose(complete)
     if scope.cancelled_caught:
@@ -922,10 +930,8 @@ async def stream_sse(
         answer: Answer | None = None
         try:
             with scope:
-                try:
+                with _TransportErrors(call, s):
                     answer = await send()
-                except (httpx.TransportError, OSError) as exc:
-                    raise _transport_error(call, exc, s) from exc
                 if answer.status_code < 400:
                     stream = SSEStream(answer, call, dl, NDJSONDecoder() if ndjson else None)
                     if on_open is not None:
