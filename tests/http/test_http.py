@@ -35,7 +35,7 @@ from asyncllm._exceptions import (
     QuotaExceededError,
     RateLimitError,
 )
-from asyncllm._http import HTTPSettings, aclose_all, request_json, request_raw, stream_sse
+from asyncllm._http import HTTPSettings, aclose_all, errors, request_json, request_raw, retry, stream_sse
 
 pytestmark = [
     pytest.mark.anyio,
@@ -398,7 +398,7 @@ async def test_secrets_never_in_errors(pools: None) -> None:
     ("another key sk-***zz", "another key sk-***zz"),  # a different key's tail: left alone
 ])
 def test_masked_echo_of_the_key_is_scrubbed(text: str, scrubbed: str) -> None:
-    call = _http._Call("http://127.0.0.1/", {"authorization": "Bearer sk-proj-abcdef123456wxyz"}, None, None)
+    call = errors._Call("http://127.0.0.1/", {"authorization": "Bearer sk-proj-abcdef123456wxyz"}, None, None)
     assert call.scrub(text) == scrubbed
 
 
@@ -456,23 +456,23 @@ async def test_cancel_during_request_is_not_swallowed(fake: FakeServer) -> None:
 
 def test_retry_after_parsing() -> None:
     h = httpx.Headers
-    assert _http._retry_after(h({"retry-after": "2.5"})) == 2.5
-    assert _http._retry_after(h({"retry-after-ms": "1500", "retry-after": "9"})) == 1.5
-    assert _http._retry_after(h({})) is None
-    assert _http._retry_after(h({"retry-after": "soon"})) is None
+    assert errors._retry_after(h({"retry-after": "2.5"})) == 2.5
+    assert errors._retry_after(h({"retry-after-ms": "1500", "retry-after": "9"})) == 1.5
+    assert errors._retry_after(h({})) is None
+    assert errors._retry_after(h({"retry-after": "soon"})) is None
     future = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 27 <= (_http._retry_after(h({"retry-after": future})) or 0) <= 30
+    assert 27 <= (errors._retry_after(h({"retry-after": future})) or 0) <= 30
     past = email.utils.formatdate(time.time() - 30, usegmt=True)
-    assert _http._retry_after(h({"retry-after": past})) == 0
+    assert errors._retry_after(h({"retry-after": past})) == 0
 
 
 def test_backoff_is_jittered_exponential_and_capped() -> None:
     s = HTTPSettings()
     for n, base in ((1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (9, 8.0)):
-        d = _http._delay(s, None, n)
+        d = retry._delay(s, None, n)
         assert 0.75 * base <= d <= base
-    assert _http._delay(s, RateLimitError("x", status_code=429, retry_after=3), 1) == 3
-    assert _http._delay(s, RateLimitError("x", status_code=429, retry_after=999), 1) <= 0.5
+    assert retry._delay(s, RateLimitError("x", status_code=429, retry_after=3), 1) == 3
+    assert retry._delay(s, RateLimitError("x", status_code=429, retry_after=999), 1) <= 0.5
 
 
 @pytest.mark.parametrize(("body", "want"), [
@@ -485,7 +485,7 @@ def test_backoff_is_jittered_exponential_and_capped() -> None:
     ("not json", (None, None, None, None)),
 ])
 def test_error_fields(body: Any, want: tuple[str | None, ...]) -> None:
-    assert _http._error_fields(body) == want
+    assert errors._error_fields(body) == want
 
 
 async def test_gzip_bodies_are_decoded(pools: None) -> None:
@@ -532,9 +532,9 @@ async def test_tool_call_deltas_split_by_index(fake: FakeServer) -> None:
 
 
 def test_url_redaction_and_validation() -> None:
-    assert _http._redact_url("https://h/v1?key=abc&alt=json") == "https://h/v1?key=%2A%2A%2A&alt=json"
-    assert "s3cret" not in _http._redact_url("https://user:s3cret@h/v1?api_key=s3cret")
-    assert _http._redact_url("https://h/v1/chat") == "https://h/v1/chat"
+    assert errors._redact_url("https://h/v1?key=abc&alt=json") == "https://h/v1?key=%2A%2A%2A&alt=json"
+    assert "s3cret" not in errors._redact_url("https://user:s3cret@h/v1?api_key=s3cret")
+    assert errors._redact_url("https://h/v1/chat") == "https://h/v1/chat"
     with pytest.raises(ConfigError, match="http"):
         _http.get_transport("ftp://h/x")
 

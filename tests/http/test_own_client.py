@@ -13,9 +13,8 @@ from fakeprovider.server import FakeServer
 from loopback_proxy import RunningProxy
 from nethelpers import AUTH, TLSFiles, chat
 
-from asyncllm import _http
 from asyncllm._exceptions import APITimeoutError, AuthenticationError, ConfigError
-from asyncllm._http import HTTPSettings, request_json, stream_sse
+from asyncllm._http import HTTPSettings, pools, request_json, stream_sse
 
 pytestmark = pytest.mark.anyio
 
@@ -39,7 +38,7 @@ class Recorder:
 
 
 def own_pools() -> dict[Any, Any]:
-    return _http._POOLS.get(_http._loop_key()[0]) or {}
+    return pools._POOLS.get(pools._loop_key()[0]) or {}
 
 
 async def test_calls_and_streams_go_through_the_callers_client(fake: FakeServer) -> None:

@@ -1,0 +1,201 @@
+"""Whole requests: :func:`request_json` and :func:`request_raw` (send, read the body, type the
+errors, retry).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from asyncllm import _tracing
+from asyncllm._exceptions import (
+    APIError,
+    APIStatusError,
+    ProtocolError,
+    ProxyError,
+)
+from asyncllm._http_answer import Answer, Sender, sender
+from asyncllm._provider_errors import refine_status_error
+from asyncllm._proxy import proxy_refusal
+
+from .deadlines import _Deadlines
+from .errors import _Call, _redact_url, _status_error, _TransportErrors
+from .pools import _parse_url, _transport_for
+from .retry import _with_retries
+from .settings import _ERROR_BODY_LIMIT, DEFAULT_SETTINGS, HTTPSettings
+
+
+def _json_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    hdrs = dict(headers) if headers else {}
+    if not any(k.lower() == "content-type" for k in hdrs):
+        hdrs["content-type"] = "application/json"
+    return hdrs
+
+
+def _json_sender(method: str, url: str, s: HTTPSettings, headers: Mapping[str, str] | None,
+                 json: Any) -> Sender:
+    parsed, origin = _parse_url(url)
+    if json is not None:
+        body: bytes | None = orjson.dumps(json)
+        hdrs = _json_headers(headers)
+    else:
+        body, hdrs = None, dict(headers) if headers else {}
+    return sender(_transport_for(origin, s), method, url, parsed, hdrs, body, s.connect_timeout)
+
+
+async def _exchange(send: Sender, call: _Call, dl: _Deadlines) -> tuple[Answer, bytes]:
+    """One attempt: send, read the whole body, end the answer. A non-2xx status raises its
+    typed error (its body read only up to a limit).
+
+    One cancel scope covers it all: first-chunk deadline until the headers arrive, then idle
+    deadlines between chunks (renewed lazily), all capped by the total deadline.
+    """
+    scope = dl.start_attempt()
+    phase = "first_chunk"
+    answer: Answer | None = None
+    chunks: list[bytes] = []
+    complete = False
+    try:
+        with _TransportErrors(call, dl.s), scope:
+            answer = await send()
+            if _tracing.TRACER is not None:
+                _tracing.http_status_here(answer.status_code)
+            phase = "idle"
+            dl.renew(scope, phase_change=True)
+            limit = _ERROR_BODY_LIMIT if answer.status_code >= 400 else None
+            size = 0
+            while chunk := await answer.read_some():
+                chunks.append(chunk)
+                size += len(chunk)
+                if limit is not None and size >= limit:
+                    break
+                dl.renew(scope)
+            else:
+                complete = True
+    finally:
+        if answer is not None:
+            await answer.aclose(complete)
+    if scope.cancelled_caught or answer is None:
+        raise dl.error(call, scope, phase)
+    raw = _decoded(answer, chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    if answer.status_code >= 400:
+        raise _status_with_hint(call, answer, raw)
+    return answer, raw
+
+
+def _decoded(answer: Answer, raw: bytes) -> bytes:
+    if answer.decoded:
+        return raw
+    enc = answer.headers.get("content-encoding")
+    if not enc or enc == "identity":
+        return raw
+    # Rare (we do not ask for compression): let httpx's decoders handle gzip/deflate/br.
+    return httpx.Response(answer.status_code, headers=answer.headers, content=raw).content
+
+
+def _traced(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """With tracing on (``al.instrument()``), the call runs in an HTTP client span and carries the
+    W3C trace context in its headers; off, it is called as it is."""
+    @functools.wraps(fn)
+    async def call(method: str, url: str, **kw: Any) -> Any:
+        if _tracing.TRACER is None:
+            return await fn(method, url, **kw)
+        headers = dict(kw.get("headers") or {})
+        with _tracing.http_span(method, url, _redact_url(url), headers):
+            return await fn(method, url, **{**kw, "headers": headers})
+
+    return call
+
+
+@_traced
+async def request_json(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    settings: HTTPSettings | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> tuple[Any, Mapping[str, str]]:
+    """Send a JSON request and return ``(parsed body, response headers)``; retries, typed errors.
+
+    The headers are a read-only, case-insensitive mapping.
+    """
+    s = settings or DEFAULT_SETTINGS
+    send = _json_sender(method, url, s, headers, json)
+    call = _Call(url, headers, provider, model)
+    dl = _Deadlines(s)
+
+    async def attempt() -> tuple[Any, Mapping[str, str]]:
+        answer, raw = await _exchange(send, call, dl)
+        try:
+            return (orjson.loads(raw) if raw else None), answer.headers
+        except orjson.JSONDecodeError as exc:
+            snippet = call.scrub(raw[:120].decode("utf-8", "replace"))
+            raise ProtocolError(f"{call.where()} sent a body that is not JSON: {snippet!r}",
+                                **call.kw(answer.headers.get("x-request-id"))) from exc
+
+    result: tuple[Any, Mapping[str, str]] = await _with_retries(s, call, dl, attempt)
+    return result
+
+
+def _status_with_hint(call: _Call, answer: Answer, raw: bytes) -> APIError:
+    """The typed error for a non-2xx answer (retyped by the provider's error rule, e.g. GLM's
+    429 + code 1113 is arrears), with the server's x-should-retry hint attached. Only a proxy
+    answers 407: that is a ProxyError naming the fix."""
+    if answer.status_code == 407:
+        refused = proxy_refusal("on the way", 407, answer.reason_phrase, call.where())
+        return ProxyError(f"{refused} ({call.url})", status_code=407, **call.kw())
+    err = refine_status_error(_status_error(call, answer, raw))
+    hint = answer.headers.get("x-should-retry")
+    if hint in ("true", "false") and isinstance(err, APIStatusError):
+        err.should_retry = hint == "true"
+    return err
+
+
+@_traced
+async def request_raw(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    content: bytes | None = None,
+    data: Mapping[str, Any] | None = None,
+    files: Any = None,
+    headers: Mapping[str, str] | None = None,
+    settings: HTTPSettings | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> httpx.Response:
+    """Any request (multipart ``files=``/``data=`` included); returns a read, closed response.
+
+    Non-2xx statuses raise the typed error as in :func:`request_json`.
+    """
+    s = settings or DEFAULT_SETTINGS
+    parsed, origin = _parse_url(url)
+    if json is not None:
+        content, hdrs = orjson.dumps(json), _json_headers(headers)
+    else:
+        hdrs = dict(headers) if headers else {}
+    # httpx encodes forms and multipart bodies (boundary header included); retries need the bytes.
+    encoded = httpx.Request(method, parsed, headers=hdrs, content=content, data=data, files=files)
+    body = await encoded.aread()
+    send = sender(_transport_for(origin, s), method, url, parsed, encoded.headers, body or None,
+                  s.connect_timeout)
+    call = _Call(url, headers, provider, model)
+    dl = _Deadlines(s)
+
+    async def attempt() -> httpx.Response:
+        answer, raw = await _exchange(send, call, dl)
+        # The body is decoded already: its original encoding and length no longer apply.
+        items = getattr(answer.headers, "multi_items", answer.headers.items)()
+        kept = [(k, v) for k, v in items if k.lower() not in ("content-encoding", "content-length")]
+        return httpx.Response(answer.status_code, headers=kept, content=raw, request=encoded)
+
+    result: httpx.Response = await _with_retries(s, call, dl, attempt)
+    return result

@@ -1,0 +1,108 @@
+"""When a request is repeated, and after how long (tenacity: the only place it is used).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.stop import stop_base
+
+from asyncllm import _tracing
+from asyncllm._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    ProxyError,
+    QuotaExceededError,
+    TLSError,
+)
+
+from .deadlines import _Deadlines
+from .errors import _Call, _timeout
+from .settings import HTTPSettings
+
+_RETRY_STATUS = frozenset({408, 409, 429})
+# Answers that say the request did not run: the only ones a non-idempotent request repeats.
+_NOT_RUN_STATUS = frozenset({408, 429})
+
+
+def _should_retry(s: HTTPSettings) -> Callable[[BaseException], bool]:
+    def pred(exc: BaseException) -> bool:
+        if isinstance(exc, APIStatusError):
+            if isinstance(exc, QuotaExceededError):
+                return False  # retrying cannot refill a balance
+            if exc.retry_after is not None and exc.retry_after > s.retry_after_cap:
+                return False  # the server wants a long pause: surface it instead of sleeping
+            if exc.should_retry is not None:  # the server's x-should-retry, when it sent one
+                return exc.should_retry
+            if not s.idempotent:
+                return exc.status_code in _NOT_RUN_STATUS
+            return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+        if isinstance(exc, APITimeoutError):
+            return exc.kind == "connect"  # a slow model is not helped by asking again
+        if isinstance(exc, TLSError):
+            return False  # an untrusted certificate stays untrusted
+        if isinstance(exc, ProxyError) and exc.status_code is not None and exc.status_code < 500:
+            return False  # 407 wants credentials, 403 is the proxy's policy: asking again cannot help
+        if isinstance(exc, APIConnectionError):
+            return s.idempotent or not exc.after_send
+        return False
+    return pred
+
+
+def _delay(s: HTTPSettings, exc: BaseException | None, attempt: int) -> float:
+    """Wait before the next attempt: the server's hint if sane, else jittered ``base·2^(n-1)``."""
+    hint = getattr(exc, "retry_after", None)
+    if hint is not None and 0 <= hint <= s.retry_after_cap:
+        return float(hint)
+    delay = min(s.backoff_base * 2 ** (attempt - 1), s.backoff_max)
+    return float(delay * (1 - 0.25 * random.random()))
+
+
+async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: Callable[[], Any]) -> Any:
+    """Run ``attempt`` under the retry policy and the total deadline.
+
+    The first attempt runs bare (the common case pays no tenacity overhead); if it fails
+    retryably, tenacity drives attempts 2..max_attempts. A retry whose back-off would end past
+    the total deadline is not made: the caller gets the real error, not a later timeout.
+    """
+    pred = _should_retry(s)
+    try:
+        return await attempt()  # each attempt's own scope is already capped by the total deadline
+    except APIError as exc:
+        delay = _delay(s, exc, 1)
+        if s.max_attempts <= 1 or not pred(exc) or anyio.current_time() + delay >= dl.total:
+            raise
+        reason: list[BaseException | None] = [exc]  # why the next attempt is made (for tracing)
+    with anyio.CancelScope(deadline=dl.total):
+        await anyio.sleep(delay)
+        retrying = AsyncRetrying(
+            sleep=anyio.sleep,  # tenacity's default is asyncio.sleep; anyio's works on trio too
+            stop=stop_after_attempt(s.max_attempts - 1)
+            | stop_when(lambda st: anyio.current_time() + st.upcoming_sleep >= dl.total),
+            wait=lambda st: _delay(s, st.outcome.exception() if st.outcome else None, st.attempt_number + 1),
+            retry=retry_if_exception(pred),
+            before_sleep=lambda st: reason.__setitem__(0, st.outcome.exception() if st.outcome else None),
+            reraise=True,
+        )
+        async for att in retrying:
+            with att:
+                if _tracing.TRACER is not None:
+                    _tracing.retry_event(att.retry_state.attempt_number + 1, reason[0])
+                return await attempt()
+    raise _timeout(call, "total", s.total_timeout)  # only reached when the total scope fired
+
+
+class stop_when(stop_base):
+    """Stop when ``pred(retry_state)`` holds (tenacity evaluates stop after computing the wait)."""
+
+    def __init__(self, pred: Callable[[RetryCallState], bool]) -> None:
+        self.pred = pred
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.pred(retry_state)

@@ -1,0 +1,207 @@
+"""Streamed answers: :func:`stream_sse` opens an event stream (SSE, or NDJSON for Ollama) read
+event by event under the idle deadline.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from asyncllm import _tracing
+from asyncllm._exceptions import (
+    ProtocolError,
+)
+from asyncllm._http_answer import Answer
+from asyncllm.streaming.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
+
+from .deadlines import _Deadlines
+from .errors import _Call, _redact_url, _TransportErrors
+from .requests import _decoded, _json_sender, _status_with_hint
+from .retry import _with_retries
+from .settings import _ERROR_BODY_LIMIT, DEFAULT_SETTINGS, HTTPSettings
+
+
+class NDJSONDecoder:
+    """Newline-delimited JSON (Ollama's stream): each non-empty line is one event's ``data``."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = b""
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        *lines, self._buf = (self._buf + chunk).split(b"\n")
+        if len(self._buf) > MAX_EVENT_BYTES:
+            raise ProtocolError(f"a stream line grew past {MAX_EVENT_BYTES} bytes without a newline")
+        return [SSEEvent(None, line.decode("utf-8", "replace")) for line in lines if line.strip()]
+
+    def flush(self) -> list[SSEEvent]:
+        rest, self._buf = self._buf, b""
+        return [SSEEvent(None, rest.decode("utf-8", "replace"))] if rest.strip() else []
+
+
+class SSEStream:
+    """The events of one streamed response. Iterate it; leaving ``stream_sse`` closes it.
+
+    Reads are raced against the idle and total deadlines, so a stalled peer surfaces as
+    ``APITimeoutError`` instead of hanging. ``response`` gives the status and headers.
+    """
+
+    __slots__ = ("_call", "_decoder", "_dl", "_eof", "_errors", "_pending", "response")
+
+    def __init__(self, answer: Answer, call: _Call, dl: _Deadlines, decoder: SSEDecoder | NDJSONDecoder | None = None,
+                 ) -> None:
+        self.response = answer
+        self._call = call
+        self._dl = dl
+        self._errors = _TransportErrors(call, dl.s)
+        self._decoder = decoder if decoder is not None else SSEDecoder()
+        self._pending: deque[SSEEvent] = deque()
+        self._eof = False
+
+    @property
+    def request_id(self) -> str | None:
+        h = self.response.headers
+        rid: str | None = h.get("x-request-id") or h.get("request-id")
+        return rid
+
+    def __aiter__(self) -> SSEStream:
+        return self
+
+    async def __anext__(self) -> SSEEvent:
+        while not self._pending:
+            if self._eof:
+                raise StopAsyncIteration
+            # A scope per read, not across the yield to the caller (PEP 789): the caller's
+            # own time between events does not count as the peer being idle.
+            with self._dl.idle_scope() as scope:
+                await self._read()
+            if scope.cancelled_caught:
+                raise self._dl.error(self._call, scope, "idle")
+        return self._pending.popleft()
+
+    async def _read(self) -> None:
+        """Read one chunk (the caller holds the deadline) and decode it."""
+        with self._errors:
+            chunk = await self.response.read_some()
+        if not chunk:
+            self._eof = True
+            self._pending.extend(self._decoder.flush())
+            return
+        try:
+            self._pending.extend(self._decoder.feed(chunk))
+        except ProtocolError as exc:
+            exc.provider, exc.model, exc.url = self._call.provider, self._call.model, self._call.url
+            raise
+
+    async def aclose(self) -> None:
+        await self.response.aclose(self._eof)
+
+
+async def _error_body(answer: Answer, call: _Call, dl: _Deadlines) -> bytes:
+    """A bounded prefix of an error answer's body (the answer is ended after)."""
+    chunks: list[bytes] = []
+    size = 0
+    complete = False
+    try:
+        with _TransportErrors(call, dl.s), dl.idle_scope() as scope:
+            while chunk := await answer.read_some():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= _ERROR_BODY_LIMIT:
+                    break
+            else:
+                complete = True
+    finally:
+        await answer.aclose(complete)
+    if scope.cancelled_caught:
+        raise dl.error(call, scope, "idle")
+    return _decoded(answer, b"".join(chunks))
+
+
+@asynccontextmanager
+async def stream_sse(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    settings: HTTPSettings | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    on_open: Callable[[Answer], None] | None = None,
+    ndjson: bool = False,
+) -> AsyncIterator[SSEStream]:
+    """Open an SSE stream: ``async with stream_sse(...) as events: async for ev in events: ...``.
+
+    Entering waits for the first event (so connect/status/first-chunk failures are retried
+    there); once it is delivered the call is committed and later failures surface as errors.
+    ``on_open`` sees each successful answer (status and headers) before its events.
+    ``ndjson=True`` reads newline-delimited JSON instead (each line an event's ``data``).
+    """
+    span = None
+    if _tracing.TRACER is not None:  # a client span, and the W3C trace context sent along
+        headers = dict(headers or {})
+        span = _tracing.open_http_span(method, url, _redact_url(url), headers)
+    s = settings or DEFAULT_SETTINGS
+    accept = "application/x-ndjson" if ndjson else "text/event-stream"
+    hdrs = {"accept": accept, **headers} if headers else {"accept": accept}
+    send = _json_sender(method, url, s, hdrs, json)
+    call = _Call(url, headers, provider, model)
+    dl = _Deadlines(s)
+
+    async def attempt() -> SSEStream:
+        # The first-chunk deadline covers everything up to the first *event*: a keep-alive
+        # comment is not a first token.
+        scope = dl.start_attempt()
+        stream: SSEStream | None = None
+        answer: Answer | None = None
+        try:
+            with scope:
+                with _TransportErrors(call, s):
+                    answer = await send()
+                if answer.status_code < 400:
+                    stream = SSEStream(answer, call, dl, NDJSONDecoder() if ndjson else None)
+                    if on_open is not None:
+                        on_open(answer)
+                    while not stream._pending and not stream._eof:
+                        await stream._read()
+        except BaseException:
+            if stream is not None:
+                await stream.aclose()
+            elif answer is not None:
+                await answer.aclose(False)
+            raise
+        if scope.cancelled_caught or answer is None:
+            if stream is not None:
+                await stream.aclose()
+            elif answer is not None:
+                await answer.aclose(False)
+            raise dl.error(call, scope, "first_chunk")
+        if stream is None:
+            raise _status_with_hint(call, answer, await _error_body(answer, call, dl))
+        return stream
+
+    if span is None:
+        events: SSEStream = await _with_retries(s, call, dl, attempt)
+        try:
+            yield events
+        finally:
+            await events.aclose()
+        return
+    # Traced: the span is current only while the request is made (retries included), not while
+    # the caller reads the events (it runs its own work then); it ends when the stream closes.
+    try:
+        with _tracing.step(span):
+            events = await _with_retries(s, call, dl, attempt)
+        try:
+            yield events
+        finally:
+            await events.aclose()
+    except BaseException as exc:
+        _tracing.fail(span, exc)
+        raise
+    finally:
+        span.end()
