@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urljoin
 
 import anyio
-import orjson
 
 from .._concurrency import call_any
 from .._config import config
 from .._exceptions import ConfigError, LifecycleError
 from .._http import HTTPSettings, request_raw
 from .._progress import Progress, progress
-from .file_handler import FileHandlerBase, call_hook, converted_train_file
+from .file_handler import FileHandlerBase, call_hook, converted_train_file, read_training_file
 
 __all__ = ["FineTuneMixin", "OpenAIFineTuneAPI"]
 
@@ -181,26 +180,6 @@ class FineTuneMixin:
 
     async def _query_deployment(self, deployment_id: str) -> str:
         raise ConfigError(f"{self.source or type(self).__name__} has no deployment API")
-
-
-async def read_training_file(path: str, keep_roles: tuple[str, ...] = ("system", "user", "assistant")) -> bytes:
-    """The JSONL file, read in a worker thread, with messages of other roles dropped."""
-    try:
-        raw = await anyio.Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"training file {path!r} cannot be read ({exc.strerror})") from exc
-    out: list[bytes] = []
-    for n, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"{path}:{n} is not JSON; each line must be {{\"messages\": [...]}}") from exc
-        if isinstance(row, dict) and isinstance(row.get("messages"), list):
-            row["messages"] = [m for m in row["messages"] if isinstance(m, dict) and m.get("role") in keep_roles]
-        out.append(orjson.dumps(row))
-    return b"\n".join(out) + b"\n"
 
 
 class OpenAIFineTuneAPI:

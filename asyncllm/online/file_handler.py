@@ -23,11 +23,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import orjson
 
 from .._concurrency import call_any, is_async_callable, to_thread
 from .._exceptions import ConfigError
 
-__all__ = ["FileHandlerBase", "call_hook", "converted_train_file"]
+__all__ = ["FileHandlerBase", "call_hook", "converted_train_file", "read_training_file"]
 
 
 class FileHandlerBase:
@@ -53,9 +54,7 @@ async def call_hook(fn: Any, *args: Any, **kw: Any) -> Any:
 @asynccontextmanager
 async def converted_train_file(handler: FileHandlerBase, path: str) -> AsyncIterator[str]:
     """The path of ``path`` converted by ``handler._convert_file_format``, removed on exit."""
-    from ._finetune import read_training_file  # validates the JSONL: a clear error names the line
-
-    await read_training_file(path)
+    await read_training_file(path)  # validates the JSONL first: a clear error names the line
     text = await call_hook(handler._convert_file_format, path)
     if not isinstance(text, (str, bytes)):
         raise ConfigError(f"{type(handler).__name__}._convert_file_format must return the converted data as a "
@@ -69,3 +68,23 @@ async def converted_train_file(handler: FileHandlerBase, path: str) -> AsyncIter
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+async def read_training_file(path: str, keep_roles: tuple[str, ...] = ("system", "user", "assistant")) -> bytes:
+    """The JSONL file, read in a worker thread, with messages of other roles dropped."""
+    try:
+        raw = await anyio.Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"training file {path!r} cannot be read ({exc.strerror})") from exc
+    out: list[bytes] = []
+    for n, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{n} is not JSON; each line must be {{\"messages\": [...]}}") from exc
+        if isinstance(row, dict) and isinstance(row.get("messages"), list):
+            row["messages"] = [m for m in row["messages"] if isinstance(m, dict) and m.get("role") in keep_roles]
+        out.append(orjson.dumps(row))
+    return b"\n".join(out) + b"\n"

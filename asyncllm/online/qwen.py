@@ -13,11 +13,11 @@ from urllib.parse import urljoin
 from .._exceptions import APIError, ContentFilteredError, ProtocolError, QuotaExceededError
 from .._http import request_raw
 from .._provider_errors import body_code, register_error_rule
-from ._finetune import read_training_file
 from ._media import ImageRef
 from ._mm_embed import MultimodalEmbeddingBase
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase, OnlineRerankModuleBase, ordered
+from .file_handler import read_training_file
 
 __all__ = ["QwenChat", "QwenEmbedding", "QwenMultimodalEmbedding", "QwenRerank", "dashscope_error_rule"]
 

@@ -21,11 +21,11 @@ import orjson
 from .._config import Secret, config
 from .._exceptions import ConfigError, LifecycleError, ProtocolError
 from .._http import request_raw
-from ._finetune import read_training_file
 from ._keys import RedactedHeaders
 from ._media import ImageRef
 from .chat_base import OnlineChatModuleBase
 from .embed_base import OnlineEmbeddingModuleBase, ordered
+from .file_handler import read_training_file
 
 __all__ = ["SenseNovaAuth", "SenseNovaChat", "SenseNovaEmbedding", "make_jwt"]
 
