@@ -98,7 +98,7 @@ def _install_builders(cls: type) -> None:
     """
     for key in cls.__dict__.get("builder_keys", ()):
         targets = {key, key[: -len("_method")]} if key.endswith("_method") else {key}
-        if not isinstance(getattr(cls, key, None), _Builder):
+        if getattr(cls, key, None) is None:  # a method written out (typed) stays
             setattr(cls, key, _Builder(key))
         for t in targets:
             if not hasattr(cls, f"_{t}"):

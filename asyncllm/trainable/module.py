@@ -102,6 +102,35 @@ class TrainableModule(LLMBuilders, ModuleBase):
         setter.__name__ = key
         return setter
 
+    # The seed's builders, written out so that editors and type checkers see them; each one
+    # writes to the shared deployment (TrainableImpl) and returns this module.
+
+    def trainset(self, data: Any) -> Self:
+        """The training data: a file path (JSONL / JSON / CSV, as the method reads it) or a list."""
+        self._make_builder("trainset")(data)
+        return self
+
+    def train_method(self, method: Any = None, **kw: Any) -> Self:
+        """How full-parameter training runs (``al.train.auto``, ...), with that method's options."""
+        self._make_builder("train_method")(method, **kw)
+        return self
+
+    def finetune_method(self, method: Any = None, **kw: Any) -> Self:
+        """How fine-tuning runs (``al.finetune.cpu_lora``, ``llamafactory``, ``auto``, ...), with its options."""
+        self._make_builder("finetune_method")(method, **kw)
+        return self
+
+    def deploy_method(self, method: Any = None, **kw: Any) -> Self:
+        """The inference engine (``al.deploy.llamacpp``, ``vllm``, ...) with its options, or
+        ``url=`` (and ``served_name=``) to attach to one already running."""
+        self._make_builder("deploy_method")(method, **kw)
+        return self
+
+    def mode(self, mode: str) -> Self:
+        """What ``update()`` runs before deploying: ``"finetune"`` (the default) or ``"train"``."""
+        self._make_builder("mode")(mode)
+        return self
+
     # -- properties ---------------------------------------------------------------------------
 
     @property
