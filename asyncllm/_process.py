@@ -1,9 +1,10 @@
-"""Child-process lifecycle for engines and served modules: start, readiness, log tail, stop.
+"""The one child-process lifecycle: engines, served subprocesses, fine-tune and download workers.
 
-Every process starts in its own session (process group), with stdout and stderr going to a
-log file, so that ``stop()`` can end the whole group (workers an engine forks included) and a
-startup failure can show the last lines of the log. Readiness is an HTTP probe (or any async
-predicate), never log scraping; port discovery may use a port file the child writes.
+Every process starts in its own session (process group) with stdin closed and stdout and
+stderr going to a log file (or stdout to a pipe, for a worker that reports on it), so that
+``stop()`` can end the whole group (workers an engine forks included) and a failure can show
+the last lines of the log. Readiness is an HTTP probe (or any async predicate), never log
+scraping; port discovery may use a port file the child writes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -20,7 +22,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from anyio.abc import Process
+from anyio.abc import ByteReceiveStream, Process
 
 from ._exceptions import EngineStartError
 
@@ -109,13 +111,17 @@ async def http_ok(url: str, timeout: float = 2.0) -> bool:
 
 
 def _tail(path: Path | None, lines: int) -> str:
-    if path is None or not path.exists():
+    """The last ``lines`` lines of a log (from its last 64 KiB); "" when there is none."""
+    if path is None:
         return ""
-    with path.open("rb") as f:
-        f.seek(0, os.SEEK_END)
-        size = f.tell()
-        f.seek(max(0, size - 64 * 1024))
-        data = f.read().decode("utf-8", "replace")
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
     return "\n".join(data.splitlines()[-lines:])
 
 
@@ -144,7 +150,17 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
 
-    async def start(self, *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None) -> None:
+    @property
+    def stdout(self) -> ByteReceiveStream:
+        """The child's stdout, for a process started with ``capture_stdout=True``."""
+        if self._proc is None or self._proc.stdout is None:
+            raise RuntimeError(f"{self.name} was not started with capture_stdout=True")
+        return self._proc.stdout
+
+    async def start(self, *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
+                    capture_stdout: bool = False) -> None:
+        """Start the command. ``capture_stdout``: its stdout is a pipe (:attr:`stdout`) instead
+        of the log, for a worker that reports on it; stderr still goes to the log."""
         if self._proc is not None:
             raise RuntimeError(f"{self.name} was already started")
         if self.log_path is None:
@@ -158,8 +174,8 @@ class ManagedProcess:
         try:
             self._proc = await anyio.open_process(
                 self.argv,
-                stdin=None,
-                stdout=log_file,
+                stdin=subprocess.DEVNULL,  # a background child must not read (or steal) our terminal
+                stdout=subprocess.PIPE if capture_stdout else log_file,
                 stderr=log_file,
                 env=full_env,
                 cwd=str(cwd) if cwd else None,

@@ -29,13 +29,12 @@ import contextlib
 import functools
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
@@ -43,12 +42,12 @@ import anyio.from_thread
 import anyio.to_thread
 import orjson
 import sniffio
-from anyio.abc import Process, TaskStatus
+from anyio.abc import TaskStatus
 
 from .._exceptions import ConfigError, EngineStartError, LifecycleError
 from .._http import HTTPSettings, aclose_all, request_json
 from .._importpath import locate, resolve
-from .._process import import_dirs, write_private
+from .._process import ManagedProcess, import_dirs, write_private
 from ._hypercorn import bind_socket, serve_socket
 from .app import create_app
 from .options import ServerOptions
@@ -258,7 +257,8 @@ class InProcessLauncher:
 
 
 class SubprocessLauncher:
-    """The server in a child Python process, in its own process group (see module docstring)."""
+    """The server in a child Python process, in its own process group (see module docstring);
+    a :class:`~asyncllm._process.ManagedProcess` does the start, log and stop."""
 
     def __init__(self, *, python: str | None = None, start_timeout: float = 60.0, stop_grace: float = 10.0,
                  env: dict[str, str] | None = None) -> None:
@@ -266,7 +266,7 @@ class SubprocessLauncher:
         self.start_timeout = start_timeout
         self.stop_grace = stop_grace
         self.env = env
-        self._proc: Process | None = None
+        self._proc: ManagedProcess | None = None
         self._dir: str | None = None
         self.url: str | None = None
         self.pid: int | None = None
@@ -276,7 +276,7 @@ class SubprocessLauncher:
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None
+        return self._proc is not None and self._proc.running
 
     @property
     def log_path(self) -> str | None:
@@ -297,24 +297,24 @@ class SubprocessLauncher:
         spec_file, port_file = os.path.join(tmp, "spec.json"), os.path.join(tmp, "port")
         data["port_file"] = port_file
         await anyio.to_thread.run_sync(write_private, spec_file, orjson.dumps(data))
-        log = await anyio.to_thread.run_sync(functools.partial(open, os.path.join(tmp, "server.log"), "wb"))
+        self._proc = proc = ManagedProcess([self.python, "-m", "asyncllm.serving._child", spec_file],
+                                           name="server subprocess", log_path=Path(tmp, "server.log"))
         try:
-            self._proc = await anyio.open_process(
-                [self.python, "-m", "asyncllm.serving._child", spec_file],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, env={**os.environ, **(self.env or {})})
-        finally:
-            log.close()
-        self.pid = self._proc.pid
-        try:
-            port = await self._await_port(port_file)
+            await proc.start(env=self.env)
+            self.pid = proc.pid
+            port = await proc.read_port_file(Path(port_file), timeout=self.start_timeout)
             self.url = _url(spec.options.host, port)
             await wait_healthy(self.url, self.start_timeout, self._gone)
-        except BaseException:
+        except Exception as exc:
             with anyio.CancelScope(shield=True):
-                tail = await self._log_tail()
+                tail = await anyio.to_thread.run_sync(proc.log_tail, 30)
                 await self.stop()
-            raise EngineStartError("the server subprocess did not start", log_tail=tail) from None
+            raise EngineStartError(f"the server subprocess did not start: {_first_line(exc)}",
+                                   log_tail=tail) from None
+        except BaseException:  # cancelled: stop the child and let the cancellation through
+            with anyio.CancelScope(shield=True):
+                await self.stop()
+            raise
         return self.url
 
     def _gone(self) -> str | None:
@@ -322,48 +322,23 @@ class SubprocessLauncher:
             return f"exited with code {self._proc.returncode}"
         return None
 
-    async def _await_port(self, port_file: str) -> int:
-        with anyio.fail_after(self.start_timeout):
-            while True:
-                if (why := self._gone()) is not None:
-                    raise EngineStartError(f"server subprocess {why} before reporting its port")
-                text = await anyio.Path(port_file).read_text() if await anyio.Path(port_file).exists() else ""
-                if text.strip().isdigit():
-                    return int(text)
-                await anyio.sleep(0.02)
-
-    async def _log_tail(self, lines: int = 30) -> str:
-        path = self.log_path
-        if not path or not await anyio.Path(path).exists():
-            return ""
-        text = await anyio.Path(path).read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
     async def stop(self) -> None:
         proc, self._proc = self._proc, None
         with anyio.CancelScope(shield=True):
             if proc is not None:
-                pgid = proc.pid  # start_new_session: the child leads its own group
-                _killpg(pgid, signal.SIGTERM)
-                with anyio.move_on_after(self.stop_grace):
-                    await proc.wait()
-                # SIGKILL the group even if the leader exited: nothing of it may outlive stop().
-                _killpg(pgid, signal.SIGKILL)
-                if proc.returncode is None:
-                    await proc.wait()
-                await proc.aclose()
+                await proc.stop(grace=self.stop_grace)
             if self._dir is not None:
                 d, self._dir = self._dir, None
                 await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, d, ignore_errors=True))
 
     async def wait(self) -> None:
-        if self._proc is not None:
+        if self._proc is not None and self._proc.pid is not None:
             await self._proc.wait()
 
 
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+def _first_line(exc: BaseException) -> str:
+    """An error's own message without the log tail it may carry (the launcher adds its own)."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def get_launcher(launcher: Any) -> InProcessLauncher | SubprocessLauncher:

@@ -150,3 +150,23 @@ async def test_subprocess_server_ends_itself_when_its_parent_dies(tmp_path: Path
     with anyio.fail_after(15):
         while _group_alive(child):
             await anyio.sleep(0.1)
+
+
+async def test_cancelled_subprocess_start_stays_a_cancellation_and_leaves_nothing() -> None:
+    """Cancelling the caller while the child starts must cancel (not turn into EngineStartError)
+    and must stop the child and remove its folder."""
+    launcher = SubprocessLauncher()
+    s = ServerModule(t.double, launcher=launcher)
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            async def cancel_once_started() -> None:
+                while launcher.pid is None:
+                    await anyio.sleep(0.005)
+                scope.cancel()
+
+            tg.start_soon(cancel_once_started)
+            await s.start()
+    assert scope.cancelled_caught
+    pid = launcher.pid
+    assert pid is not None and not launcher.running and launcher.log_path is None
+    assert not _group_alive(pid)
