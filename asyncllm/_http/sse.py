@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
+
 from asyncllm import _tracing
 from asyncllm._exceptions import (
     ProtocolError,
@@ -17,7 +19,7 @@ from asyncllm._http_answer import Answer
 from asyncllm.streaming.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
 from .deadlines import _Deadlines
-from .errors import _Call, _redact_url, _TransportErrors
+from .errors import _Call, _redact_url, _transport_error, _TransportErrors
 from .requests import _decoded, _json_sender, _status_with_hint
 from .retry import _with_retries
 from .settings import _ERROR_BODY_LIMIT, DEFAULT_SETTINGS, HTTPSettings
@@ -49,14 +51,13 @@ class SSEStream:
     ``APITimeoutError`` instead of hanging. ``response`` gives the status and headers.
     """
 
-    __slots__ = ("_call", "_decoder", "_dl", "_eof", "_errors", "_pending", "response")
+    __slots__ = ("_call", "_decoder", "_dl", "_eof", "_pending", "response")
 
     def __init__(self, answer: Answer, call: _Call, dl: _Deadlines, decoder: SSEDecoder | NDJSONDecoder | None = None,
                  ) -> None:
         self.response = answer
         self._call = call
         self._dl = dl
-        self._errors = _TransportErrors(call, dl.s)
         self._decoder = decoder if decoder is not None else SSEDecoder()
         self._pending: deque[SSEEvent] = deque()
         self._eof = False
@@ -84,8 +85,12 @@ class SSEStream:
 
     async def _read(self) -> None:
         """Read one chunk (the caller holds the deadline) and decode it."""
-        with self._errors:
+        # try/except rather than the _TransportErrors context manager: this runs once per read of
+        # every stream, and a try costs nothing until something is raised.
+        try:
             chunk = await self.response.read_some()
+        except (httpx.TransportError, OSError) as exc:
+            raise _transport_error(self._call, exc, self._dl.s) from exc
         if not chunk:
             self._eof = True
             self._pending.extend(self._decoder.flush())
