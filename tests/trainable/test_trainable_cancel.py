@@ -9,19 +9,15 @@ would keep it generating until ``max_tokens``.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
+from conftest import llamacpp_server
 
 from asyncllm import deploy
-from asyncllm._process import free_port
-from asyncllm.trainable import TrainableModule, resolve_model
+from asyncllm.trainable import TrainableModule
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("pools"), pytest.mark.anyio]
 
@@ -37,30 +33,8 @@ IDLE_WITHIN = 10
 def engine(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A llama.cpp server per test (its pid is what we measure; a shared one would still be
     working on the previous test's request when that test failed)."""
-    port = free_port()
-    log = tmp_path / "engine.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(deploy.llamacpp().command(resolve_model("SmolLM2-135M-Instruct").path, port, None),
-                                stdout=fh, stderr=fh, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "llama.cpp did not start"
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/v1", proc.pid
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with llamacpp_server(tmp_path / "engine.log") as running:
+        yield running
 
 
 def cpu_seconds(pid: int) -> float:

@@ -10,25 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-import httpx
 import pytest
-from conftest import pid_alive
+from conftest import llamacpp_server, pid_alive
 from pydantic import BaseModel, Field
 
 import asyncllm as al
 from asyncllm import deploy, finetune
-from asyncllm._process import free_port
 from asyncllm.deploy import EngineStatus
 from asyncllm.prompts import FunctionCallFormatter
-from asyncllm.trainable import TrainableModule, resolve_model
+from asyncllm.trainable import TrainableModule
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("pools")]
 
@@ -42,30 +37,8 @@ SHOT = [["What is the weather in London?",
 
 @pytest.fixture(scope="module")
 def smollm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "engine.log"
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(deploy.llamacpp().command(resolve_model("SmolLM2-135M-Instruct").path, port, None),
-                                stdout=fh, stderr=fh, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "llama.cpp did not start"
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with llamacpp_server(tmp_path_factory.mktemp("llama") / "engine.log") as (url, _):
+        yield url
 
 
 def attached(url: str) -> TrainableModule:
