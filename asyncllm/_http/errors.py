@@ -220,9 +220,10 @@ def _transport_error(call: _Call, exc: httpx.TransportError | OSError, s: HTTPSe
 
 
 class _TransportErrors:
-    """``with _TransportErrors(call, settings):`` the one place a transport failure (httpx's, or
-    an OSError from a socket) becomes our typed error for ``call``. A class rather than a
-    generator-based context manager: it sits around every read of a stream."""
+    """``with _TransportErrors(call, settings):`` a transport failure (httpx's, or an OSError from a
+    socket) becomes our typed error for ``call`` (:func:`_transport_error`, the one mapping). The
+    per-request and per-read paths call ``_transport_error`` from a plain ``try`` instead: a try
+    costs nothing until something is raised."""
 
     __slots__ = ("call", "settings")
 

@@ -23,7 +23,7 @@ from asyncllm._provider_errors import refine_status_error
 from asyncllm._proxy import proxy_refusal
 
 from .deadlines import _Deadlines
-from .errors import _Call, _redact_url, _status_error, _TransportErrors
+from .errors import _Call, _redact_url, _status_error, _transport_error
 from .pools import _parse_url, _transport_for
 from .retry import _with_retries
 from .settings import _ERROR_BODY_LIMIT, DEFAULT_SETTINGS, HTTPSettings
@@ -60,7 +60,7 @@ async def _exchange(send: Sender, call: _Call, dl: _Deadlines) -> tuple[Answer, 
     chunks: list[bytes] = []
     complete = False
     try:
-        with _TransportErrors(call, dl.s), scope:
+        with scope:
             answer = await send()
             if _tracing.TRACER is not None:
                 _tracing.http_status_here(answer.status_code)
@@ -76,6 +76,9 @@ async def _exchange(send: Sender, call: _Call, dl: _Deadlines) -> tuple[Answer, 
                 dl.renew(scope)
             else:
                 complete = True
+    # A plain try, not _TransportErrors: this runs for every request (a try costs nothing until raised).
+    except (httpx.TransportError, OSError) as exc:
+        raise _transport_error(call, exc, dl.s) from exc
     finally:
         if answer is not None:
             await answer.aclose(complete)
