@@ -14,17 +14,41 @@ Two kinds exist:
   certificates apply) and sends it with ``client.send(stream=True)``, so its event hooks run on
   every attempt. Its timeouts are replaced by ours: connect from the settings, the rest by
   ``_http``'s deadlines.
+
+Deadlines are the transport's to keep: ``send`` gets the time by which the headers must be in,
+``read_within`` how long it may wait for more bytes. The aiohttp answer keeps them with a timer
+only while it actually waits (most reads of a stream find bytes already buffered), which costs a
+fraction of an anyio cancel scope per read; the others wait under an anyio scope. A deadline that
+passes raises :class:`ReadDeadline` and ``_http`` names which one it was.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import httpx
 
-__all__ = ["Answer", "HttpxAnswer", "RawPool", "Sender", "sender"]
+T = TypeVar("T")
+__all__ = ["Answer", "HttpxAnswer", "RawPool", "ReadDeadline", "Sender", "sender"]
+
+
+class ReadDeadline(Exception):
+    """The headers or the next body bytes did not arrive by the deadline given to the transport.
+
+    Not a ``TimeoutError``: that is an ``OSError``, which the transports map as network failures.
+    """
+
+
+async def waited(aw: Awaitable[T], deadline: float) -> T:
+    """``await aw`` under an anyio scope ending at ``deadline`` (``anyio.current_time`` clock);
+    :class:`ReadDeadline` when it ends first. For transports without a cheaper way of their own."""
+    with anyio.CancelScope(deadline=deadline) as scope:
+        return await aw
+    if scope.cancelled_caught:
+        raise ReadDeadline
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class Answer(Protocol):
@@ -40,6 +64,11 @@ class Answer(Protocol):
         """The next body bytes (``b""`` at the end); transport failures as ``httpx.TransportError``."""
         ...
 
+    async def read_within(self, idle: float, until: float) -> bytes:
+        """:meth:`read_some`, waiting at most ``idle`` seconds and never past ``until``
+        (``anyio.current_time`` clock); :class:`ReadDeadline` when nothing came in time."""
+        ...
+
     async def aclose(self, complete: bool) -> None:
         """End the answer: ``complete`` (body read to its end) hands the connection back to
         the pool; otherwise the socket is closed, so the server sees the disconnect at once."""
@@ -50,12 +79,16 @@ class RawPool(Protocol):
     """A connection pool that sends bytes and answers with an :class:`Answer` directly."""
 
     async def send_raw(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-                       connect_timeout: float | None) -> Answer: ...
+                       connect_timeout: float | None, deadline: float) -> Answer:
+        """Send; return once the status line and headers are in, or raise :class:`ReadDeadline`
+        when they are not by ``deadline`` (``anyio.current_time`` clock)."""
+        ...
 
     async def aclose(self) -> None: ...
 
 
-Sender = Callable[[], Awaitable[Answer]]
+#: sends the request (again, on a retry); its argument is the deadline for the headers
+Sender = Callable[[float], Awaitable[Answer]]
 
 
 class HttpxAnswer:
@@ -81,6 +114,9 @@ class HttpxAnswer:
             if chunk:
                 return chunk
 
+    async def read_within(self, idle: float, until: float) -> bytes:
+        return await waited(self.read_some(), min(anyio.current_time() + idle, until))
+
     async def aclose(self, complete: bool) -> None:
         if complete:
             await self.response.aclose()
@@ -100,8 +136,8 @@ def sender(pool: Any, method: str, url: str, parsed: httpx.URL, headers: Mapping
     """A callable that sends this request (again, on a retry) through ``pool``."""
     send_raw = getattr(pool, "send_raw", None)
     if send_raw is not None:
-        def send() -> Awaitable[Answer]:
-            result: Awaitable[Answer] = send_raw(method, url, headers, body, connect_timeout)
+        def send(deadline: float) -> Awaitable[Answer]:
+            result: Awaitable[Answer] = send_raw(method, url, headers, body, connect_timeout, deadline)
             return result
         return send
     if isinstance(pool, httpx.AsyncClient):
@@ -109,14 +145,14 @@ def sender(pool: Any, method: str, url: str, parsed: httpx.URL, headers: Mapping
         built = client.build_request(method, parsed, headers=headers, content=body,
                                      timeout=httpx.Timeout(None, connect=connect_timeout))
 
-        async def send_client() -> Answer:
-            return HttpxAnswer(await client.send(built, stream=True, follow_redirects=False))
+        async def send_client(deadline: float) -> Answer:
+            return HttpxAnswer(await waited(client.send(built, stream=True, follow_redirects=False), deadline))
         return send_client
     transport: httpx.AsyncBaseTransport = pool
     request = httpx.Request(method, parsed, headers=headers, content=body,
                             extensions={"timeout": {"connect": connect_timeout, "read": None,
                                                     "write": None, "pool": None}})
 
-    async def send_httpx() -> Answer:
-        return HttpxAnswer(await transport.handle_async_request(request))
+    async def send_httpx(deadline: float) -> Answer:
+        return HttpxAnswer(await waited(transport.handle_async_request(request), deadline))
     return send_httpx

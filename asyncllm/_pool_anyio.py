@@ -30,6 +30,7 @@ import h11
 import httpx
 from anyio.streams.tls import TLSStream
 
+from asyncllm._http_answer import waited
 from asyncllm._proxy import ProxyFailure, ProxyURL, proxy_refusal
 from asyncllm._tls import MTLS_HINT, CertSpec, TLSFailure, Verify, client_context, tls_failure
 
@@ -38,6 +39,7 @@ __all__ = ["AnyioPool"]
 _READ_SIZE = 64 * 1024
 
 _USER_AGENT = "asyncllm"
+_NEVER = float("inf")
 
 
 class _Conn:
@@ -76,6 +78,9 @@ class AnyioAnswer:
         self.headers: Mapping[str, str] = httpx.Headers(response.headers.raw_items())
 
     async def read_some(self) -> bytes:
+        return await self.read_within(_NEVER, _NEVER)
+
+    async def read_within(self, idle: float, until: float) -> bytes:
         if self._done:
             return b""
         conn = self._conn
@@ -83,7 +88,13 @@ class AnyioAnswer:
             while True:
                 event = conn.h11.next_event()
                 if event is h11.NEED_DATA:
-                    conn.h11.receive_data(await _receive(conn.stream))
+                    # A deadline scope only around a read that waits on the socket: h11 often
+                    # has the next bytes parsed already.
+                    if until == _NEVER and idle == _NEVER:
+                        data = await _receive(conn.stream)
+                    else:
+                        data = await waited(_receive(conn.stream), min(anyio.current_time() + idle, until))
+                    conn.h11.receive_data(data)
                 elif type(event) is h11.Data:
                     if event.data:
                         return bytes(event.data)
@@ -243,8 +254,15 @@ class AnyioPool:
         return None, stale
 
     async def send_raw(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-                       connect_timeout: float | None) -> AnyioAnswer:
-        """Send ``body``; return once the status line and headers are in."""
+                       connect_timeout: float | None, deadline: float = _NEVER) -> AnyioAnswer:
+        """Send ``body``; return once the status line and headers are in (``ReadDeadline`` when
+        they are not by ``deadline``)."""
+        if deadline == _NEVER:
+            return await self._send(method, url, headers, body, connect_timeout)
+        return await waited(self._send(method, url, headers, body, connect_timeout), deadline)
+
+    async def _send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+                    connect_timeout: float | None) -> AnyioAnswer:
         if self._closed:
             raise httpx.ConnectError("the connection pool is closed")
         if self._sem is None:

@@ -9,7 +9,10 @@ one place in the library that touches asyncio directly.
 
 aiohttp errors are mapped to httpx's error classes here, keeping apart what ``_http`` must
 tell apart: connect failures, connect timeouts, and connections that broke mid-body.
-Timeouts other than ``connect`` are enforced by the caller with anyio cancel scopes.
+
+Deadlines are kept natively (``_http_answer`` says why): the headers under an
+``asyncio.timeout_at``, body reads by a loop timer armed only when a read has to wait, which
+fails the wait with ``ReadDeadline``. A read that finds bytes buffered arms nothing.
 
 Proxies and TLS: the pool is built for one proxy (or none) and one trust setting (``_tls``), so
 the per-request path passes the same prepared objects every time. An ``http://`` target gets the
@@ -28,6 +31,7 @@ import aiohttp
 import httpx
 from yarl import URL
 
+from asyncllm._http_answer import ReadDeadline
 from asyncllm._proxy import ProxyFailure, ProxyURL, proxy_refusal
 from asyncllm._tls import MTLS_HINT, CertSpec, Verify, client_context, tls_failure
 
@@ -69,12 +73,14 @@ def _map_error(exc: BaseException, pool: AiohttpPool | None = None) -> httpx.Tra
 class RawAnswer:
     """One aiohttp response as ``_http_answer.Answer``: status and headers, then body chunks."""
 
-    __slots__ = ("_resp", "headers", "reason_phrase", "status_code")
+    __slots__ = ("_content", "_loop", "_resp", "headers", "reason_phrase", "status_code")
     # aiohttp undoes Content-Encoding itself (it asks for gzip/deflate).
     decoded = True
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, loop: asyncio.AbstractEventLoop) -> None:
         self._resp = resp
+        self._content = resp.content
+        self._loop = loop
         self.status_code = resp.status
         self.reason_phrase = resp.reason or ""
         self.headers: Mapping[str, str] = resp.headers  # case-insensitive, read-only
@@ -82,7 +88,24 @@ class RawAnswer:
     async def read_some(self) -> bytes:
         try:
             # readany() hands over whatever has arrived: SSE chunks are not held back.
-            return await self._resp.content.readany()
+            return await self._content.readany()
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _map_error(exc) from exc
+
+    async def read_within(self, idle: float, until: float) -> bytes:
+        content = self._content
+        try:
+            if chunk := content.read_nowait():  # bytes already in: no timer, no wait
+                return chunk
+            if content.is_eof():
+                return b""
+            loop = self._loop
+            # The timer fails only this wait; a deadline that passed ends the answer anyway.
+            timer = loop.call_at(min(loop.time() + idle, until), content.set_exception, ReadDeadline())
+            try:
+                return await content.readany()
+            finally:
+                timer.cancel()
         except (aiohttp.ClientError, OSError) as exc:
             raise _map_error(exc) from exc
 
@@ -101,6 +124,7 @@ class AiohttpPool:
                  verify: Verify = True, cert: CertSpec | None = None) -> None:
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Both repeat on every call and cost measurable CPU to build: keep them.
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, URL] = {}
@@ -127,6 +151,7 @@ class AiohttpPool:
             ssl_arg = await client_context(self._verify, self._cert)
         if self._session is not None:  # another first call opened it while we waited
             return self._session
+        self._loop = asyncio.get_running_loop()  # a pool lives in one loop (pools.py keys them so)
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
             limit_per_host=0,
@@ -156,23 +181,29 @@ class AiohttpPool:
         return u
 
     async def send_raw(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-                       connect_timeout: float | None) -> RawAnswer:
-        """Send ``body``; return once the status line and headers are in."""
+                       connect_timeout: float | None, deadline: float) -> RawAnswer:
+        """Send ``body``; return once the status line and headers are in (``ReadDeadline`` when
+        they are not by ``deadline``, on the loop's clock)."""
         session = self._session
         if session is None:
             session = self._session = await self._open()
         if self._proxy_header is not None:
             headers = {**headers, **self._proxy_header}
+        limit = asyncio.timeout_at(deadline)
         try:
-            resp = await session.request(method, self._url(url), headers=headers, data=body,
-                                         allow_redirects=False, timeout=self._timeout(connect_timeout),
-                                         **self._proxy_kw)
+            async with limit:
+                resp = await session.request(method, self._url(url), headers=headers, data=body,
+                                             allow_redirects=False, timeout=self._timeout(connect_timeout),
+                                             **self._proxy_kw)
         except (aiohttp.ClientError, OSError) as exc:
+            if limit.expired():  # asyncio's TimeoutError (an OSError) for our deadline
+                raise ReadDeadline from exc
             err = _map_error(exc, self)
             if self._tls_target and self._cert is None and isinstance(err, httpx.ReadError | httpx.RemoteProtocolError):
                 err = type(err)(f"{err}{MTLS_HINT}")  # see MTLS_HINT
             raise err from exc
-        return RawAnswer(resp)
+        assert self._loop is not None
+        return RawAnswer(resp, self._loop)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

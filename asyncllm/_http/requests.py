@@ -18,7 +18,7 @@ from asyncllm._exceptions import (
     ProtocolError,
     ProxyError,
 )
-from asyncllm._http_answer import Answer, Sender, sender
+from asyncllm._http_answer import Answer, ReadDeadline, Sender, sender
 from asyncllm._provider_errors import refine_status_error
 from asyncllm._proxy import proxy_refusal
 
@@ -51,39 +51,36 @@ async def _exchange(send: Sender, call: _Call, dl: _Deadlines) -> tuple[Answer, 
     """One attempt: send, read the whole body, end the answer. A non-2xx status raises its
     typed error (its body read only up to a limit).
 
-    One cancel scope covers it all: first-chunk deadline until the headers arrive, then idle
-    deadlines between chunks (renewed lazily), all capped by the total deadline.
+    The transport keeps the deadlines: the first-chunk one (capped by the total) until the
+    headers arrive, then the idle one between reads (capped by the total).
     """
-    scope = dl.start_attempt()
     phase = "first_chunk"
     answer: Answer | None = None
     chunks: list[bytes] = []
     complete = False
     try:
-        with scope:
-            answer = await send()
-            if _tracing.TRACER is not None:
-                _tracing.http_status_here(answer.status_code)
-            phase = "idle"
-            dl.renew(scope, phase_change=True)
-            limit = _ERROR_BODY_LIMIT if answer.status_code >= 400 else None
-            size = 0
-            while chunk := await answer.read_some():
-                chunks.append(chunk)
-                size += len(chunk)
-                if limit is not None and size >= limit:
-                    break
-                dl.renew(scope)
-            else:
-                complete = True
+        answer = await send(dl.start_attempt())
+        if _tracing.TRACER is not None:
+            _tracing.http_status_here(answer.status_code)
+        phase = "idle"
+        limit = _ERROR_BODY_LIMIT if answer.status_code >= 400 else None
+        size = 0
+        idle, total = dl.idle, dl.total
+        while chunk := await answer.read_within(idle, total):
+            chunks.append(chunk)
+            size += len(chunk)
+            if limit is not None and size >= limit:
+                break
+        else:
+            complete = True
+    except ReadDeadline:
+        raise dl.error(call, phase) from None
     # A plain try, not _TransportErrors: this runs for every request (a try costs nothing until raised).
     except (httpx.TransportError, OSError) as exc:
         raise _transport_error(call, exc, dl.s) from exc
     finally:
         if answer is not None:
             await answer.aclose(complete)
-    if scope.cancelled_caught or answer is None:
-        raise dl.error(call, scope, phase)
     raw = _decoded(answer, chunks[0] if len(chunks) == 1 else b"".join(chunks))
     if answer.status_code >= 400:
         raise _status_with_hint(call, answer, raw)

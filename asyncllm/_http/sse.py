@@ -15,7 +15,7 @@ from asyncllm import _tracing
 from asyncllm._exceptions import (
     ProtocolError,
 )
-from asyncllm._http_answer import Answer
+from asyncllm._http_answer import Answer, ReadDeadline
 from asyncllm.streaming.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
 from .deadlines import _Deadlines
@@ -23,6 +23,8 @@ from .errors import _Call, _redact_url, _transport_error, _TransportErrors
 from .requests import _decoded, _json_sender, _status_with_hint
 from .retry import _with_retries
 from .settings import _ERROR_BODY_LIMIT, DEFAULT_SETTINGS, HTTPSettings
+
+_NEVER = float("inf")
 
 
 class NDJSONDecoder:
@@ -47,11 +49,12 @@ class NDJSONDecoder:
 class SSEStream:
     """The events of one streamed response. Iterate it; leaving ``stream_sse`` closes it.
 
-    Reads are raced against the idle and total deadlines, so a stalled peer surfaces as
-    ``APITimeoutError`` instead of hanging. ``response`` gives the status and headers.
+    Each read waits at most the idle timeout and never past the total deadline, so a stalled
+    peer surfaces as ``APITimeoutError`` instead of hanging; the caller's own time between
+    events does not count as the peer being idle. ``response`` gives the status and headers.
     """
 
-    __slots__ = ("_call", "_decoder", "_dl", "_eof", "_pending", "response")
+    __slots__ = ("_call", "_decoder", "_dl", "_eof", "_idle", "_pending", "_phase", "_until", "response")
 
     def __init__(self, answer: Answer, call: _Call, dl: _Deadlines, decoder: SSEDecoder | NDJSONDecoder | None = None,
                  ) -> None:
@@ -61,6 +64,8 @@ class SSEStream:
         self._decoder = decoder if decoder is not None else SSEDecoder()
         self._pending: deque[SSEEvent] = deque()
         self._eof = False
+        # What a read may wait for: set by stream_sse (first the first-chunk deadline, then idle).
+        self._idle, self._until, self._phase = dl.idle, dl.total, "idle"
 
     @property
     def request_id(self) -> str | None:
@@ -75,20 +80,17 @@ class SSEStream:
         while not self._pending:
             if self._eof:
                 raise StopAsyncIteration
-            # A scope per read, not across the yield to the caller (PEP 789): the caller's
-            # own time between events does not count as the peer being idle.
-            with self._dl.idle_scope() as scope:
-                await self._read()
-            if scope.cancelled_caught:
-                raise self._dl.error(self._call, scope, "idle")
+            await self._read()
         return self._pending.popleft()
 
     async def _read(self) -> None:
-        """Read one chunk (the caller holds the deadline) and decode it."""
+        """Read one chunk within the deadlines and decode it."""
         # try/except rather than the _TransportErrors context manager: this runs once per read of
         # every stream, and a try costs nothing until something is raised.
         try:
-            chunk = await self.response.read_some()
+            chunk = await self.response.read_within(self._idle, self._until)
+        except ReadDeadline:
+            raise self._dl.error(self._call, self._phase) from None
         except (httpx.TransportError, OSError) as exc:
             raise _transport_error(self._call, exc, self._dl.s) from exc
         if not chunk:
@@ -111,18 +113,18 @@ async def _error_body(answer: Answer, call: _Call, dl: _Deadlines) -> bytes:
     size = 0
     complete = False
     try:
-        with _TransportErrors(call, dl.s), dl.idle_scope() as scope:
-            while chunk := await answer.read_some():
+        with _TransportErrors(call, dl.s):
+            while chunk := await answer.read_within(dl.idle, dl.total):
                 chunks.append(chunk)
                 size += len(chunk)
                 if size >= _ERROR_BODY_LIMIT:
                     break
             else:
                 complete = True
+    except ReadDeadline:
+        raise dl.error(call, "idle") from None
     finally:
         await answer.aclose(complete)
-    if scope.cancelled_caught:
-        raise dl.error(call, scope, "idle")
     return _decoded(answer, b"".join(chunks))
 
 
@@ -160,33 +162,29 @@ async def stream_sse(
     async def attempt() -> SSEStream:
         # The first-chunk deadline covers everything up to the first *event*: a keep-alive
         # comment is not a first token.
-        scope = dl.start_attempt()
+        deadline = dl.start_attempt()
         stream: SSEStream | None = None
         answer: Answer | None = None
         try:
-            with scope:
-                with _TransportErrors(call, s):
-                    answer = await send()
-                if answer.status_code < 400:
-                    stream = SSEStream(answer, call, dl, NDJSONDecoder() if ndjson else None)
-                    if on_open is not None:
-                        on_open(answer)
-                    while not stream._pending and not stream._eof:
-                        await stream._read()
-        except BaseException:
+            with _TransportErrors(call, s):
+                answer = await send(deadline)
+            if answer.status_code >= 400:
+                raise _status_with_hint(call, answer, await _error_body(answer, call, dl))
+            stream = SSEStream(answer, call, dl, NDJSONDecoder() if ndjson else None)
+            if on_open is not None:
+                on_open(answer)
+            stream._idle, stream._until, stream._phase = _NEVER, deadline, "first_chunk"
+            while not stream._pending and not stream._eof:
+                await stream._read()
+            stream._idle, stream._until, stream._phase = dl.idle, dl.total, "idle"
+        except BaseException as exc:
             if stream is not None:
                 await stream.aclose()
-            elif answer is not None:
+            elif answer is not None and answer.status_code < 400:
                 await answer.aclose(False)
+            if isinstance(exc, ReadDeadline):  # the headers did not come in time
+                raise dl.error(call, "first_chunk") from None
             raise
-        if scope.cancelled_caught or answer is None:
-            if stream is not None:
-                await stream.aclose()
-            elif answer is not None:
-                await answer.aclose(False)
-            raise dl.error(call, scope, "first_chunk")
-        if stream is None:
-            raise _status_with_hint(call, answer, await _error_body(answer, call, dl))
         return stream
 
     if span is None:
