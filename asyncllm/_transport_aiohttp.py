@@ -10,9 +10,10 @@ one place in the library that touches asyncio directly.
 aiohttp errors are mapped to httpx's error classes here, keeping apart what ``_http`` must
 tell apart: connect failures, connect timeouts, and connections that broke mid-body.
 
-Deadlines are kept natively (``_http_answer`` says why): the headers under an
-``asyncio.timeout_at``, body reads by a loop timer armed only when a read has to wait, which
-fails the wait with ``ReadDeadline``. A read that finds bytes buffered arms nothing.
+Deadlines are kept natively (``_http_answer`` says why), by one watchdog timer per pool
+(``_Watchdog``): a wait for headers past its deadline is cancelled and turns into
+``ReadDeadline`` (as ``asyncio.timeout_at`` would do it), a body read that has to wait is failed
+with ``ReadDeadline``; a read that finds bytes buffered registers nothing.
 
 Proxies and TLS: the pool is built for one proxy (or none) and one trust setting (``_tls``), so
 the per-request path passes the same prepared objects every time. An ``http://`` target gets the
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -36,6 +37,8 @@ from asyncllm._proxy import ProxyFailure, ProxyURL, proxy_refusal
 from asyncllm._tls import MTLS_HINT, CertSpec, Verify, client_context, tls_failure
 
 __all__ = ["AiohttpPool", "RawAnswer", "running_loop"]
+
+_NEVER = float("inf")
 
 
 def running_loop() -> object:
@@ -70,17 +73,78 @@ def _map_error(exc: BaseException, pool: AiohttpPool | None = None) -> httpx.Tra
     return httpx.ReadError(msg)
 
 
+class _Watchdog:
+    """The deadlines of a pool's waits (headers, body reads) on one loop timer.
+
+    A timer per wait costs a heap push and a cancel each time, and a stream waits once per
+    token; here a wait costs a dict entry. The one timer is armed for the earliest deadline
+    known when it is armed; when it fires, it expires every wait past its deadline and re-arms
+    for the earliest left. Deadlines only move later as calls come and go (now + a timeout), so
+    it fires about once per timeout, not once per wait.
+    """
+
+    __slots__ = ("_at", "_timer", "_waits", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._waits: dict[object, tuple[float, Callable[[], None]]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._at = _NEVER
+
+    def add(self, key: object, deadline: float, expire: Callable[[], None]) -> None:
+        """Call ``expire()`` at ``deadline`` (loop clock) unless ``key`` is discarded first."""
+        self._waits[key] = (deadline, expire)
+        if deadline < self._at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._at = deadline
+            self._timer = self.loop.call_at(deadline, self._fire)
+
+    def discard(self, key: object) -> None:
+        self._waits.pop(key, None)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._at = None, _NEVER
+
+    def _fire(self) -> None:
+        now = self.loop.time()
+        self._timer, self._at = None, _NEVER
+        due = [k for k, (deadline, _) in self._waits.items() if deadline <= now]
+        for key in due:
+            _, expire = self._waits.pop(key)
+            expire()
+        if self._waits:
+            self._at = min(deadline for deadline, _ in self._waits.values())
+            self._timer = self.loop.call_at(self._at, self._fire)
+
+
+class _Expired:
+    """Cancels a task waiting for headers whose deadline passed (see ``AiohttpPool.send_raw``)."""
+
+    __slots__ = ("fired", "task")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.fired = False
+
+    def __call__(self) -> None:
+        self.fired = True
+        self.task.cancel()
+
+
 class RawAnswer:
     """One aiohttp response as ``_http_answer.Answer``: status and headers, then body chunks."""
 
-    __slots__ = ("_content", "_loop", "_resp", "headers", "reason_phrase", "status_code")
+    __slots__ = ("_content", "_resp", "_watch", "headers", "reason_phrase", "status_code")
     # aiohttp undoes Content-Encoding itself (it asks for gzip/deflate).
     decoded = True
 
-    def __init__(self, resp: aiohttp.ClientResponse, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, resp: aiohttp.ClientResponse, watch: _Watchdog) -> None:
         self._resp = resp
         self._content = resp.content
-        self._loop = loop
+        self._watch = watch
         self.status_code = resp.status
         self.reason_phrase = resp.reason or ""
         self.headers: Mapping[str, str] = resp.headers  # case-insensitive, read-only
@@ -95,19 +159,22 @@ class RawAnswer:
     async def read_within(self, idle: float, until: float) -> bytes:
         content = self._content
         try:
-            if chunk := content.read_nowait():  # bytes already in: no timer, no wait
+            if chunk := content.read_nowait():  # bytes already in: no deadline, no wait
                 return chunk
             if content.is_eof():
                 return b""
-            loop = self._loop
-            # The timer fails only this wait; a deadline that passed ends the answer anyway.
-            timer = loop.call_at(min(loop.time() + idle, until), content.set_exception, ReadDeadline())
+            watch = self._watch
+            # Expiry fails only this wait; a deadline that passed ends the answer anyway.
+            watch.add(self, min(watch.loop.time() + idle, until), self._expire)
             try:
                 return await content.readany()
             finally:
-                timer.cancel()
+                watch.discard(self)
         except (aiohttp.ClientError, OSError) as exc:
             raise _map_error(exc) from exc
+
+    def _expire(self) -> None:
+        self._content.set_exception(ReadDeadline())
 
     async def aclose(self, complete: bool) -> None:
         # Neither call awaits, so a cancelled caller cannot interrupt the close.
@@ -124,7 +191,7 @@ class AiohttpPool:
                  verify: Verify = True, cert: CertSpec | None = None) -> None:
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watch: _Watchdog | None = None
         # Both repeat on every call and cost measurable CPU to build: keep them.
         self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, URL] = {}
@@ -151,7 +218,7 @@ class AiohttpPool:
             ssl_arg = await client_context(self._verify, self._cert)
         if self._session is not None:  # another first call opened it while we waited
             return self._session
-        self._loop = asyncio.get_running_loop()  # a pool lives in one loop (pools.py keys them so)
+        self._watch = _Watchdog(asyncio.get_running_loop())  # a pool lives in one loop (pools.py keys them so)
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
             limit_per_host=0,
@@ -189,23 +256,39 @@ class AiohttpPool:
             session = self._session = await self._open()
         if self._proxy_header is not None:
             headers = {**headers, **self._proxy_header}
-        limit = asyncio.timeout_at(deadline)
+        watch = self._watch
+        assert watch is not None
+        # The headers' deadline on the pool's watchdog, as asyncio.timeout_at would keep it (the
+        # task cancelled, the cancellation taken back and turned into ReadDeadline), without a
+        # timer of its own per request.
+        task = asyncio.current_task()
+        assert task is not None
+        expired = _Expired(task)
+        cancelling = task.cancelling()
+        watch.add(expired, deadline, expired)
         try:
-            async with limit:
-                resp = await session.request(method, self._url(url), headers=headers, data=body,
-                                             allow_redirects=False, timeout=self._timeout(connect_timeout),
-                                             **self._proxy_kw)
+            resp = await session.request(method, self._url(url), headers=headers, data=body,
+                                         allow_redirects=False, timeout=self._timeout(connect_timeout),
+                                         **self._proxy_kw)
+        except asyncio.CancelledError:
+            if expired.fired and task.uncancel() <= cancelling:
+                raise ReadDeadline from None
+            raise
         except (aiohttp.ClientError, OSError) as exc:
-            if limit.expired():  # asyncio's TimeoutError (an OSError) for our deadline
+            if expired.fired:  # our cancellation, seen by aiohttp as a failure
+                task.uncancel()
                 raise ReadDeadline from exc
             err = _map_error(exc, self)
             if self._tls_target and self._cert is None and isinstance(err, httpx.ReadError | httpx.RemoteProtocolError):
                 err = type(err)(f"{err}{MTLS_HINT}")  # see MTLS_HINT
             raise err from exc
-        assert self._loop is not None
-        return RawAnswer(resp, self._loop)
+        finally:
+            watch.discard(expired)
+        return RawAnswer(resp, watch)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
+        if self._watch is not None:
+            self._watch.close()
         if session is not None:
             await session.close()

@@ -228,6 +228,36 @@ async def test_idle_timeout(fake: FakeServer) -> None:
     assert ei.value.kind == "idle"
 
 
+async def test_deadlines_of_calls_that_overlap_each_fire(fake: FakeServer) -> None:
+    """The pool keeps many calls' deadlines at once (on asyncio one watchdog timer for all): a
+    call whose deadline is later than one that already finished still times out, and calls
+    stalled together each get their own timeout while a healthy call next to them succeeds."""
+    url = f"{fake}/v1/chat/completions"
+    quick = HTTPSettings(first_chunk_timeout=0.2, idle_timeout=0.2, max_attempts=1)
+    slow = HTTPSettings(first_chunk_timeout=0.6, idle_timeout=0.6, max_attempts=1)
+    await request_json("POST", url, json=chat_body(), headers=AUTH, settings=quick)  # done long before its deadline
+    kinds: list[str] = []
+
+    async def stalled(s: HTTPSettings, spec: str) -> None:
+        with pytest.raises(APITimeoutError) as ei:
+            if spec == "stall-first":
+                await request_json("POST", url, json=chat_body(), headers=fault(spec), settings=s)
+            else:
+                async with stream_sse("POST", url, json=chat_body(stream=True), headers=fault(spec),
+                                      settings=s) as events:
+                    [_ async for _ in events]
+        kinds.append(ei.value.kind)
+
+    with anyio.fail_after(10):  # a deadline nobody keeps would hang here
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stalled, slow, "stall-first")
+            tg.start_soon(stalled, quick, "stall-mid")
+            tg.start_soon(stalled, slow, "stall-mid")
+            body, _ = await request_json("POST", url, json=chat_body("ok"), headers=AUTH, settings=slow)
+    assert body["choices"][0]["message"]["content"] == "fake reply to: ok"
+    assert sorted(kinds) == ["first_chunk", "idle", "idle"]
+
+
 async def test_total_timeout(fake: FakeServer) -> None:
     s = HTTPSettings(idle_timeout=30, first_chunk_timeout=30, total_timeout=0.5)
     t0 = anyio.current_time()
