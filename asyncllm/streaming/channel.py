@@ -39,6 +39,9 @@ class Chunk(str):
         return (Chunk, (str(self), self.module, self.tag, self.data))
 
 
+_new_str = str.__new__
+
+
 class ChunkSender(Protocol):
     async def send(self, item: Chunk, /) -> None: ...
 
@@ -93,6 +96,10 @@ def as_chunk(piece: Any, module: str, tag: str = "text") -> Chunk:
         if not piece.module:
             piece.module = module
         return piece
+    if type(piece) is str:  # a model's text delta: built without Chunk.__new__'s call and checks
+        chunk: Chunk = _new_str(Chunk, piece)
+        chunk.module, chunk.tag, chunk.data = module, tag, None
+        return chunk
     return Chunk(piece, module=module, tag=tag)
 
 

@@ -44,6 +44,11 @@ class SSEEvent(NamedTuple):
             raise ProtocolError(f"malformed JSON in SSE event {name!r}: {snippet!r}") from exc
 
 
+# tuple.__new__ builds an SSEEvent from its three fields without the generated __new__'s
+# argument handling: it runs once per event of every stream.
+_new_event = tuple.__new__
+
+
 class SSEDecoder:
     """Feed byte chunks, get complete :class:`SSEEvent` items back."""
 
@@ -68,6 +73,30 @@ class SSEDecoder:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             if hold:
                 buf += b"\r"
+        if not self._data and self._event is None and self._id is None:
+            # The fast path, for what models send: whole events of one ``data: `` line each (no
+            # event name, no id, no comment). Anything else goes line by line below.
+            if buf[:6] == b"data: " and buf.find(b"\n") == len(buf) - 2 and buf[-1:] == b"\n":
+                if len(buf) - 8 <= self._max:  # exactly one event (a read per event is common)
+                    self._buf = b""
+                    return [_new_event(SSEEvent, (None, buf[6:-2].decode("utf-8", "replace"), None))]
+            else:
+                *events, rest = buf.split(b"\n\n")
+                out: list[SSEEvent] = []
+                limit = self._max
+                for e in events:
+                    if e[:6] != b"data: " or b"\n" in e or len(e) > limit:
+                        break  # not that simple: the whole buffer goes line by line
+                    out.append(_new_event(SSEEvent, (None, e[6:].decode("utf-8", "replace"), None)))
+                else:
+                    self._buf = b""
+                    if rest:
+                        out.extend(self._lines(rest))
+                    return out
+        return self._lines(buf)
+
+    def _lines(self, buf: bytes) -> list[SSEEvent]:
+        """Decode ``buf`` (the held-back partial line included) line by line."""
         lines = buf.split(b"\n")
         self._buf = lines.pop()
         out: list[SSEEvent] = []
@@ -115,11 +144,11 @@ class SSEDecoder:
 
     def _dispatch(self) -> SSEEvent:
         data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
-        ev = SSEEvent(
+        ev = _new_event(SSEEvent, (
             self._event.decode("utf-8", "replace") if self._event else None,
             data.decode("utf-8", "replace"),
             self._id.decode("utf-8", "replace") if self._id is not None else None,
-        )
+        ))
         self._data = []
         self._event = self._id = None
         self._size = 0

@@ -35,6 +35,22 @@ def test_every_two_way_split() -> None:
         assert feed_all([STREAM[:i], STREAM[i:]]) == EXPECTED, i
 
 
+MODEL = b"".join(b'data: {"t": %d}\n\n' % i for i in range(5)) + b"data: x\n\n: ping\n\nevent: e\ndata: y\n\n"
+MODEL_EXPECTED = [*(SSEEvent(None, '{"t": %d}' % i) for i in range(5)), SSEEvent(None, "x"), SSEEvent("e", "y")]
+
+
+def test_runs_of_plain_data_events_split_anywhere() -> None:
+    """What models send (whole one-line ``data:`` events, several or one per read) takes the
+    decoder's fast path; every split of it, and what follows it, decodes the same."""
+    assert feed_all([MODEL]) == MODEL_EXPECTED
+    for i in range(len(MODEL)):
+        assert feed_all([MODEL[:i], MODEL[i:]]) == MODEL_EXPECTED, i
+        for j in range(i, len(MODEL), 7):
+            assert feed_all([MODEL[:i], MODEL[i:j], MODEL[j:]]) == MODEL_EXPECTED, (i, j)
+    with pytest.raises(ProtocolError, match="larger than"):  # the cap holds on the fast path too
+        feed_all([b"data: ok\n\ndata: " + b"x" * 2000 + b"\n\n"], max_event_bytes=1024)
+
+
 def test_done_and_json_helpers() -> None:
     assert EXPECTED[-1].is_done and not EXPECTED[0].is_done
     assert EXPECTED[0].json() == {"a": 1}
