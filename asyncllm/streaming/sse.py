@@ -73,25 +73,23 @@ class SSEDecoder:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             if hold:
                 buf += b"\r"
-        if not self._data and self._event is None and self._id is None:
+        if not self._data and self._event is None and self._id is None and buf[:6] == b"data: ":
             # The fast path, for what models send: whole events of one ``data: `` line each (no
-            # event name, no id, no comment). Anything else goes line by line below.
-            if buf[:6] == b"data: " and buf.find(b"\n") == len(buf) - 2 and buf[-1:] == b"\n":
-                if len(buf) - 8 <= self._max:  # exactly one event (a read per event is common)
+            # event name, id or comment). Counting tells it apart without a look at each line:
+            # every newline up to the last blank line is half of a separator, and every
+            # separator but the last is followed by ``data: ``. Anything else goes line by line.
+            cut = buf.rfind(b"\n\n") + 2
+            if cut == len(buf) and buf.find(b"\n") == cut - 2 and cut - 8 <= self._max:
+                self._buf = b""  # exactly one event: a read per event is common
+                return [_new_event(SSEEvent, (None, buf[6:-2].decode("utf-8", "replace"), None))]
+            if 1 < cut <= self._max:
+                n = buf.count(b"\n\n", 0, cut)
+                if buf.count(b"\n", 0, cut) == 2 * n and buf.count(b"\n\ndata: ", 0, cut) == n - 1:
+                    texts = buf[6:cut - 2].decode("utf-8", "replace").split("\n\ndata: ")
+                    out = [_new_event(SSEEvent, (None, text, None)) for text in texts]
                     self._buf = b""
-                    return [_new_event(SSEEvent, (None, buf[6:-2].decode("utf-8", "replace"), None))]
-            else:
-                *events, rest = buf.split(b"\n\n")
-                out: list[SSEEvent] = []
-                limit = self._max
-                for e in events:
-                    if e[:6] != b"data: " or b"\n" in e or len(e) > limit:
-                        break  # not that simple: the whole buffer goes line by line
-                    out.append(_new_event(SSEEvent, (None, e[6:].decode("utf-8", "replace"), None)))
-                else:
-                    self._buf = b""
-                    if rest:
-                        out.extend(self._lines(rest))
+                    if cut < len(buf):
+                        out.extend(self._lines(buf[cut:]))
                     return out
         return self._lines(buf)
 
