@@ -5,6 +5,10 @@ non-streamed chat, a 64-chunk streamed chat and 16-input embeddings at concurren
 
     .venv/bin/python benchmarks/online_clients.py [--quick] [--profile]
 
+On trio (where aiohttp cannot run) a second table holds ``_http`` and the module to the same
+floor shape built on anyio sockets (``_floor.AnyioFloor``: raw ``anyio.connect_tcp``,
+hand-written request bytes, a minimal response / chunked / SSE parser).
+
 The server is the lean OpenAI-shaped aiohttp.web app of ``http_transport.py`` in a subprocess
 pinned to one core; the client runs pinned to the other (``os.sched_setaffinity``), so client
 CPU (``time.process_time``) is not mixed with the server's. 127.0.0.1, keep-alive.
@@ -62,6 +66,27 @@ def aiohttp_calls(session: Any, base: str) -> dict[str, Call]:
     async def embed() -> float:
         t0 = time.perf_counter()
         await _floor.aiohttp_embed_b64(session, emb_url, {"model": "e", "input": TEXTS}, HEADERS)
+        return time.perf_counter() - t0
+
+    return {"chat": chat, "stream64": stream, "embed16": embed}
+
+
+def anyio_calls(floor: _floor.AnyioFloor) -> dict[str, Call]:
+    """The trio floor (see _floor.py): the same lean client shape on raw anyio sockets."""
+    msgs = [{"role": "user", "content": "hello"}]
+
+    async def chat() -> float:
+        t0 = time.perf_counter()
+        await floor.json("/v1/chat/completions", {"model": "m", "messages": msgs})
+        return time.perf_counter() - t0
+
+    async def stream() -> float:
+        body = {"model": "m", "messages": msgs, "stream": True, "stream_options": {"include_usage": True}}
+        return float(await floor.sse("/v1/chat/completions", body, t0=time.perf_counter()))
+
+    async def embed() -> float:
+        t0 = time.perf_counter()
+        await floor.embed_b64("/v1/embeddings", {"model": "e", "input": TEXTS})
         return time.perf_counter() - t0
 
     return {"chat": chat, "stream64": stream, "embed16": embed}
@@ -217,6 +242,11 @@ async def make_clients(which: list[str], base: str, proxy: str | None = None,
             calls[w] = proxied_aiohttp_calls(session, base, proxy)
         elif w == "module+proxy":
             calls[w] = module_calls(base, proxy)
+        elif w == "anyio":
+            host, port = base.removeprefix("http://").rsplit(":", 1)
+            floor = _floor.AnyioFloor(host, int(port), HEADERS)
+            closers.append(floor.aclose)
+            calls[w] = anyio_calls(floor)
         elif w == "aiohttp":
             session = _floor.aiohttp_session()
             closers.append(session.close)
@@ -311,11 +341,14 @@ def main() -> None:
             clients.remove("openai")
             print("(openai SDK not installed: .venv/bin/pip install openai)")
         rows = anyio.run(run_all, clients, base, concs, sizes, budget, args.repeat)
-        trio_rows = anyio.run(run_all, ["module"], base, [32], sizes, budget, 1, backend="trio")
-        rows["module/trio"] = trio_rows["module"]
         print(f"client CPU µs/request, requests/s, median ms to first chunk; xN = CPU vs raw aiohttp. "
               f"server pinned to core {sorted(server_cores)}, client to core {cores[0]}")
         table(rows, "aiohttp", list(sizes), concs)
+        # trio: aiohttp cannot run there, so the floor is the same lean shape on anyio sockets.
+        trio_rows = anyio.run(run_all, ["anyio", "_http", "module"], base, concs, sizes, budget, args.repeat,
+                              backend="trio")
+        print("\non trio; xN = CPU vs the raw anyio-socket floor (_floor.AnyioFloor):")
+        table(trio_rows, "anyio", list(sizes), concs)
         proxy_url = f"http://127.0.0.1:{int(proxy_proc.stdout.readline())}"
         proxied = {k: v for k, v in sizes.items() if k != "embed16"}
         prows = anyio.run(run_all, ["aiohttp+proxy", "module+proxy"], base, [1, 32], proxied, budget, args.repeat,

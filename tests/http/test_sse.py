@@ -36,7 +36,7 @@ def test_every_two_way_split() -> None:
 
 
 MODEL = b"".join(b'data: {"t": %d}\n\n' % i for i in range(5)) + b"data: x\n\n: ping\n\nevent: e\ndata: y\n\n"
-MODEL_EXPECTED = [*(SSEEvent(None, '{"t": %d}' % i) for i in range(5)), SSEEvent(None, "x"), SSEEvent("e", "y")]
+MODEL_EXPECTED = [*(SSEEvent(None, f'{{"t": {i}}}') for i in range(5)), SSEEvent(None, "x"), SSEEvent("e", "y")]
 
 
 def test_runs_of_plain_data_events_split_anywhere() -> None:
