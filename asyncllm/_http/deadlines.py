@@ -5,13 +5,12 @@ cheaper than an anyio cancel scope per read).
 
 from __future__ import annotations
 
-import anyio
-
 from asyncllm._exceptions import (
     APITimeoutError,
 )
 
 from .errors import _Call, _timeout
+from .pools import _now
 from .settings import HTTPSettings
 
 #: A deadline that fires this close to the total one is reported as the total timeout (a timer
@@ -22,23 +21,27 @@ _TOTAL_SLACK = 0.005
 class _Deadlines:
     """A call's total deadline and the current attempt's first-chunk deadline."""
 
-    __slots__ = ("first", "idle", "s", "total")
+    __slots__ = ("_t0", "first", "idle", "s", "total")
 
     def __init__(self, s: HTTPSettings) -> None:
         self.s = s
-        self.total = anyio.current_time() + s.total_timeout if s.total_timeout is not None else float("inf")
+        # One reading of the clock serves the total deadline and the first attempt's.
+        now = _now()
+        self._t0: float | None = now
+        self.total = now + s.total_timeout if s.total_timeout is not None else float("inf")
         self.first = self.total
         self.idle = s.idle_timeout
 
     def start_attempt(self) -> float:
         """The deadline for a new attempt's headers (its first-chunk clock starts now), capped by
         the total deadline."""
-        self.first = anyio.current_time() + self.s.first_chunk_timeout
+        now, self._t0 = self._t0, None
+        self.first = (_now() if now is None else now) + self.s.first_chunk_timeout
         return min(self.first, self.total)
 
     def error(self, call: _Call, phase: str) -> APITimeoutError:
         """The timeout a passed deadline of ``phase`` means (the total one when it has passed)."""
-        kind = "total" if anyio.current_time() + _TOTAL_SLACK >= self.total else phase
+        kind = "total" if _now() + _TOTAL_SLACK >= self.total else phase
         s = self.s
         secs = {"first_chunk": s.first_chunk_timeout, "idle": s.idle_timeout, "total": s.total_timeout}[kind]
         return _timeout(call, kind, secs)

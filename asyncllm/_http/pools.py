@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 import weakref
+
+# Only to find the running loop (pools are kept per loop); nothing runs through asyncio here.
+from asyncio import _get_running_loop as _running_asyncio_loop
 from urllib.parse import urlsplit
 
 import anyio
@@ -42,21 +45,41 @@ def _parse_url(url: str) -> tuple[httpx.URL, str]:
     return hit
 
 
+def _aiohttp_kind() -> str:
+    """The pool kind on asyncio: aiohttp's when it is installed (decided once)."""
+    global _ASYNCIO_KIND
+    if _ASYNCIO_KIND is None:
+        try:
+            import asyncllm._transport_aiohttp  # noqa: F401
+        except ImportError:  # aiohttp not installed: anyio's pool, still keyed on the loop
+            _ASYNCIO_KIND = "asyncio-httpx"
+        else:
+            _ASYNCIO_KIND = "asyncio"
+    return _ASYNCIO_KIND
+
+
+_ASYNCIO_KIND: str | None = None
+
+
 def _loop_key() -> tuple[object, str]:
+    # The running asyncio loop in one call: sniffio would ask asyncio for the current task and
+    # then for the loop, each a getpid() system call on Python 3.11, on every request.
+    loop = _running_asyncio_loop()
+    if loop is not None:
+        return loop, _ASYNCIO_KIND or _aiohttp_kind()
     lib = sniffio.current_async_library()
     if lib == "trio":
         import trio
 
         return trio.lowlevel.current_trio_token(), lib
-    if lib == "asyncio":
-        try:
-            from asyncllm._transport_aiohttp import running_loop
-        except ImportError:  # aiohttp not installed: still key on the loop
-            import asyncio  # only to name the loop; nothing runs through asyncio here
-
-            return asyncio.get_running_loop(), "asyncio-httpx"
-        return running_loop(), lib
     raise RuntimeError(f"asyncllm's HTTP layer needs asyncio or trio, not {lib!r}")
+
+
+def _now() -> float:
+    """``anyio.current_time()`` for a request's deadlines, in one call to asyncio's loop (anyio's
+    asks sniffio first, which costs another system call there)."""
+    loop = _running_asyncio_loop()
+    return loop.time() if loop is not None else anyio.current_time()
 
 
 def _new_transport(kind: str, origin: str, settings: HTTPSettings) -> Pool:
