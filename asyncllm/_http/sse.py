@@ -83,6 +83,19 @@ class SSEStream:
             await self._read()
         return self._pending.popleft()
 
+    async def batch(self) -> deque[SSEEvent]:
+        """Every event decoded so far, reading first when there is none; empty at the end.
+
+        The same events as iterating, taken a read at a time: a model's stream reader (online
+        chat) loops over them without an ``__anext__`` call per event.
+        """
+        while not self._pending:
+            if self._eof:
+                return self._pending
+            await self._read()
+        events, self._pending = self._pending, deque()
+        return events
+
     async def _read(self) -> None:
         """Read one chunk within the deadlines and decode it."""
         # try/except rather than the _TransportErrors context manager: this runs once per read of

@@ -447,45 +447,46 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                     done = False
                     convert = self._frame_converter()
                     async with self._open_stream(url, body, headers, settings, model) as events:
-                        async for ev in events:
-                            # Read on to the end of the body after [DONE]: a body read to its end lets
-                            # the connection go back to the pool instead of being closed.
-                            if done:
-                                continue
-                            if ev.data == "[DONE]":
-                                done = True
-                                continue
-                            frame = convert(ev)
-                            if frame is None:
-                                continue
-                            if span is not None and answered_by is None:
-                                answered_by = frame.get("model")
-                                _tracing.genai_first_chunk(span)
-                            if u := frame.get("usage"):
-                                usage = u
-                            choices = frame.get("choices")
-                            if not choices:
-                                if "error" in frame:
-                                    raise self._body_error(frame, "".join(content))
-                                continue
-                            ch = choices[0]
-                            delta = ch.get("delta") or ch.get("message") or {}
-                            # Reasoning: `reasoning_content` (DeepSeek's name, kept by most providers)
-                            # or `reasoning` (vLLM renamed it: docs.vllm.ai/en/v0.26.0/features/
-                            # reasoning_outputs/; SenseNova: OpenSenseNova/SenseNova6.7 API.md §8.1).
-                            # The second lookup runs only when the first finds nothing.
-                            if r := delta.get("reasoning_content") or delta.get("reasoning"):
-                                reasoning.append(r)
-                                yield Chunk(r, tag="think")
-                            if c := delta.get("content"):
-                                content.append(c)
-                                yield c
-                            if tc := delta.get("tool_calls"):
-                                if calls is None:
-                                    calls = ToolCallAccumulator()
-                                calls.add(tc)
-                            if f := ch.get("finish_reason"):
-                                finish = f
+                        while batch := await events.batch():  # a read's events at a time
+                            for ev in batch:
+                                # Read on to the end of the body after [DONE]: a body read to its end lets
+                                # the connection go back to the pool instead of being closed.
+                                if done:
+                                    continue
+                                if ev.data == "[DONE]":
+                                    done = True
+                                    continue
+                                frame = convert(ev)
+                                if frame is None:
+                                    continue
+                                if span is not None and answered_by is None:
+                                    answered_by = frame.get("model")
+                                    _tracing.genai_first_chunk(span)
+                                if u := frame.get("usage"):
+                                    usage = u
+                                choices = frame.get("choices")
+                                if not choices:
+                                    if "error" in frame:
+                                        raise self._body_error(frame, "".join(content))
+                                    continue
+                                ch = choices[0]
+                                delta = ch.get("delta") or ch.get("message") or {}
+                                # Reasoning: `reasoning_content` (DeepSeek's name, kept by most providers)
+                                # or `reasoning` (vLLM renamed it: docs.vllm.ai/en/v0.26.0/features/
+                                # reasoning_outputs/; SenseNova: OpenSenseNova/SenseNova6.7 API.md §8.1).
+                                # The second lookup runs only when the first finds nothing.
+                                if r := delta.get("reasoning_content") or delta.get("reasoning"):
+                                    reasoning.append(r)
+                                    yield Chunk(r, tag="think")
+                                if c := delta.get("content"):
+                                    content.append(c)
+                                    yield c
+                                if tc := delta.get("tool_calls"):
+                                    if calls is None:
+                                        calls = ToolCallAccumulator()
+                                    calls.add(tc)
+                                if f := ch.get("finish_reason"):
+                                    finish = f
                     if finish is None and not done:
                         if self.errors_as_json_when_streaming and not (content or reasoning or calls or usage):
                             await self._raise_json_error(url, body, headers, model, settings)
