@@ -261,7 +261,7 @@ class AiohttpPool:
         # The headers' deadline on the pool's watchdog, as asyncio.timeout_at would keep it (the
         # task cancelled, the cancellation taken back and turned into ReadDeadline), without a
         # timer of its own per request.
-        task = asyncio.current_task()
+        task = asyncio.current_task(watch.loop)  # with the loop given it skips a look-up of it
         assert task is not None
         expired = _Expired(task)
         cancelling = task.cancelling()
