@@ -198,6 +198,25 @@ class _Hygiene:
 
     # -- admission -----------------------------------------------------------------------------
 
+    async def run(self) -> None:
+        """A connection over the cap is refused before hypercorn sees it; one let in counts as
+        open until it ends, however it ends."""
+        if not self._admit():
+            await self._refuse()
+            return
+        try:
+            await self._serve_connection()
+        finally:
+            self._leave()
+
+    async def _refuse(self) -> None:
+        """Send the 503 and close (each backend's own stream)."""
+        raise NotImplementedError
+
+    async def _serve_connection(self) -> None:
+        """hypercorn's own ``run`` for this connection."""
+        raise NotImplementedError
+
     def _admit(self) -> bool:
         self._since = time.monotonic()
         config = self.config
@@ -217,19 +236,16 @@ class _Hygiene:
 
 
 class _AsyncioServer(_Hygiene, AsyncioTCPServer):
-    async def run(self) -> None:
-        if not self._admit():
-            try:
-                self.writer.write(_BUSY)
-                self.writer.close()
-                await self.writer.wait_closed()
-            except (OSError, RuntimeError):
-                pass
-            return
+    async def _refuse(self) -> None:
         try:
-            await super().run()
-        finally:
-            self._leave()
+            self.writer.write(_BUSY)
+            self.writer.close()
+            await self.writer.wait_closed()
+        except (OSError, RuntimeError):
+            pass
+
+    async def _serve_connection(self) -> None:
+        await AsyncioTCPServer.run(self)
 
     async def protocol_send(self, event: Any) -> None:
         # hypercorn's, but for our config an Updated event only records the time (the watchdog
@@ -285,19 +301,16 @@ class _AsyncioServer(_Hygiene, AsyncioTCPServer):
 
 
 class _TrioServer(_Hygiene, TrioTCPServer):
-    async def run(self) -> None:
-        if not self._admit():
-            import trio
+    async def _refuse(self) -> None:
+        import trio
 
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    await self.stream.send_all(_BUSY)
-                await self.stream.aclose()
-            return
-        try:
-            await super().run()
-        finally:
-            self._leave()
+        with trio.CancelScope(shield=True), trio.move_on_after(1):
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await self.stream.send_all(_BUSY)
+            await self.stream.aclose()
+
+    async def _serve_connection(self) -> None:
+        await TrioTCPServer.run(self)
 
     async def protocol_send(self, event: Any) -> None:
         # hypercorn's, but for our config an Updated event only records the time (see above).
