@@ -52,6 +52,7 @@ from ._engine_serve import (
     json_response,
     model_list,
     serve_app,
+    until_signalled,
 )
 
 # The exact parameter text LazyLLM's dummy deploy appends (seed doc: lazyllm_module_docs.txt).
@@ -242,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     engine = DummyEngine(args.model_name, args.embed_dim, args.chunk_delay)
-    anyio.run(serve_app, engine.app, hypercorn_config(bind_announced(args)), backend=args.backend)
+    anyio.run(serve_app, engine.app, hypercorn_config(bind_announced(args)), until_signalled, backend=args.backend)
 
 
 if __name__ == "__main__":

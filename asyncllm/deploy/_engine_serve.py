@@ -11,17 +11,15 @@ from __future__ import annotations
 import argparse
 import signal
 import socket
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import orjson
-import sniffio
 from hypercorn.config import Config
 from starlette.responses import Response
 
 from .._process import write_atomic
-from ..serving._hypercorn import bind_socket
+from ..serving._hypercorn import bind_socket, serve_app
 
 __all__ = ["READY_PREFIX", "add_serve_arguments", "announce_port", "bind_announced", "bind_socket", "error_response",
            "hypercorn_config", "input_texts", "json_object", "json_response", "model_list", "serve_app",
@@ -110,16 +108,3 @@ async def until_signalled() -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
             return
-
-
-async def serve_app(app: Any, config: Config, shutdown_trigger: Callable[[], Awaitable[None]] = until_signalled,
-                    ) -> None:
-    """Serve ``app`` with hypercorn on the running backend until ``shutdown_trigger()`` returns."""
-    if sniffio.current_async_library() == "trio":
-        from hypercorn.trio import serve as trio_serve
-
-        await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
-    else:
-        from hypercorn.asyncio import serve as asyncio_serve
-
-        await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]

@@ -52,7 +52,7 @@ from hypercorn.trio.tcp_server import TCPServer as TrioTCPServer
 from ._logging import log, throttled
 from .options import ServerOptions
 
-__all__ = ["bind_socket", "connection_cap", "serve_socket"]
+__all__ = ["bind_socket", "connection_cap", "serve_app", "serve_socket"]
 
 
 # The answer to a connection over the cap: the server did not read (let alone run) the request,
@@ -456,11 +456,19 @@ async def serve_socket(
         # Our connections keep the body deadline themselves (the watchdog above); the guard's own
         # per-receive timer (for apps mounted in other servers) would only cost time.
         guard.timed_body = False
-    if sniffio.current_async_library() == "trio":
-        from hypercorn.trio import serve
-    else:
-        from hypercorn.asyncio import serve  # type: ignore[assignment]
-
+    if sniffio.current_async_library() != "trio":
         _throttle_asyncio_accept_errors()
     task_status.started()
-    await serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+    await serve_app(app, config, shutdown_trigger)
+
+
+async def serve_app(app: Any, config: Config, shutdown_trigger: Callable[[], Awaitable[None]]) -> None:
+    """Serve ``app`` with hypercorn on the running backend until ``shutdown_trigger()`` returns."""
+    if sniffio.current_async_library() == "trio":
+        from hypercorn.trio import serve as trio_serve
+
+        await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
+    else:
+        from hypercorn.asyncio import serve as asyncio_serve
+
+        await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger)
