@@ -51,7 +51,7 @@ from hypercorn.events import Closed, RawData, Updated
 from ._logging import log, throttled
 from .options import ServerOptions
 
-__all__ = ["bind_socket", "connection_cap", "serve_socket"]
+__all__ = ["bind_socket", "connection_cap", "serve_app", "serve_socket"]
 
 
 # The answer to a connection over the cap: the server did not read (let alone run) the request,
@@ -197,6 +197,25 @@ class _Hygiene:
 
     # -- admission -----------------------------------------------------------------------------
 
+    async def run(self) -> None:
+        """A connection over the cap is refused before hypercorn sees it; one let in counts as
+        open until it ends, however it ends."""
+        if not self._admit():
+            await self._refuse()
+            return
+        try:
+            await self._serve_connection()
+        finally:
+            self._leave()
+
+    async def _refuse(self) -> None:
+        """Send the 503 and close (each backend's own stream)."""
+        raise NotImplementedError
+
+    async def _serve_connection(self) -> None:
+        """hypercorn's own ``run`` for this connection."""
+        raise NotImplementedError
+
     def _admit(self) -> bool:
         self._since = time.monotonic()
         config = self.config
@@ -216,19 +235,16 @@ class _Hygiene:
 
 
 class _AsyncioServer(_Hygiene, AsyncioTCPServer):
-    async def run(self) -> None:
-        if not self._admit():
-            try:
-                self.writer.write(_BUSY)
-                self.writer.close()
-                await self.writer.wait_closed()
-            except (OSError, RuntimeError):
-                pass
-            return
+    async def _refuse(self) -> None:
         try:
-            await super().run()
-        finally:
-            self._leave()
+            self.writer.write(_BUSY)
+            self.writer.close()
+            await self.writer.wait_closed()
+        except (OSError, RuntimeError):
+            pass
+
+    async def _serve_connection(self) -> None:
+        await AsyncioTCPServer.run(self)
 
     async def protocol_send(self, event: Any) -> None:
         # hypercorn's, but for our config an Updated event only records the time (the watchdog
@@ -292,26 +308,22 @@ def _install_trio_server() -> None:
     ``hypercorn.trio`` imports trio, an extra: built at import time it made ``al.ServerModule``
     (and ``import asyncllm``) fail on an install without trio.
     """
+    global _trio_installed
+    if _trio_installed:
+        return
     import hypercorn.trio.run
     import trio
     from hypercorn.trio.tcp_server import TCPServer
 
-    global _trio_installed
-    if _trio_installed:
-        return
-
     class _TrioServer(_Hygiene, TCPServer):
-        async def run(self) -> None:
-            if not self._admit():
-                with trio.CancelScope(shield=True), trio.move_on_after(1):
-                    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                        await self.stream.send_all(_BUSY)
-                    await self.stream.aclose()
-                return
-            try:
-                await super().run()
-            finally:
-                self._leave()
+        async def _refuse(self) -> None:
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    await self.stream.send_all(_BUSY)
+                await self.stream.aclose()
+
+        async def _serve_connection(self) -> None:
+            await TCPServer.run(self)
 
         async def protocol_send(self, event: Any) -> None:
             # hypercorn's, but for our config an Updated event only records the time (see above).
@@ -379,7 +391,6 @@ def _late_body(seconds: float) -> bytes:
 # hypercorn looks its TCPServer up in this module each time a connection arrives (the trio one:
 # _install_trio_server).
 hypercorn.asyncio.run.TCPServer = _AsyncioServer  # type: ignore[attr-defined,misc]
-
 
 # ---------------------------------------------------------------------------- throttled logging
 
@@ -456,13 +467,20 @@ async def serve_socket(
         # Our connections keep the body deadline themselves (the watchdog above); the guard's own
         # per-receive timer (for apps mounted in other servers) would only cost time.
         guard.timed_body = False
-    if sniffio.current_async_library() == "trio":
-        from hypercorn.trio import serve
-
-        _install_trio_server()
-    else:
-        from hypercorn.asyncio import serve  # type: ignore[assignment]
-
+    if sniffio.current_async_library() != "trio":
         _throttle_asyncio_accept_errors()
     task_status.started()
-    await serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+    await serve_app(app, config, shutdown_trigger)
+
+
+async def serve_app(app: Any, config: Config, shutdown_trigger: Callable[[], Awaitable[None]]) -> None:
+    """Serve ``app`` with hypercorn on the running backend until ``shutdown_trigger()`` returns."""
+    if sniffio.current_async_library() == "trio":
+        from hypercorn.trio import serve as trio_serve
+
+        _install_trio_server()
+        await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
+    else:
+        from hypercorn.asyncio import serve as asyncio_serve
+
+        await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger)
