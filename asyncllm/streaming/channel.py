@@ -10,6 +10,7 @@ This replaces LazyLLM's file-system queue: nothing leaves the process.
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,8 +55,14 @@ class Sink:
 _sink: contextvars.ContextVar[Sink | None] = contextvars.ContextVar("asyncllm_sink", default=None)
 
 
-def current_sink() -> Sink | None:
-    return _sink.get()
+# The contextvar's own methods under their names: a streamed token binds and resets the sink
+# once each (modules/base.py), and a Python wrapper around them would cost a frame per call.
+#: the open stream's sink, if any
+current_sink: Callable[[], Sink | None] = _sink.get
+#: bind a sink to this context; returns the token :func:`reset_sink` takes
+bind_sink: Callable[[Sink | None], contextvars.Token[Sink | None]] = _sink.set
+#: undo a :func:`bind_sink`
+reset_sink: Callable[[contextvars.Token[Sink | None]], None] = _sink.reset
 
 
 def streams_upstream(asked: bool | None, module_stream: bool | None) -> bool:
@@ -75,14 +82,6 @@ def streams_upstream(asked: bool | None, module_stream: bool | None) -> bool:
     if module_stream is not None:
         return module_stream
     return _sink.get() is not None
-
-
-def bind_sink(sink: Sink | None) -> contextvars.Token[Sink | None]:
-    return _sink.set(sink)
-
-
-def reset_sink(token: contextvars.Token[Sink | None]) -> None:
-    _sink.reset(token)
 
 
 def as_chunk(piece: Any, module: str, tag: str = "text") -> Chunk:
