@@ -36,11 +36,22 @@ def _json_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     return hdrs
 
 
+def _json_body(value: Any) -> bytes:
+    """``value`` as JSON, in a bytes object of its own size.
+
+    orjson hands back its working buffer as the bytes object: 4 KiB for a tiny body, about ten
+    times the length for long text (room reserved for escapes). A request body lives as long as
+    its call (a retry sends it again), so with thousands of calls in flight that slack is most
+    of a call's memory (benchmarks/inflight_memory.py); one copy (a memcpy) drops it.
+    """
+    return bytes(memoryview(orjson.dumps(value)))
+
+
 def _json_sender(method: str, url: str, s: HTTPSettings, headers: Mapping[str, str] | None,
                  json: Any) -> Sender:
     parsed, origin = _parse_url(url)
     if json is not None:
-        body: bytes | None = orjson.dumps(json)
+        body: bytes | None = _json_body(json)
         hdrs = _json_headers(headers)
     else:
         body, hdrs = None, dict(headers) if headers else {}
@@ -182,7 +193,7 @@ async def request_raw(
     s = settings or DEFAULT_SETTINGS
     parsed, origin = _parse_url(url)
     if json is not None:
-        content, hdrs = orjson.dumps(json), _json_headers(headers)
+        content, hdrs = _json_body(json), _json_headers(headers)
     else:
         hdrs = dict(headers) if headers else {}
     # httpx encodes forms and multipart bodies (boundary header included); retries need the bytes.
