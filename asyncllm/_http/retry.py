@@ -71,10 +71,10 @@ async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: C
     retryably, tenacity drives attempts 2..max_attempts. A retry whose back-off would end past
     the total deadline is not made: the caller gets the real error, not a later timeout.
     """
-    pred = _should_retry(s)
     try:
         return await attempt()  # each attempt's own scope is already capped by the total deadline
     except APIError as exc:
+        pred = _should_retry(s)  # made here: a call in flight holds everything made before its answer
         delay = _delay(s, exc, 1)
         if s.max_attempts <= 1 or not pred(exc) or anyio.current_time() + delay >= dl.total:
             raise
