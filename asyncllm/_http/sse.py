@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 import httpx
 
 from asyncllm import _tracing
 from asyncllm._exceptions import (
+    APIError,
     ProtocolError,
 )
 from asyncllm._http_answer import Answer, Sender
@@ -21,7 +22,7 @@ from asyncllm.streaming.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 from .deadlines import _Deadlines
 from .errors import _Call, _redact_url, _transport_error, _TransportErrors
 from .requests import _decoded, _json_sender, _status_with_hint
-from .retry import _with_retries
+from .retry import _retried
 from .settings import _ERROR_BODY_LIMIT, DEFAULT_SETTINGS, HTTPSettings
 
 
@@ -126,6 +127,9 @@ async def _error_body(answer: Answer, call: _Call, dl: _Deadlines) -> bytes:
     return _decoded(answer, b"".join(chunks))
 
 
+_UNTRACED = nullcontext()
+
+
 class _OpenStream:
     """What :func:`stream_sse` returns: the call's state and its ``async with``.
 
@@ -179,20 +183,25 @@ class _OpenStream:
         return stream
 
     async def __aenter__(self) -> SSEStream:
+        # The first attempt is made here rather than through _with_retries: one frame less
+        # waits with every call in flight. Traced, the span is current only while the request
+        # is made (retries included), not while the caller reads the events (it runs its own
+        # work then); it ends when the stream closes.
         span = self.span
-        if span is None:
-            self.events = await _with_retries(self.s, self.call, self.dl, self._attempt)
-            return self.events
-        # Traced: the span is current only while the request is made (retries included), not while
-        # the caller reads the events (it runs its own work then); it ends when the stream closes.
         try:
-            with _tracing.step(span):
-                self.events = await _with_retries(self.s, self.call, self.dl, self._attempt)
+            with _UNTRACED if span is None else _tracing.step(span):
+                try:
+                    self.events = await self._attempt()
+                    return self.events
+                except APIError as exc:
+                    failed = exc
+                self.events = await _retried(self.s, self.call, self.dl, self._attempt, failed)
+                return self.events
         except BaseException as exc:
-            _tracing.fail(span, exc)
-            span.end()
+            if span is not None:
+                _tracing.fail(span, exc)
+                span.end()
             raise
-        return self.events
 
     async def __aexit__(self, tp: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         span = self.span
