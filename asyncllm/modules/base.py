@@ -334,10 +334,12 @@ class ModuleBase:
 
     async def _call_full(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
         """A call with a session, hooks, ``return_trace`` or a ``kwargs`` first argument."""
-        sess = _current_session.get() or current_session()
-        mid = self._module_id
-        if sess.global_parameters or sess.files or sess.chat_history:
-            self._inject(sess, mid, kw)
+        # No session is made here when none is bound: a Session costs ~800 bytes, and a call
+        # waiting on the network would hold it all that time (benchmarks/inflight_memory.py).
+        # Whatever needs one (usage, return_trace) makes it, in this same context.
+        sess = _current_session.get()
+        if sess is not None and (sess.global_parameters or sess.files or sess.chat_history):
+            self._inject(sess, self._module_id, kw)
         if args and isinstance(args[0], kwargs_type):
             kw = {**args[0], **kw}
             args = args[1:]
@@ -350,8 +352,9 @@ class ModuleBase:
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
         if self._return_trace:
-            self._record_trace(sess, result)
-        self._end_usage(sess)
+            self._record_trace(current_session(), result)
+        if (sess := _current_session.get()) is not None:
+            self._end_usage(sess)
         return result
 
     def _end_usage(self, sess: Any) -> None:
