@@ -14,7 +14,7 @@ import inspect
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from types import CoroutineType, TracebackType
+from types import AsyncGeneratorType, CoroutineType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from .. import _tracing
@@ -347,8 +347,13 @@ class ModuleBase:
             result = await self._call_with_hooks(args, kw)
         else:
             try:
-                out = self.forward(*args, **kw)
-                result = await out if type(out) is CoroutineType else await self._finish_forward(out)
+                out: Any = self.forward(*args, **kw)
+                if type(out) is CoroutineType:
+                    result = await out
+                elif type(out) is AsyncGeneratorType:  # a streaming forward: one frame less in flight
+                    result = await self._collect(out)
+                else:
+                    result = await self._finish_forward(out)
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
         if self._return_trace:
