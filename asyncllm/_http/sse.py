@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -21,7 +21,7 @@ from asyncllm.streaming.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
 from .deadlines import _Deadlines
 from .errors import _Call, _redact_url, _transport_error, _TransportErrors
-from .requests import _decoded, _json_sender, _status_with_hint
+from .requests import _UNTRACED, _decoded, _json_sender, _status_with_hint
 from .retry import _retried
 from .settings import _ERROR_BODY_LIMIT, DEFAULT_SETTINGS, HTTPSettings
 
@@ -125,9 +125,6 @@ async def _error_body(answer: Answer, call: _Call, dl: _Deadlines) -> bytes:
     if scope.cancelled_caught:
         raise dl.error(call, scope, "idle")
     return _decoded(answer, b"".join(chunks))
-
-
-_UNTRACED = nullcontext()
 
 
 class _OpenStream:
