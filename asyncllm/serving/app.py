@@ -107,10 +107,10 @@ class ServedApp:
         from .openai_face import openai_routes
 
         self.metrics = None
-        routes = [
+        routes = [  # the router tries them in order: the busiest first
+            Route("/generate", self.generate, methods=["POST"]),
             Route("/health", self.health, methods=["GET"]),
             Route("/info", self.info, methods=["GET"]),
-            Route("/generate", self.generate, methods=["POST"]),
             Route("/_call", self.call_method, methods=["POST"]),
             *openai_routes(self),
             *(Route(path, self._custom(fn), methods=list(verbs)) for path, verbs, fn in find_routes(target)),
