@@ -1,7 +1,7 @@
 """Serving overhead: client+server CPU per request of a trivial served module against a bare
 starlette + hypercorn app driven by raw aiohttp (the floor), at concurrency 1 / 32 / 256.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 1] [--rounds 5]
+    .venv/bin/python benchmarks/serving.py [--seconds 1] [--rounds 7]
 
 Rows (each asyncllm row is paired with the floor of the same shape):
 * ``floor subproc``     raw aiohttp client -> bare starlette app under plain hypercorn, in a
@@ -341,12 +341,15 @@ def report(pairs: list[tuple[Row, Row]], lazy: dict[int, dict[str, float]] | Non
                     pairs_ = zip(cells, floor.cells[conc], strict=True)
                     line += "  " + _spread([o.total_us / f.total_us for o, f in pairs_])
                 print(line)
-    (fsub, _), (fin, _) = pairs
-    print("\nthe in-process floor against the subprocess floor (the cost of client and server sharing "
-          "one process):")
+    (fsub, _), (fin, ours_in) = pairs
+    print("\nagainst the subprocess floor (the in-process floor's ratio is the cost of client and server "
+          "sharing one process):")
     for conc in CONCURRENCY:
-        ratios = [i.total_us / s.total_us for i, s in zip(fin.cells[conc], fsub.cells[conc], strict=True)]
-        print(f"  conc {conc:>3}: {_spread(ratios)}")
+        line = f"  conc {conc:>3}:"
+        for row in (fin, ours_in):
+            ratios = [i.total_us / s.total_us for i, s in zip(row.cells[conc], fsub.cells[conc], strict=True)]
+            line += f"  {row.name} {_spread(ratios)}"
+        print(line)
     if lazy is not None:
         print("\nlazyllm ServerModule + UrlModule (threads), against the subprocess floor's medians:")
         for conc, r in lazy.items():
@@ -372,7 +375,7 @@ async def main(seconds: float, rounds: int, warmup: float, lazy_python: str | No
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=1.0, help="measured window per cell and round")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds (the table shows medians)")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds (the table shows medians)")
     parser.add_argument("--warmup", type=float, default=0.3, help="load before each window opens")
     parser.add_argument("--lazyllm-python", default=os.environ.get("LAZYLLM_PYTHON"),
                         help="an interpreter with lazyllm installed (default: $LAZYLLM_PYTHON, or this one)")
