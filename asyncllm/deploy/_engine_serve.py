@@ -8,25 +8,34 @@ atomically), then serves its ASGI app with hypercorn on asyncio or trio until SI
 
 from __future__ import annotations
 
+import argparse
 import signal
 import socket
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import orjson
-import sniffio
 from hypercorn.config import Config
+from starlette.responses import Response
 
 from .._process import write_atomic
-from ..serving._hypercorn import bind_socket
+from ..serving._hypercorn import bind_socket, serve_app
 
-__all__ = ["READY_PREFIX", "announce_port", "bind_socket", "hypercorn_config", "input_texts", "json_object",
-           "serve_app",
+__all__ = ["READY_PREFIX", "add_serve_arguments", "announce_port", "bind_announced", "bind_socket", "error_response",
+           "hypercorn_config", "input_texts", "json_object", "json_response", "model_list", "serve_app",
            "until_signalled"]
 
 #: the stdout line an engine prints once it listens: ``ASYNCLLM_READY port=<port>``
 READY_PREFIX = "ASYNCLLM_READY"
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options every engine script takes: where to listen, where to announce, which backend."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 lets the OS choose; see --port-file")
+    parser.add_argument("--port-file", default=None, help="write the bound port into this file")
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    return parser
 
 
 def announce_port(port: int, port_file: str | None) -> None:
@@ -34,6 +43,32 @@ def announce_port(port: int, port_file: str | None) -> None:
     if port_file:
         write_atomic(port_file, f"{port}\n".encode("ascii"))
     print(f"{READY_PREFIX} port={port}", flush=True)
+
+
+def bind_announced(args: argparse.Namespace) -> socket.socket:
+    """The listening socket of ``--host``/``--port``, its port announced (before serving: early
+    connections wait in the backlog)."""
+    sock = bind_socket(args.host, args.port)
+    announce_port(sock.getsockname()[1], args.port_file)
+    return sock
+
+
+def json_response(data: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
+
+
+def error_response(message: str, status_code: int = 400) -> Response:
+    """An error in OpenAI's shape (what the clients of an OpenAI-compatible engine parse)."""
+    return json_response({"error": {"message": message, "type": "invalid_request_error", "code": status_code}},
+                         status_code)
+
+
+def model_list(model_name: str) -> Response:
+    """``GET /v1/models``: the one model the engine serves."""
+    return json_response({
+        "object": "list",
+        "data": [{"id": model_name, "object": "model", "created": 0, "owned_by": "asyncllm"}],
+    })
 
 
 async def json_object(request: Any) -> dict[str, Any] | str:
@@ -73,16 +108,3 @@ async def until_signalled() -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
             return
-
-
-async def serve_app(app: Any, config: Config, shutdown_trigger: Callable[[], Awaitable[None]] = until_signalled,
-                    ) -> None:
-    """Serve ``app`` with hypercorn on the running backend until ``shutdown_trigger()`` returns."""
-    if sniffio.current_async_library() == "trio":
-        from hypercorn.trio import serve as trio_serve
-
-        await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
-    else:
-        from hypercorn.asyncio import serve as asyncio_serve
-
-        await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]

@@ -53,6 +53,7 @@ class FlowBase(ModuleBase):
         self._items: list[Any] = []
         self._item_names: list[str | None] = []
         self._capturing = False
+        self._inline: set[int] = set()  # items that are modules calling through ModuleBase.__call__
         for item in items:
             self._add_item(None, item)
         for name, item in named_items.items():
@@ -72,6 +73,8 @@ class FlowBase(ModuleBase):
         self._item_names.append(name)
         if isinstance(item, ModuleBase):
             self.__dict__["_submodule_map"][name or f"_item{len(self._items) - 1}"] = item
+            if not any("__call__" in vars(c) for c in type(item).__mro__[: type(item).__mro__.index(ModuleBase)]):
+                self._inline.add(len(self._items) - 1)
         # ``flow.name`` reads a named item; an instance attribute rather than ``__getattr__``,
         # which would slow every attribute read of the flow. What the class or instance already
         # defines keeps its meaning.

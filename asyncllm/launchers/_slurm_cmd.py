@@ -208,6 +208,13 @@ def _check_directive_value(name: str, value: str) -> str:
     return value
 
 
+def _at_least(name: str, value: int, least: int) -> int:
+    """``value``, checked to be a count of at least ``least`` (one rule for every count directive)."""
+    if value < least:
+        raise ValueError(f"{name} must be >= {least}, got {value}")
+    return value
+
+
 def build_sbatch_script(spec: SbatchSpec, *, env_file: str | None = None) -> str:
     """The text of a batch script for ``spec``.
 
@@ -221,26 +228,15 @@ def build_sbatch_script(spec: SbatchSpec, *, env_file: str | None = None) -> str
     d: list[str] = [f"--job-name={_check_directive_value('job name', spec.job_name)}"]
     if spec.partition is not None:
         d.append(f"--partition={_check_directive_value('partition', spec.partition)}")
-    if spec.nodes < 1:
-        raise ValueError(f"nodes must be >= 1, got {spec.nodes}")
-    d.append(f"--nodes={spec.nodes}")
+    d.append(f"--nodes={_at_least('nodes', spec.nodes, 1)}")
     if spec.ntasks is not None:
-        if spec.ntasks < 1:
-            raise ValueError(f"ntasks must be >= 1, got {spec.ntasks}")
-        d.append(f"--ntasks={spec.ntasks}")
+        d.append(f"--ntasks={_at_least('ntasks', spec.ntasks, 1)}")
     if spec.cpus_per_task is not None:
-        if spec.cpus_per_task < 1:
-            raise ValueError(f"cpus_per_task must be >= 1, got {spec.cpus_per_task}")
-        d.append(f"--cpus-per-task={spec.cpus_per_task}")
-    if spec.ngpus is not None:
-        if spec.ngpus < 0:
-            raise ValueError(f"ngpus must be >= 0, got {spec.ngpus}")
-        if spec.ngpus:
-            d.append(f"--gres=gpu:{spec.ngpus}")
+        d.append(f"--cpus-per-task={_at_least('cpus_per_task', spec.cpus_per_task, 1)}")
+    if spec.ngpus is not None and _at_least("ngpus", spec.ngpus, 0):  # 0 GPUs: no --gres line
+        d.append(f"--gres=gpu:{spec.ngpus}")
     if spec.mem_mb is not None:
-        if spec.mem_mb < 1:
-            raise ValueError(f"mem_mb must be >= 1, got {spec.mem_mb}")
-        d.append(f"--mem={spec.mem_mb}M")
+        d.append(f"--mem={_at_least('mem_mb', spec.mem_mb, 1)}M")
     if spec.time_limit is not None:
         d.append(f"--time={format_time_limit(spec.time_limit)}")
     if spec.output is not None:

@@ -29,6 +29,9 @@ from .hooks import HookHandle, HookRunner, check_hook
 
 __all__ = ["ModuleBase"]
 
+# ``__call__``'s first argument when the caller gave none (``None`` is a value a module may take).
+_NO_ARG: Any = object()
+
 
 def _annotation_allows_option(ann: Any) -> bool:
     if ann is Option or ann == "Option":
@@ -317,17 +320,30 @@ class ModuleBase:
     async def forward(self, *args: Any, **kw: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement `async def forward(...)`")
 
-    async def __call__(self, *args: Any, **kw: Any) -> Any:
-        # The hot path of every call (benchmarks/core_overhead.py): a coroutine forward with no
-        # hooks and no return_trace, called outside any session with a plain first argument, is
-        # awaited directly; every feature below is paid for only when it is in use.
+    async def __call__(self, x: Any = _NO_ARG, /, *args: Any, **kw: Any) -> Any:
+        # The hot path of every call (benchmarks/core_overhead.py): one positional argument, a
+        # coroutine forward with no hooks and no return_trace, called outside any session, is
+        # awaited directly; every feature below is paid for only when it is in use. (``x`` is
+        # positional-only so that this case packs no argument tuple; Pipeline.forward has the
+        # same path inlined into its loop.)
+        if self._plain and not args and not kw and x is not _NO_ARG and not isinstance(x, kwargs_type) \
+                and _current_session.get() is None:
+            try:
+                result = await self.forward(x)
+            except Exception as exc:
+                raise self._wrap_error(exc) from self._wrap_cause(exc)
+            if _current_session.get() is not None:  # forward opened one (record_usage)
+                self._end_usage(_current_session.get())
+            return result
+        if x is not _NO_ARG:
+            args = (x, *args)
         if self._plain and _current_session.get() is None and not (args and isinstance(args[0], kwargs_type)):
             try:
                 # ``**kw`` copies even an empty dict: skipped when there are none
                 result = await (self.forward(*args, **kw) if kw else self.forward(*args))
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
-            if _current_session.get() is not None:  # forward opened one (record_usage)
+            if _current_session.get() is not None:
                 self._end_usage(_current_session.get())
             return result
         return await self._call_full(args, kw)

@@ -24,7 +24,8 @@ until it is closed. hypercorn's own connection handling (0.17/0.18) leaves three
   closed at once; accept failures that still happen are logged at most once per interval.
 
 The subclasses replace hypercorn's ``TCPServer`` in ``hypercorn.asyncio.run`` and
-``hypercorn.trio.run`` (the only way in: hypercorn has no hook for it). For a ``Config`` that is
+``hypercorn.trio.run`` (the only way in: hypercorn has no hook for it; the trio one on first use,
+as trio is an extra). For a ``Config`` that is
 not ours they behave like hypercorn's own, except that a closed connection is released at once.
 """
 
@@ -41,18 +42,16 @@ from typing import Any
 import anyio
 import h11
 import hypercorn.asyncio.run
-import hypercorn.trio.run
 import sniffio
 from anyio.abc import TaskStatus
 from hypercorn.asyncio.tcp_server import TCPServer as AsyncioTCPServer
 from hypercorn.config import Config
 from hypercorn.events import Closed, RawData, Updated
-from hypercorn.trio.tcp_server import TCPServer as TrioTCPServer
 
 from ._logging import log, throttled
 from .options import ServerOptions
 
-__all__ = ["bind_socket", "connection_cap", "serve_socket"]
+__all__ = ["bind_socket", "connection_cap", "serve_app", "serve_socket"]
 
 
 # The answer to a connection over the cap: the server did not read (let alone run) the request,
@@ -208,6 +207,25 @@ class _Hygiene:
 
     # -- admission -----------------------------------------------------------------------------
 
+    async def run(self) -> None:
+        """A connection over the cap is refused before hypercorn sees it; one let in counts as
+        open until it ends, however it ends."""
+        if not self._admit():
+            await self._refuse()
+            return
+        try:
+            await self._serve_connection()
+        finally:
+            self._leave()
+
+    async def _refuse(self) -> None:
+        """Send the 503 and close (each backend's own stream)."""
+        raise NotImplementedError
+
+    async def _serve_connection(self) -> None:
+        """hypercorn's own ``run`` for this connection."""
+        raise NotImplementedError
+
     def _admit(self) -> bool:
         self._since = time.monotonic()
         config = self.config
@@ -227,19 +245,16 @@ class _Hygiene:
 
 
 class _AsyncioServer(_Hygiene, AsyncioTCPServer):
-    async def run(self) -> None:
-        if not self._admit():
-            try:
-                self.writer.write(_BUSY)
-                self.writer.close()
-                await self.writer.wait_closed()
-            except (OSError, RuntimeError):
-                pass
-            return
+    async def _refuse(self) -> None:
         try:
-            await super().run()
-        finally:
-            self._leave()
+            self.writer.write(_BUSY)
+            self.writer.close()
+            await self.writer.wait_closed()
+        except (OSError, RuntimeError):
+            pass
+
+    async def _serve_connection(self) -> None:
+        await AsyncioTCPServer.run(self)
 
     async def protocol_send(self, event: Any) -> None:
         # hypercorn's, but for our config an Updated event only records the time (the watchdog
@@ -294,76 +309,86 @@ class _AsyncioServer(_Hygiene, AsyncioTCPServer):
         await asyncio.shield(self._initiate_server_close())
 
 
-class _TrioServer(_Hygiene, TrioTCPServer):
-    async def run(self) -> None:
-        if not self._admit():
-            import trio
+_trio_installed = False
 
+
+def _install_trio_server() -> None:
+    """Put our ``TCPServer`` into ``hypercorn.trio.run``, once, when a server first runs on trio.
+
+    ``hypercorn.trio`` imports trio, an extra: built at import time it made ``al.ServerModule``
+    (and ``import asyncllm``) fail on an install without trio.
+    """
+    global _trio_installed
+    if _trio_installed:
+        return
+    import hypercorn.trio.run
+    import trio
+    from hypercorn.trio.tcp_server import TCPServer
+
+    class _TrioServer(_Hygiene, TCPServer):
+        async def _refuse(self) -> None:
             with trio.CancelScope(shield=True), trio.move_on_after(1):
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     await self.stream.send_all(_BUSY)
                 await self.stream.aclose()
-            return
-        try:
-            await super().run()
-        finally:
-            self._leave()
 
-    async def protocol_send(self, event: Any) -> None:
-        # hypercorn's, but for our config an Updated event only records the time (see above).
-        if isinstance(event, Updated) and isinstance(self.config, _ServerConfig):
-            self._on_updated(event.idle)
-        else:
-            await super().protocol_send(event)
+        async def _serve_connection(self) -> None:
+            await TCPServer.run(self)
 
-    async def _read_data(self) -> None:
-        import trio
-
-        timeout = self.config.read_timeout
-        while True:
-            try:
-                if timeout is None:  # (no deadline scope per read: trio's scopes are not free)
-                    data = await self.stream.receive_some(1 << 16)
-                else:
-                    with trio.fail_after(timeout):
-                        data = await self.stream.receive_some(1 << 16)
-            except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
-                break
-            if data == b"":
-                break
-            self._on_data()
-            await self.protocol.handle(RawData(bytes(data)))
-        await self.protocol.handle(Closed())
-        # The peer is gone: release the connection now, not when the idle timer ends.
-        await self.idle_task.stop()
-
-    async def _idle_timeout(self) -> None:
-        import trio
-
-        terminated = self.context.terminated
-        if not isinstance(self.config, _ServerConfig):  # hypercorn's own rule
-            with trio.move_on_after(self.config.keep_alive_timeout):
-                await terminated.wait()
-            with trio.CancelScope(shield=True):
-                await self._initiate_server_close()
-            return
-
-        async def pause(seconds: float) -> bool:
-            if terminated.is_set():
-                await trio.sleep(seconds)
+        async def protocol_send(self, event: Any) -> None:
+            # hypercorn's, but for our config an Updated event only records the time (see above).
+            if isinstance(event, Updated) and isinstance(self.config, _ServerConfig):
+                self._on_updated(event.idle)
             else:
-                with trio.move_on_after(seconds):
-                    await terminated.wait()
-            return bool(terminated.is_set())
+                await super().protocol_send(event)
 
-        phase = await self._watch(pause)
-        with trio.CancelScope(shield=True):
-            if phase == "body" and (late := self._timed_out_body()) is not None:
-                with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError,
-                                                                trio.ClosedResourceError, OSError):
-                    async with self.send_lock:
-                        await self.stream.send_all(late)
-            await self._initiate_server_close()
+        async def _read_data(self) -> None:
+            timeout = self.config.read_timeout
+            while True:
+                try:
+                    if timeout is None:  # (no deadline scope per read: trio's scopes are not free)
+                        data = await self.stream.receive_some(1 << 16)
+                    else:
+                        with trio.fail_after(timeout):
+                            data = await self.stream.receive_some(1 << 16)
+                except (trio.ClosedResourceError, trio.BrokenResourceError, trio.TooSlowError):
+                    break
+                if data == b"":
+                    break
+                self._on_data()
+                await self.protocol.handle(RawData(bytes(data)))
+            await self.protocol.handle(Closed())
+            # The peer is gone: release the connection now, not when the idle timer ends.
+            await self.idle_task.stop()
+
+        async def _idle_timeout(self) -> None:
+            terminated = self.context.terminated
+            if not isinstance(self.config, _ServerConfig):  # hypercorn's own rule
+                with trio.move_on_after(self.config.keep_alive_timeout):
+                    await terminated.wait()
+                with trio.CancelScope(shield=True):
+                    await self._initiate_server_close()
+                return
+
+            async def pause(seconds: float) -> bool:
+                if terminated.is_set():
+                    await trio.sleep(seconds)
+                else:
+                    with trio.move_on_after(seconds):
+                        await terminated.wait()
+                return bool(terminated.is_set())
+
+            phase = await self._watch(pause)
+            with trio.CancelScope(shield=True):
+                if phase == "body" and (late := self._timed_out_body()) is not None:
+                    with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError,
+                                                                    trio.ClosedResourceError, OSError):
+                        async with self.send_lock:
+                            await self.stream.send_all(late)
+                await self._initiate_server_close()
+
+    hypercorn.trio.run.TCPServer = _TrioServer  # type: ignore[attr-defined,misc]
+    _trio_installed = True
 
 
 def _late_body(seconds: float) -> bytes:
@@ -373,10 +398,9 @@ def _late_body(seconds: float) -> bytes:
             b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
-# hypercorn looks its TCPServer up in these modules each time a connection arrives.
+# hypercorn looks its TCPServer up in this module each time a connection arrives (the trio one:
+# _install_trio_server).
 hypercorn.asyncio.run.TCPServer = _AsyncioServer  # type: ignore[attr-defined,misc]
-hypercorn.trio.run.TCPServer = _TrioServer  # type: ignore[attr-defined,misc]
-
 
 # ---------------------------------------------------------------------------- throttled logging
 
@@ -453,11 +477,20 @@ async def serve_socket(
         # Our connections keep the body deadline themselves (the watchdog above); the guard's own
         # per-receive timer (for apps mounted in other servers) would only cost time.
         guard.timed_body = False
-    if sniffio.current_async_library() == "trio":
-        from hypercorn.trio import serve
-    else:
-        from hypercorn.asyncio import serve  # type: ignore[assignment]
-
+    if sniffio.current_async_library() != "trio":
         _throttle_asyncio_accept_errors()
     task_status.started()
-    await serve(app, config, shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+    await serve_app(app, config, shutdown_trigger)
+
+
+async def serve_app(app: Any, config: Config, shutdown_trigger: Callable[[], Awaitable[None]]) -> None:
+    """Serve ``app`` with hypercorn on the running backend until ``shutdown_trigger()`` returns."""
+    if sniffio.current_async_library() == "trio":
+        from hypercorn.trio import serve as trio_serve
+
+        _install_trio_server()
+        await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
+    else:
+        from hypercorn.asyncio import serve as asyncio_serve
+
+        await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger)

@@ -184,6 +184,37 @@ async def test_cancelling_the_flow_cancels_everything_under_it() -> None:
     assert sorted(cancelled) == ["a", "b", "module", "nested"]
 
 
+async def test_a_stopped_branch_finishes_its_shielded_work() -> None:
+    """A branch is stopped the way a task group stops it, through its cancel scope: work it
+    shields (closing a stream, stopping a process, a commit) runs to the end, whether a sibling
+    failed or the caller was cancelled. (A native ``task.cancel()`` breaks into the shield.)"""
+    done: list[str] = []
+    inside = anyio.Event()
+
+    async def shields(x: int) -> int:
+        with anyio.CancelScope(shield=True):
+            inside.set()
+            await anyio.sleep(0.05)
+            done.append("committed")
+        await anyio.sleep(10)
+        return x
+
+    async def fails(x: int) -> int:
+        await inside.wait()
+        raise ValueError("broke")
+
+    with anyio.fail_after(5):
+        with pytest.raises(al.FlowError, match="broke"):
+            await al.parallel(shields, fails)(1)
+        assert done == ["committed"]
+        inside = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(al.parallel(shields, shields), 1)
+            await inside.wait()
+            tg.cancel_scope.cancel()
+    assert done == ["committed"] * 3
+
+
 def live_tasks(backend: str) -> int:
     """Tasks alive now: every asyncio task, or on trio the tasks in the root's nurseries."""
     if backend == "asyncio":

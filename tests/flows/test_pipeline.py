@@ -135,3 +135,71 @@ async def test_repr_shows_flow_tree() -> None:
 async def test_nested_flows_of_modules() -> None:
     p = al.pipeline(AddOne, al.pipeline(AddOne, al.pipeline(AddOne)), AddOne)
     assert await p(0) == 4
+
+
+class Fails(ModuleBase):
+    async def forward(self, x: int) -> int:
+        raise ValueError(f"bad {x}")
+
+
+class Records(ModuleBase):
+    """Reports usage as a provider client does, with no session open."""
+
+    async def forward(self, x: int) -> int:
+        from asyncllm._context import record_usage
+
+        record_usage(self.id, {"prompt_tokens": x, "completion_tokens": 1}, self._used_by_moduleid)
+        return x
+
+
+async def test_module_items_follow_the_module_call_rules() -> None:
+    """A pipeline awaits a plain module item's forward itself (no call coroutine a step): what
+    the call would do still happens — errors, notes, hooks added later, overridden ``__call__``,
+    usage popped when the item opened the session."""
+    # a subclass's own __call__ is honoured
+    class Loud(AddOne):
+        async def __call__(self, *args: Any, **kw: Any) -> Any:
+            return -1
+
+    assert await al.pipeline(AddOne(), Loud())(0) == -1
+
+    # errors: what the pipeline raises is what calling the item raises
+    with pytest.raises(al.ModuleExecutionError) as direct:
+        await Fails(name="f")(1)
+    with pytest.raises(al.ModuleExecutionError) as piped:
+        await al.pipeline(AddOne(), Fails(name="f"))(0)
+    assert str(piped.value) == str(direct.value) == "Fails[f] failed: ValueError: bad 1"
+    assert piped.value.module == "f" and isinstance(piped.value.__cause__, ValueError)
+
+    # a hook registered on an item after the pipeline was built runs
+    seen: list[Any] = []
+
+    class Hook(al.LazyLLMHook):
+        def pre_hook(self, *args: Any, **kw: Any) -> None:
+            seen.append(args)
+
+    second = AddOne()
+    p = al.pipeline(AddOne(), second)
+    assert await p(0) == 2
+    second.register_hook(Hook)
+    assert await p(0) == 2 and seen == [(1,)]
+
+    # usage: the item that opened the session has its entry popped, as a direct call does
+    async def run_in_fresh_context(flow: Any) -> Any:
+        async with anyio.create_task_group() as tg:  # a task: its own context
+            out: list[Any] = []
+
+            async def go() -> None:
+                from asyncllm._context import _session
+
+                _session.set(None)  # (the calls with a hook above opened one in the test's context)
+                out.append(await flow(3))
+                out.append(al.current_session())
+
+            tg.start_soon(go)
+        return out
+
+    rec = Records()
+    value, sess = await run_in_fresh_context(al.pipeline(rec, AddOne()))
+    assert value == 4
+    assert sess.usage == {} and [m for m, _ in sess.usage_log] == [rec.id]

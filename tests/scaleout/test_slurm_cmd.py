@@ -129,6 +129,9 @@ def test_env_file_is_0600_and_never_reused(tmp_path: Path) -> None:
         SbatchSpec(argv=[]),
         SbatchSpec(argv=["x"], nodes=0),
         SbatchSpec(argv=["x"], ngpus=-1),
+        SbatchSpec(argv=["x"], ntasks=0),
+        SbatchSpec(argv=["x"], cpus_per_task=0),
+        SbatchSpec(argv=["x"], mem_mb=0),
         SbatchSpec(argv=["x"], job_name="a\nb"),
         SbatchSpec(argv=["x"], partition=""),
         SbatchSpec(argv=["x"], time_limit=0),
@@ -138,6 +141,13 @@ def test_env_file_is_0600_and_never_reused(tmp_path: Path) -> None:
 def test_script_rejects_bad_specs(spec: SbatchSpec) -> None:
     with pytest.raises(ValueError):
         build_sbatch_script(spec)
+
+
+@pytest.mark.parametrize(("field", "value", "least"), [("nodes", 0, 1), ("ntasks", 0, 1), ("cpus_per_task", 0, 1),
+                                                     ("ngpus", -1, 0), ("mem_mb", 0, 1)])
+def test_a_bad_count_names_its_field(field: str, value: int, least: int) -> None:
+    with pytest.raises(ValueError, match=f"^{field} must be >= {least}, got {value}$"):
+        build_sbatch_script(SbatchSpec(argv=["x"], **{field: value}))
 
 
 @pytest.mark.parametrize(
