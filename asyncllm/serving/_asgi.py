@@ -31,7 +31,7 @@ from ._logging import throttled
 from .options import ServerOptions
 from .wire import error_body
 
-__all__ = ["BodyTimeout", "EventStream", "Guard", "HTTPFail", "json_response", "read_json",
+__all__ = ["BodyTimeout", "EventStream", "Guard", "HTTPFail", "header", "json_response", "read_json",
            "run_unless_disconnected"]
 
 # Answers after which the connection is closed: the client's body may still be on its way
@@ -259,9 +259,18 @@ async def _drain(receive: Receive, cap: int) -> None:
         seen += len(message.get("body", b""))
 
 
+def header(request: Request, name: bytes) -> str | None:
+    """One request header (``name`` in lower case, as ASGI servers give them), read from the
+    scope: starlette's ``request.headers`` builds a mapping to answer the same question."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return str(value, "latin-1")
+    return None
+
+
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The request's JSON body; wrong content type, oversized or malformed bodies → HTTPFail."""
-    ctype = request.headers.get("content-type", "")
+    ctype = header(request, b"content-type") or ""
     if ctype.split(";", 1)[0].strip().lower() != "application/json":
         raise HTTPFail(415, "UnsupportedMediaType",
                        f"content-type must be application/json, got {ctype or 'none'!r}")
