@@ -25,6 +25,7 @@ in-process rows: the client loop's own thread, ``time.thread_time``, and the res
 process is the server); a child server's CPU is the sum of its threads' run time from
 ``/proc/<pid>/task/*/schedstat`` (nanoseconds, not 10 ms ticks). Subprocess servers are pinned
 to one core and this process to the other. Everything is on 127.0.0.1 with keep-alive, on asyncio.
+A last line gives the served app's own share: both ASGI apps called directly, without a server.
 """
 
 from __future__ import annotations
@@ -199,6 +200,38 @@ async def measure(call: Callable[[int], Awaitable[Any]], conc: int, seconds: flo
     return Cell(n1 - n0, c1 - c0, s1 - s0, t1 - t0)
 
 
+async def app_alone(app: Any, n: int = 5000, repeats: int = 8) -> float:
+    """CPU µs per ``/generate`` request of an ASGI app called directly (no server, no sockets):
+    the app's own share, steadier than the whole path; the best of ``repeats``."""
+    body = orjson.dumps({"args": [1], "kwargs": {}})
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()), (b"accept", b"*/*")]
+    message = {"type": "http.request", "body": body, "more_body": False}
+    answer: list[Any] = []
+
+    async def receive() -> Any:
+        return message
+
+    async def send(m: Any) -> None:
+        answer.append(m)
+
+    def scope() -> dict[str, Any]:
+        return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                "scheme": "http", "path": "/generate", "raw_path": b"/generate", "query_string": b"",
+                "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.process_time()
+        for _ in range(n):
+            await app(scope(), receive, send)
+        best = min(best, (time.process_time() - t0) / n * 1e6)
+        if answer[-1].get("body") != b'{"output":1}':
+            raise AssertionError(f"wrong answer {answer[-2:]!r}")
+        answer.clear()
+    return best
+
+
 # ------------------------------------------------------------------------------ rows
 
 
@@ -362,7 +395,12 @@ def report(pairs: list[tuple[Row, Row]], lazy: dict[int, dict[str, float]] | Non
 
 
 async def main(seconds: float, rounds: int, warmup: float, lazy_python: str | None) -> None:
+    from asyncllm.serving import create_app
+
     os.sched_setaffinity(0, {0})
+    ours = create_app(trivial)
+    ours.guard.timed_body = False  # as under asyncllm's own servers (their connections keep it)
+    floor_alone, ours_alone = await app_alone(floor_app()), await app_alone(ours)
     pairs = await measure_all(rounds, seconds, warmup)
     lazy = None
     if lazy_python is None:
@@ -370,6 +408,8 @@ async def main(seconds: float, rounds: int, warmup: float, lazy_python: str | No
     else:
         lazy = await row_lazyllm(lazy_python, seconds)
     report(pairs, lazy)
+    print(f"\nthe served app alone (ASGI calls, no server or sockets), CPU per request: {ours_alone:.1f} µs, "
+          f"the bare app {floor_alone:.1f} µs ({ours_alone / floor_alone:.2f}x)")
 
 
 if __name__ == "__main__":
