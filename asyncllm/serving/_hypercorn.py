@@ -97,6 +97,16 @@ class _ServerConfig(Config):
         self.body_timeout = options.body_timeout
         self.max_connections = connection_cap(options)
         self.open_connections = 0
+        self._headers_at: dict[str, tuple[int, list[tuple[bytes, bytes]]]] = {}
+
+    def response_headers(self, protocol: str) -> list[tuple[bytes, bytes]]:
+        # hypercorn formats the date header for every answer; it changes once a second, so the
+        # headers are made once a second (a new list each time: hypercorn may extend it).
+        now = int(time.time())
+        made = self._headers_at.get(protocol)
+        if made is None or made[0] != now:
+            made = self._headers_at[protocol] = (now, super().response_headers(protocol))
+        return list(made[1])
 
 
 class _Hygiene:
