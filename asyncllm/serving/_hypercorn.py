@@ -387,7 +387,7 @@ def _install_trio_server() -> None:
                             await self.stream.send_all(late)
                 await self._initiate_server_close()
 
-    hypercorn.trio.run.TCPServer = _TrioServer  # type: ignore[attr-defined,misc]
+    hypercorn.trio.run.TCPServer = _TrioServer  # type: ignore[attr-defined]
     _trio_installed = True
 
 
@@ -400,7 +400,7 @@ def _late_body(seconds: float) -> bytes:
 
 # hypercorn looks its TCPServer up in this module each time a connection arrives (the trio one:
 # _install_trio_server).
-hypercorn.asyncio.run.TCPServer = _AsyncioServer  # type: ignore[attr-defined,misc]
+hypercorn.asyncio.run.TCPServer = _AsyncioServer  # type: ignore[attr-defined]
 
 # ---------------------------------------------------------------------------- throttled logging
 

@@ -151,7 +151,7 @@ class TrainableModule(LLMBuilders, ModuleBase):
 
     @property
     def finetuned_model_path(self) -> str | None:
-        return self._impl._finetuned_path  # type: ignore[no-any-return]
+        return self._impl._finetuned_path
 
     @property
     def type(self) -> str:
@@ -169,7 +169,7 @@ class TrainableModule(LLMBuilders, ModuleBase):
 
     @property
     def engine(self) -> EngineHandle | None:
-        return self._impl._engine  # type: ignore[no-any-return]
+        return self._impl._engine
 
     def status(self, task_name: str | None = None) -> EngineStatus | Status:
         """The engine's status, or with ``task_name`` that fine-tune task's (:class:`~asyncllm.launchers.Status`)."""
@@ -226,7 +226,7 @@ class TrainableModule(LLMBuilders, ModuleBase):
 
     # -- calling ------------------------------------------------------------------------------
 
-    def forward(self, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
+    def forward(self, *args: Any, **kw: Any) -> Any:
         # An LLM streams (an async generator); embeddings and rerank are one awaitable answer.
         if self._impl.kind in ("embed", "rerank"):
             return self._embed(*args, **kw)
