@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from types import AsyncGeneratorType, CoroutineType, TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from .. import _tracing
 from .._context import TraceRecord, current_session
@@ -116,9 +116,17 @@ class ModuleBase:
     builder_keys: ClassVar[tuple[str, ...]] = ()
     mode_list: ClassVar[tuple[str, ...]] = ("train", "server", "eval")
 
+    # Set in __new__ (before any __init__), declared here for the type checker.
     _submodule_map: dict[str, ModuleBase]
     _options: dict[str, list[Option]]
     _hooks: list[Any]
+    _plain: bool  # __call__ may take its fast path (see _update_plain)
+    _module_id: str
+    _module_name: str | None
+    _return_trace: bool
+    _used_by_moduleid: str | None
+    _deployed: bool
+    _attached: bool
     # forward is an ``async def`` (not an async generator, not a plain def returning an awaitable)
     _coro_forward: ClassVar[bool] = True
 
@@ -183,10 +191,6 @@ class ModuleBase:
         self.__dict__["_submodule_map"].pop(name, None)
         self.__dict__["_options"].pop(name, None)
         object.__delattr__(self, name)
-
-    if TYPE_CHECKING:  # the builders of ``builder_keys`` (installed by _install_builders)
-
-        def __getattr__(self, key: str) -> Any: ...
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -258,7 +262,7 @@ class ModuleBase:
 
     @property
     def name(self) -> str | None:
-        return self._module_name  # type: ignore[no-any-return]
+        return self._module_name
 
     @name.setter
     def name(self, value: str | None) -> None:
