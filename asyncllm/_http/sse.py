@@ -242,5 +242,11 @@ def stream_sse(
     s = settings or DEFAULT_SETTINGS
     accept = "application/x-ndjson" if ndjson else "text/event-stream"
     hdrs = {"accept": accept, **headers} if headers else {"accept": accept}
-    send = _json_sender(method, url, s, hdrs, json)
+    try:
+        send = _json_sender(method, url, s, hdrs, json)
+    except BaseException as exc:  # nothing was sent; the span _OpenStream would end ends here
+        if span is not None:
+            _tracing.fail(span, exc)
+            span.end()
+        raise
     return _OpenStream(send, _Call(url, headers, provider, model), s, on_open, ndjson, span)
