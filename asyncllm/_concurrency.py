@@ -50,8 +50,8 @@ async def call_any(fn: Callable[..., T | Awaitable[T]], *args: Any, **kw: Any) -
     """Call ``fn`` whatever its colour; await the result when it is awaitable."""
     result = fn(*args, **kw)
     if inspect.isawaitable(result):
-        return await result  # type: ignore[no-any-return]
-    return result  # type: ignore[return-value]
+        return await result
+    return result
 
 
 async def gather(

@@ -131,15 +131,26 @@ class HttpxAnswer:
             await self.response.aclose()
 
 
+class _RawSend:
+    """Sends one request through a :class:`RawPool`. Every call in flight holds its sender, so it
+    is a slotted object: a closure over the same six values costs several times its memory."""
+
+    __slots__ = ("body", "connect_timeout", "headers", "method", "pool", "url")
+
+    def __init__(self, pool: RawPool, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+                 connect_timeout: float | None) -> None:
+        self.pool, self.method, self.url, self.headers = pool, method, url, headers
+        self.body, self.connect_timeout = body, connect_timeout
+
+    def __call__(self, deadline: float) -> Awaitable[Answer]:
+        return self.pool.send_raw(self.method, self.url, self.headers, self.body, self.connect_timeout, deadline)
+
+
 def sender(pool: Any, method: str, url: str, parsed: httpx.URL, headers: Mapping[str, str],
            body: bytes | None, connect_timeout: float | None) -> Sender:
     """A callable that sends this request (again, on a retry) through ``pool``."""
-    send_raw = getattr(pool, "send_raw", None)
-    if send_raw is not None:
-        def send(deadline: float) -> Awaitable[Answer]:
-            result: Awaitable[Answer] = send_raw(method, url, headers, body, connect_timeout, deadline)
-            return result
-        return send
+    if hasattr(pool, "send_raw"):
+        return _RawSend(pool, method, url, headers, body, connect_timeout)
     if isinstance(pool, httpx.AsyncClient):
         client = pool
         built = client.build_request(method, parsed, headers=headers, content=body,

@@ -129,6 +129,14 @@ async def _receive(stream: anyio.abc.ByteStream) -> bytes:
         return b""  # h11 takes b"" as the peer's EOF
 
 
+def _wire_bytes(conn: h11.Connection, request: h11.Request, body: bytes | None) -> bytes:
+    """The request as it goes on the wire: head, body, end."""
+    data = conn.send(request) or b""
+    if body:
+        data += conn.send(h11.Data(data=body)) or b""
+    return data + (conn.send(h11.EndOfMessage()) or b"")
+
+
 class AnyioPool:
     """Kept-alive HTTP/1.1 connections to one origin (opened on demand, reused LIFO)."""
 
@@ -299,13 +307,11 @@ class AnyioPool:
             raise
 
     async def _exchange(self, conn: _Conn, request: h11.Request, body: bytes | None) -> AnyioAnswer:
-        data = conn.h11.send(request) or b""
-        if body:
-            data += conn.h11.send(h11.Data(data=body)) or b""
-        data += conn.h11.send(h11.EndOfMessage()) or b""
         got_bytes = False
         try:
-            await conn.stream.send(data)
+            # The wire bytes are a temporary: held in a local, they would be a second copy of the
+            # body kept for as long as the answer takes.
+            await conn.stream.send(_wire_bytes(conn.h11, request, body))
             while True:
                 event = conn.h11.next_event()
                 if event is h11.NEED_DATA:

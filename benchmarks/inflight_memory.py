@@ -9,7 +9,8 @@ after one warm-up call, divided by the number of calls.
 The floor is raw aiohttp with the same connection limit as asyncllm's default pool
 (``HTTPSettings.max_connections``), orjson bodies and nothing else; asyncllm is measured
 through ``_http.request_json`` and through ``OnlineChatModule`` (a plain ``await``, so the
-module streams from the server as it does by default).
+module streams from the server as it does by default). Every call runs in a task of its own
+with no session bound, as a server's requests do.
 
 Run: ``python benchmarks/inflight_memory.py`` (``--calls N``, default 10000).
 """
@@ -118,7 +119,10 @@ def client(which: str, base: str, calls: int) -> None:
                 return await (chat("hi", warm=1) if warm else chat("hi"))
         ok = 0
         try:
-            await call(warm=True)
+            # Warmed up in a task of its own: every call then starts, like a server's request,
+            # with no session bound (one made here would be shared by all 10,000 calls).
+            async with anyio.create_task_group() as warm:
+                warm.start_soon(call, True)
             base_rss = rss()
             peak = base_rss
             sampler = threading.Thread(target=sample, daemon=True)

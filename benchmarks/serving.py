@@ -1,38 +1,51 @@
-"""Serving overhead: requests/s and client+server CPU per request of a trivial served module,
-against a bare starlette + hypercorn echo app driven by raw aiohttp (the floor), at
-concurrency 1 / 32 / 256, all in one run.
+"""Serving overhead: client+server CPU per request of a trivial served module against a bare
+starlette + hypercorn app driven by raw aiohttp (the floor), at concurrency 1 / 32 / 256.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 2.5]
+    .venv/bin/python benchmarks/serving.py [--seconds 1] [--rounds 7]
 
-Rows:
-* ``floor``          raw aiohttp client → bare starlette echo app under hypercorn (subprocess)
-* ``asyncllm subproc`` UrlModule → ServerModule(trivial, launcher="subprocess")
-* ``asyncllm inproc``  ServerModule(trivial) in this process (server in its own thread loop)
-* ``lazyllm``        LazyLLM's ServerModule + its own blocking client in threads, run by an
+Rows (each asyncllm row is paired with the floor of the same shape):
+* ``floor subproc``     raw aiohttp client -> bare starlette app under plain hypercorn, in a
+  child process: ``orjson.loads`` the body, answer ``{"output": args[0]}``
+* ``asyncllm subproc``  UrlModule -> ServerModule(trivial, launcher="subprocess")
+* ``floor in-proc``     the same bare app and client, the app under hypercorn on its own thread
+  loop in this process (the shape the in-process launcher has)
+* ``asyncllm in-proc``  ServerModule(trivial) in this process (launcher="inprocess")
+* ``lazyllm``           LazyLLM's ServerModule + its own blocking client in threads, run by an
   interpreter that has ``lazyllm`` (this one, or ``--lazyllm-python PATH``); skipped otherwise.
   Its client and server share both cores, so its client/server split is rougher.
 
-Subprocess servers are pinned to one core and the client to the other
-(``os.sched_setaffinity``); server CPU is read from ``/proc/<pid>/stat``, client CPU with
-``time.process_time``. The in-process row runs both halves in this process, so its
-"client" column is client and server together. Everything is on 127.0.0.1 with keep-alive,
-on asyncio. Ratios are to the floor at the same concurrency.
+How it measures, so that one run on a busy machine can be trusted: CPU time, not wall time;
+every cell is a steady-state window (the workers run ``--warmup`` seconds before the window
+opens and keep running until it closes, so connection set-up and the ramp-down are outside
+it); servers start once and stay up; each round measures every concurrency for both members
+of a pair back to back, in alternating order (floor first in even rounds, asyncllm first in
+odd ones), and the ratio is taken per round; the table shows the median over ``--rounds``
+rounds and the spread of the per-round ratios. Client CPU is ``time.process_time`` (the
+in-process rows: the client loop's own thread, ``time.thread_time``, and the rest of the
+process is the server); a child server's CPU is the sum of its threads' run time from
+``/proc/<pid>/task/*/schedstat`` (nanoseconds, not 10 ms ticks). Subprocess servers are pinned
+to one core and this process to the other. Everything is on 127.0.0.1 with keep-alive, on asyncio.
+A last line gives the served app's own share: both ASGI apps called directly, without a server.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import importlib.util
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import orjson
 from anyio.abc import Process
 
@@ -49,10 +62,8 @@ def trivial(x: Any) -> Any:
 # ------------------------------------------------------------------------------ floor server
 
 
-def floor_server(port_file: str) -> None:
-    """A bare starlette app under hypercorn: parse the JSON body, answer the first argument."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
+def floor_app() -> Any:
+    """A bare starlette app: parse the JSON body, answer the first argument."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -65,77 +76,172 @@ def floor_server(port_file: str) -> None:
     async def health(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    app = Starlette(routes=[Route("/generate", echo, methods=["POST"]), Route("/health", health)])
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    with open(port_file + ".tmp", "w") as f:
-        f.write(str(sock.getsockname()[1]))
-    os.replace(port_file + ".tmp", port_file)
+    return Starlette(routes=[Route("/generate", echo, methods=["POST"]), Route("/health", health)])
+
+
+def floor_config(sock: socket.socket) -> Any:
+    """hypercorn's own configuration, but for the socket we bound and no access log."""
+    from hypercorn.config import Config
+
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]
     config.keep_alive_timeout = 75.0
     config.accesslog = None
-    anyio.run(serve, app, config)  # type: ignore[arg-type]
+    return config
+
+
+def listening_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    return sock
+
+
+def floor_server(port_file: str) -> None:
+    """The subprocess floor: the bare app under hypercorn, its port written to ``port_file``."""
+    from hypercorn.asyncio import serve
+
+    sock = listening_socket()
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(sock.getsockname()[1]))
+    os.replace(port_file + ".tmp", port_file)
+    anyio.run(serve, floor_app(), floor_config(sock))  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def floor_in_process() -> Iterator[str]:
+    """The in-process floor: the bare app under hypercorn on its own thread loop (a blocking
+    portal, as the in-process launcher runs its server); yields the ``/generate`` URL."""
+    from hypercorn.asyncio import serve
+
+    sock = listening_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/generate"
+    with anyio.from_thread.start_blocking_portal("asyncio", name="floor-server") as portal:
+        stop = portal.call(anyio.Event)
+        run = functools.partial(serve, floor_app(), floor_config(sock), shutdown_trigger=stop.wait)
+        future = portal.start_task_soon(run)  # type: ignore[arg-type]
+        try:
+            yield url
+        finally:
+            portal.call(stop.set)
+            future.result(30)
 
 
 # ------------------------------------------------------------------------------ measuring
 
 
-def _proc_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _group_cpu(pid: int) -> float:
-    """CPU of ``pid`` and its children (the subprocess launcher's server is a child of nothing
-    we start, but the floor server is this pid itself)."""
-    total = _proc_cpu(pid)
-    for child in _children(pid):
-        total += _proc_cpu(child)
+def _proc_ns(pid: int) -> int:
+    """Run time of every thread of ``pid`` and of its child processes, in nanoseconds."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/children") as f:
+                total += sum(_proc_ns(int(c)) for c in f.read().split())
     return total
 
 
-def _children(pid: int) -> list[int]:
-    path = f"/proc/{pid}/task/{pid}/children"
-    try:
-        with open(path) as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
+class Cell:
+    """One measured window: requests done, client and server CPU seconds, wall seconds."""
+
+    def __init__(self, done: int, client: float, server: float, wall: float) -> None:
+        self.done, self.client, self.server, self.wall = done, client, server, wall
+
+    @property
+    def client_us(self) -> float:
+        return self.client / self.done * 1e6
+
+    @property
+    def server_us(self) -> float:
+        return self.server / self.done * 1e6
+
+    @property
+    def total_us(self) -> float:
+        return self.client_us + self.server_us
+
+    @property
+    def rps(self) -> float:
+        return self.done / self.wall
 
 
-async def measure(call: Callable[[int], Awaitable[Any]], conc: int, seconds: float,
-                  server_pid: int | None) -> dict[str, float]:
-    """Run ``conc`` workers calling ``call`` for ``seconds``; returns req/s and CPU µs/request."""
-    for i in range(min(conc, 64)):  # warm the pools
-        await call(i)
+async def measure(call: Callable[[int], Awaitable[Any]], conc: int, seconds: float, warmup: float,
+                  server_pid: int | None) -> Cell:
+    """``conc`` workers call ``call`` without pause; the window opens after ``warmup`` seconds
+    and closes ``seconds`` later, with every worker still busy (steady state on both sides)."""
     done = 0
-    stop_at = 0.0
+    running = True
 
     async def worker(w: int) -> None:
         nonlocal done
         i = w
-        while time.perf_counter() < stop_at:
+        while running:
             out = await call(i)
             if out != i:
                 raise AssertionError(f"wrong answer {out!r} for {i}")
             done += 1
             i += conc
 
-    c0, s0, t0 = time.process_time(), _group_cpu(server_pid) if server_pid else 0.0, time.perf_counter()
-    stop_at = t0 + seconds
+    def snapshot() -> tuple[int, float, float, float]:
+        if server_pid is None:  # in-process: this thread is the client, the rest the server
+            client, server = time.thread_time(), time.process_time()
+            return done, client, server - client, time.perf_counter()
+        return done, time.process_time(), _proc_ns(server_pid) / 1e9, time.perf_counter()
+
     async with anyio.create_task_group() as tg:
         for w in range(conc):
             tg.start_soon(worker, w)
-    t1, c1 = time.perf_counter(), time.process_time()
-    s1 = _group_cpu(server_pid) if server_pid else 0.0
-    return {"rps": done / (t1 - t0), "client_us": (c1 - c0) / done * 1e6, "server_us": (s1 - s0) / done * 1e6}
+        await anyio.sleep(warmup)
+        n0, c0, s0, t0 = snapshot()
+        await anyio.sleep(seconds)
+        n1, c1, s1, t1 = snapshot()
+        running = False
+    return Cell(n1 - n0, c1 - c0, s1 - s0, t1 - t0)
+
+
+async def app_alone(app: Any, n: int = 5000, repeats: int = 8) -> float:
+    """CPU µs per ``/generate`` request of an ASGI app called directly (no server, no sockets):
+    the app's own share, steadier than the whole path; the best of ``repeats``."""
+    body = orjson.dumps({"args": [1], "kwargs": {}})
+    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()), (b"accept", b"*/*")]
+    message = {"type": "http.request", "body": body, "more_body": False}
+    answer: list[Any] = []
+
+    async def receive() -> Any:
+        return message
+
+    async def send(m: Any) -> None:
+        answer.append(m)
+
+    def scope() -> dict[str, Any]:
+        return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                "scheme": "http", "path": "/generate", "raw_path": b"/generate", "query_string": b"",
+                "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.process_time()
+        for _ in range(n):
+            await app(scope(), receive, send)
+        best = min(best, (time.process_time() - t0) / n * 1e6)
+        if answer[-1].get("body") != b'{"output":1}':
+            raise AssertionError(f"wrong answer {answer[-2:]!r}")
+        answer.clear()
+    return best
 
 
 # ------------------------------------------------------------------------------ rows
+
+
+class Row:
+    """Something to measure: ``call(i)`` returns ``i`` through a server whose CPU is ``pid``'s
+    (``None``: the server is a thread of this process)."""
+
+    def __init__(self, name: str, call: Callable[[int], Awaitable[Any]], pid: int | None) -> None:
+        self.name, self.call, self.pid = name, call, pid
+        self.cells: dict[int, list[Cell]] = {c: [] for c in CONCURRENCY}
 
 
 async def wait_port(port_file: str, proc: Process) -> int:
@@ -148,9 +254,9 @@ async def wait_port(port_file: str, proc: Process) -> int:
     return int(await path.read_text())
 
 
-async def row_floor(seconds: float) -> dict[int, dict[str, float]]:
-    import _floor  # type: ignore[import-not-found,unused-ignore]
-
+@contextlib.asynccontextmanager
+async def floor_subprocess() -> AsyncIterator[tuple[str, int]]:
+    """The floor server as a child process pinned to core 1: yields its URL and pid."""
     with tempfile.TemporaryDirectory() as tmp:
         port_file = os.path.join(tmp, "port")
         proc = await anyio.open_process([sys.executable, __file__, "--floor-server", port_file],
@@ -158,15 +264,7 @@ async def row_floor(seconds: float) -> dict[int, dict[str, float]]:
         try:
             os.sched_setaffinity(proc.pid, {1})
             port = await wait_port(port_file, proc)
-            url = f"http://127.0.0.1:{port}/generate"
-            out = {}
-            async with _floor.aiohttp_session(256) as session:
-                for conc in CONCURRENCY:
-                    async def call(i: int) -> Any:
-                        body = {"args": [i], "kwargs": {}}
-                        return (await _floor.aiohttp_json(session, url, body, {}))["output"]
-                    out[conc] = await measure(call, conc, seconds, proc.pid)
-            return out
+            yield f"http://127.0.0.1:{port}/generate", proc.pid
         finally:
             proc.terminate()
             with anyio.move_on_after(10):
@@ -177,25 +275,55 @@ async def row_floor(seconds: float) -> dict[int, dict[str, float]]:
             await proc.aclose()
 
 
-async def row_asyncllm(seconds: float, launcher: str) -> dict[int, dict[str, float]]:
+def floor_call(session: Any, url: str) -> Callable[[int], Awaitable[Any]]:
+    import _floor  # type: ignore[import-not-found,unused-ignore]
+
+    async def call(i: int) -> Any:
+        return (await _floor.aiohttp_json(session, url, {"args": [i], "kwargs": {}}, {}))["output"]
+
+    return call
+
+
+async def run_pairs(pairs: list[tuple[Row, Row]], rounds: int, seconds: float, warmup: float) -> None:
+    """Every round: each concurrency, each pair measured back to back, the order alternating."""
+    for r in range(rounds):
+        for conc in CONCURRENCY:
+            for floor, ours in pairs:
+                for row in ((floor, ours) if r % 2 == 0 else (ours, floor)):
+                    row.cells[conc].append(await measure(row.call, conc, seconds, warmup, row.pid))
+        print(f"round {r + 1}/{rounds} done", file=sys.stderr)
+
+
+async def measure_all(rounds: int, seconds: float, warmup: float) -> list[tuple[Row, Row]]:
+    import _floor  # type: ignore[import-not-found,unused-ignore]
+
     from asyncllm._http import aclose_all
     from asyncllm.serving import ServerModule, UrlModule
 
-    target: Any = "serving:trivial" if launcher == "subprocess" else trivial
-    s = ServerModule(target, launcher=launcher)
-    await s.start()
-    try:
-        pid = getattr(s.launcher, "pid", None)
-        if pid:
-            os.sched_setaffinity(pid, {1})
-        client = UrlModule(url=s.url) if launcher == "subprocess" else s
-        out = {}
-        for conc in CONCURRENCY:
-            out[conc] = await measure(client, conc, seconds, pid)
-        return out
-    finally:
-        await s.stop()
-        await aclose_all()
+    sub = ServerModule("serving:trivial", launcher="subprocess")
+    inproc = ServerModule(trivial, launcher="inprocess")
+    async with contextlib.AsyncExitStack() as stack:
+        floor_url, floor_pid = await stack.enter_async_context(floor_subprocess())
+        floor_inproc_url = stack.enter_context(floor_in_process())
+        await sub.start()
+        stack.push_async_callback(sub.stop)
+        await inproc.start()
+        stack.push_async_callback(inproc.stop)
+        stack.push_async_callback(aclose_all)
+        sub_pid = sub.launcher.pid  # type: ignore[attr-defined]
+        os.sched_setaffinity(sub_pid, {1})
+        session = await stack.enter_async_context(_floor.aiohttp_session(256))
+        pairs = [
+            (Row("floor subproc", floor_call(session, floor_url), floor_pid),
+             Row("asyncllm subproc", UrlModule(url=sub.url), sub_pid)),
+            (Row("floor in-proc", floor_call(session, floor_inproc_url), None),
+             Row("asyncllm in-proc", inproc, None)),
+        ]
+        for _, row in pairs:  # open the connection pools before any window
+            for i in range(8):
+                await row.call(i)
+        await run_pairs(pairs, rounds, seconds, warmup)
+    return pairs
 
 
 def lazyllm_python(explicit: str | None) -> str | None:
@@ -228,33 +356,67 @@ async def row_lazyllm(python: str, seconds: float) -> dict[int, dict[str, float]
     raise RuntimeError(f"the LazyLLM driver printed no result (exit {proc.returncode})")
 
 
-async def main(seconds: float, lazy_python: str | None) -> None:
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
+def report(pairs: list[tuple[Row, Row]], lazy: dict[int, dict[str, float]] | None) -> None:
+    print(f"\n{'row':18} {'conc':>5} {'req/s':>7} {'client µs':>10} {'server µs':>10} {'total µs':>9}"
+          f"  {'CPU × its floor: median [min-max of rounds]':>20}")
+    for floor, ours in pairs:
+        for row in (floor, ours):
+            for conc, cells in row.cells.items():
+                med = statistics.median
+                line = (f"{row.name:18} {conc:>5} {med(c.rps for c in cells):>7.0f} "
+                        f"{med(c.client_us for c in cells):>10.0f} {med(c.server_us for c in cells):>10.0f} "
+                        f"{med(c.total_us for c in cells):>9.0f}")
+                if row is ours:
+                    pairs_ = zip(cells, floor.cells[conc], strict=True)
+                    line += "  " + _spread([o.total_us / f.total_us for o, f in pairs_])
+                print(line)
+    (fsub, _), (fin, ours_in) = pairs
+    print("\nagainst the subprocess floor (the in-process floor's ratio is the cost of client and server "
+          "sharing one process):")
+    for conc in CONCURRENCY:
+        line = f"  conc {conc:>3}:"
+        for row in (fin, ours_in):
+            ratios = [i.total_us / s.total_us for i, s in zip(row.cells[conc], fsub.cells[conc], strict=True)]
+            line += f"  {row.name} {_spread(ratios)}"
+        print(line)
+    if lazy is not None:
+        print("\nlazyllm ServerModule + UrlModule (threads), against the subprocess floor's medians:")
+        for conc, r in lazy.items():
+            total = r["client_us"] + r["server_us"]
+            ftotal = statistics.median(c.total_us for c in fsub.cells[conc])
+            print(f"  conc {conc:>3}: {r['rps']:>6.0f} req/s, {r['client_us']:.0f} + {r['server_us']:.0f} µs, "
+                  f"CPU × {total / ftotal:.2f}")
+    print("\nCPU ×: client+server CPU per request relative to the floor of the same shape, per round "
+          "(lower is better); the other columns are medians over the rounds.")
+
+
+async def main(seconds: float, rounds: int, warmup: float, lazy_python: str | None) -> None:
+    from asyncllm.serving import create_app
+
     os.sched_setaffinity(0, {0})
-    rows: dict[str, dict[int, dict[str, float]]] = {}
-    rows["floor (bare starlette+hypercorn, raw aiohttp)"] = await row_floor(seconds)
-    rows["asyncllm subprocess"] = await row_asyncllm(seconds, "subprocess")
-    rows["asyncllm in-process"] = await row_asyncllm(seconds, "inprocess")
+    ours = create_app(trivial)
+    ours.guard.timed_body = False  # as under asyncllm's own servers (their connections keep it)
+    floor_alone, ours_alone = await app_alone(floor_app()), await app_alone(ours)
+    pairs = await measure_all(rounds, seconds, warmup)
+    lazy = None
     if lazy_python is None:
         print("lazyllm is not importable here and no --lazyllm-python was given: skipping the LazyLLM row")
     else:
-        rows["lazyllm ServerModule + UrlModule (threads)"] = await row_lazyllm(lazy_python, seconds)
-    floor = rows["floor (bare starlette+hypercorn, raw aiohttp)"]
-    print(f"\n{'row':48} {'conc':>5} {'req/s':>8} {'client µs':>10} {'server µs':>10} {'total µs':>9}"
-          f" {'req/s ×':>8} {'CPU ×':>7}")
-    for name, data in rows.items():
-        for conc, r in data.items():
-            total = r["client_us"] + r["server_us"]
-            f = floor[conc]
-            ftotal = f["client_us"] + f["server_us"]
-            print(f"{name:48} {conc:>5} {r['rps']:>8.0f} {r['client_us']:>10.0f} {r['server_us']:>10.0f} "
-                  f"{total:>9.0f} {r['rps'] / f['rps']:>8.2f} {total / ftotal:>7.2f}")
-    print("\nreq/s ×: requests/s relative to the floor (higher is better); CPU ×: client+server CPU per "
-          "request relative to the floor (lower is better). In-process: both halves are in 'client'.")
+        lazy = await row_lazyllm(lazy_python, seconds)
+    report(pairs, lazy)
+    print(f"\nthe served app alone (ASGI calls, no server or sockets), CPU per request: {ours_alone:.1f} µs, "
+          f"the bare app {floor_alone:.1f} µs ({ours_alone / floor_alone:.2f}x)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=2.5, help="measuring time per cell")
+    parser.add_argument("--seconds", type=float, default=1.0, help="measured window per cell and round")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds (the table shows medians)")
+    parser.add_argument("--warmup", type=float, default=0.3, help="load before each window opens")
     parser.add_argument("--lazyllm-python", default=os.environ.get("LAZYLLM_PYTHON"),
                         help="an interpreter with lazyllm installed (default: $LAZYLLM_PYTHON, or this one)")
     parser.add_argument("--floor-server", metavar="PORT_FILE", help=argparse.SUPPRESS)
@@ -262,4 +424,4 @@ if __name__ == "__main__":
     if args.floor_server:
         floor_server(args.floor_server)
     else:
-        anyio.run(main, args.seconds, lazyllm_python(args.lazyllm_python))
+        anyio.run(main, args.seconds, args.rounds, args.warmup, lazyllm_python(args.lazyllm_python))

@@ -18,7 +18,8 @@
 * **Timeouts.** ``connect`` (inside the transport), ``first_chunk`` (request sent → first
   body bytes / first SSE event), ``idle`` (between chunks) and ``total`` (the whole call,
   retries and stream consumption included). Each raises ``APITimeoutError(kind=...)``. They
-  are anyio cancel scopes, so a stalled peer cannot hold a call past its deadline.
+  are deadlines the transport keeps (``_http_answer``), so a stalled peer cannot hold a call
+  past them.
 * **Retries.** tenacity (only here): connect errors, 408/409/429/5xx, ``x-should-retry``,
   ``Retry-After`` / ``retry-after-ms`` (refused when above the cap), else jittered
   exponential backoff; a stream is never retried once its first event has been delivered.

@@ -4,8 +4,8 @@ errors, retry).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import httpx
@@ -36,11 +36,22 @@ def _json_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     return hdrs
 
 
+def _json_body(value: Any) -> bytes:
+    """``value`` as JSON, in a bytes object of its own size.
+
+    orjson hands back its working buffer as the bytes object: 4 KiB for a tiny body, about ten
+    times the length for long text (room reserved for escapes). A request body lives as long as
+    its call (a retry sends it again), so with thousands of calls in flight that slack is most
+    of a call's memory (benchmarks/inflight_memory.py); one copy (a memcpy) drops it.
+    """
+    return bytes(memoryview(orjson.dumps(value)))
+
+
 def _json_sender(method: str, url: str, s: HTTPSettings, headers: Mapping[str, str] | None,
                  json: Any) -> Sender:
     parsed, origin = _parse_url(url)
     if json is not None:
-        body: bytes | None = orjson.dumps(json)
+        body: bytes | None = _json_body(json)
         hdrs = _json_headers(headers)
     else:
         body, hdrs = None, dict(headers) if headers else {}
@@ -97,21 +108,23 @@ def _decoded(answer: Answer, raw: bytes) -> bytes:
     return httpx.Response(answer.status_code, headers=answer.headers, content=raw).content
 
 
-def _traced(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """With tracing on (``al.instrument()``), the call runs in an HTTP client span and carries the
-    W3C trace context in its headers; off, it is called as it is."""
-    @functools.wraps(fn)
-    async def call(method: str, url: str, **kw: Any) -> Any:
-        if _tracing.TRACER is None:
-            return await fn(method, url, **kw)
-        headers = dict(kw.get("headers") or {})
-        with _tracing.http_span(method, url, _redact_url(url), headers):
-            return await fn(method, url, **{**kw, "headers": headers})
-
-    return call
+_UNTRACED = nullcontext()
 
 
-@_traced
+def _span(method: str, url: str, headers: Mapping[str, str] | None,
+          ) -> tuple[Mapping[str, str] | None, AbstractContextManager[Any]]:
+    """With tracing on (``al.instrument()``): the headers to send, which carry the W3C trace
+    context once the returned HTTP client span is entered; off: ``headers`` and a no-op.
+
+    Entered in the request function itself, not a wrapper around it: a wrapper's frame and
+    keyword dict would wait with every call in flight.
+    """
+    if _tracing.TRACER is None:
+        return headers, _UNTRACED
+    traced = dict(headers or {})
+    return traced, _tracing.http_span(method, url, _redact_url(url), traced)
+
+
 async def request_json(
     method: str,
     url: str,
@@ -127,20 +140,22 @@ async def request_json(
     The headers are a read-only, case-insensitive mapping.
     """
     s = settings or DEFAULT_SETTINGS
-    send = _json_sender(method, url, s, headers, json)
-    call = _Call(url, headers, provider, model)
-    dl = _Deadlines(s)
+    headers, span = _span(method, url, headers)
+    with span:
+        send = _json_sender(method, url, s, headers, json)
+        call = _Call(url, headers, provider, model)
+        dl = _Deadlines(s)
 
-    async def attempt() -> tuple[Any, Mapping[str, str]]:
-        answer, raw = await _exchange(send, call, dl)
-        try:
-            return (orjson.loads(raw) if raw else None), answer.headers
-        except orjson.JSONDecodeError as exc:
-            snippet = call.scrub(raw[:120].decode("utf-8", "replace"))
-            raise ProtocolError(f"{call.where()} sent a body that is not JSON: {snippet!r}",
-                                **call.kw(answer.headers.get("x-request-id"))) from exc
+        async def attempt() -> tuple[Any, Mapping[str, str]]:
+            answer, raw = await _exchange(send, call, dl)
+            try:
+                return (orjson.loads(raw) if raw else None), answer.headers
+            except orjson.JSONDecodeError as exc:
+                snippet = call.scrub(raw[:120].decode("utf-8", "replace"))
+                raise ProtocolError(f"{call.where()} sent a body that is not JSON: {snippet!r}",
+                                    **call.kw(answer.headers.get("x-request-id"))) from exc
 
-    result: tuple[Any, Mapping[str, str]] = await _with_retries(s, call, dl, attempt)
+        result: tuple[Any, Mapping[str, str]] = await _with_retries(s, call, dl, attempt)
     return result
 
 
@@ -158,7 +173,6 @@ def _status_with_hint(call: _Call, answer: Answer, raw: bytes) -> APIError:
     return err
 
 
-@_traced
 async def request_raw(
     method: str,
     url: str,
@@ -177,25 +191,27 @@ async def request_raw(
     Non-2xx statuses raise the typed error as in :func:`request_json`.
     """
     s = settings or DEFAULT_SETTINGS
-    parsed, origin = _parse_url(url)
-    if json is not None:
-        content, hdrs = orjson.dumps(json), _json_headers(headers)
-    else:
-        hdrs = dict(headers) if headers else {}
-    # httpx encodes forms and multipart bodies (boundary header included); retries need the bytes.
-    encoded = httpx.Request(method, parsed, headers=hdrs, content=content, data=data, files=files)
-    body = await encoded.aread()
-    send = sender(_transport_for(origin, s), method, url, parsed, encoded.headers, body or None,
-                  s.connect_timeout)
-    call = _Call(url, headers, provider, model)
-    dl = _Deadlines(s)
+    headers, span = _span(method, url, headers)
+    with span:
+        parsed, origin = _parse_url(url)
+        if json is not None:
+            content, hdrs = _json_body(json), _json_headers(headers)
+        else:
+            hdrs = dict(headers) if headers else {}
+        # httpx encodes forms and multipart bodies (boundary header included); retries need the bytes.
+        encoded = httpx.Request(method, parsed, headers=hdrs, content=content, data=data, files=files)
+        body = await encoded.aread()
+        send = sender(_transport_for(origin, s), method, url, parsed, encoded.headers, body or None,
+                      s.connect_timeout)
+        call = _Call(url, headers, provider, model)
+        dl = _Deadlines(s)
 
-    async def attempt() -> httpx.Response:
-        answer, raw = await _exchange(send, call, dl)
-        # The body is decoded already: its original encoding and length no longer apply.
-        items = getattr(answer.headers, "multi_items", answer.headers.items)()
-        kept = [(k, v) for k, v in items if k.lower() not in ("content-encoding", "content-length")]
-        return httpx.Response(answer.status_code, headers=kept, content=raw, request=encoded)
+        async def attempt() -> httpx.Response:
+            answer, raw = await _exchange(send, call, dl)
+            # The body is decoded already: its original encoding and length no longer apply.
+            items = getattr(answer.headers, "multi_items", answer.headers.items)()
+            kept = [(k, v) for k, v in items if k.lower() not in ("content-encoding", "content-length")]
+            return httpx.Response(answer.status_code, headers=kept, content=raw, request=encoded)
 
-    result: httpx.Response = await _with_retries(s, call, dl, attempt)
+        result: httpx.Response = await _with_retries(s, call, dl, attempt)
     return result

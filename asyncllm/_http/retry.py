@@ -67,18 +67,28 @@ def _delay(s: HTTPSettings, exc: BaseException | None, attempt: int) -> float:
 async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: Callable[[], Any]) -> Any:
     """Run ``attempt`` under the retry policy and the total deadline.
 
-    The first attempt runs bare (the common case pays no tenacity overhead); if it fails
-    retryably, tenacity drives attempts 2..max_attempts. A retry whose back-off would end past
-    the total deadline is not made: the caller gets the real error, not a later timeout.
+    The first attempt runs bare (the common case pays no tenacity overhead); if it fails,
+    :func:`_retried` takes over. A caller that keeps many calls in flight (``stream_sse``) makes
+    the first attempt itself, so that no frame of this function waits with each of them.
+    """
+    try:
+        return await attempt()  # each attempt's own deadlines are already capped by the total one
+    except APIError as exc:
+        failed = exc
+    return await _retried(s, call, dl, attempt, failed)
+
+
+async def _retried(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: Callable[[], Any],
+                   failed: APIError) -> Any:
+    """After the first attempt failed with ``failed``: raise it, or let tenacity drive attempts
+    2..max_attempts when it is retryable. A retry whose back-off would end past the total
+    deadline is not made: the caller gets the real error, not a later timeout.
     """
     pred = _should_retry(s)
-    try:
-        return await attempt()  # each attempt's own scope is already capped by the total deadline
-    except APIError as exc:
-        delay = _delay(s, exc, 1)
-        if s.max_attempts <= 1 or not pred(exc) or anyio.current_time() + delay >= dl.total:
-            raise
-        reason: list[BaseException | None] = [exc]  # why the next attempt is made (for tracing)
+    delay = _delay(s, failed, 1)
+    if s.max_attempts <= 1 or not pred(failed) or anyio.current_time() + delay >= dl.total:
+        raise failed
+    reason: list[BaseException | None] = [failed]  # why the next attempt is made (for tracing)
     with anyio.CancelScope(deadline=dl.total):
         await anyio.sleep(delay)
         retrying = AsyncRetrying(
@@ -95,7 +105,7 @@ async def _with_retries(s: HTTPSettings, call: _Call, dl: _Deadlines, attempt: C
                 if _tracing.TRACER is not None:
                     _tracing.retry_event(att.retry_state.attempt_number + 1, reason[0])
                 return await attempt()
-    raise _timeout(call, "total", s.total_timeout)  # only reached when the total scope fired
+    raise _timeout(call, "total", s.total_timeout)  # only reached when the total deadline's scope fired
 
 
 class stop_when(stop_base):

@@ -5,23 +5,24 @@ event by event under the idle deadline.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 
 from asyncllm import _tracing
 from asyncllm._exceptions import (
+    APIError,
     ProtocolError,
 )
-from asyncllm._http_answer import Answer, ReadDeadline
+from asyncllm._http_answer import Answer, ReadDeadline, Sender
 from asyncllm.streaming.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
 from .deadlines import _Deadlines
 from .errors import _Call, _redact_url, _transport_error, _TransportErrors
-from .requests import _decoded, _json_sender, _status_with_hint
-from .retry import _with_retries
+from .requests import _UNTRACED, _decoded, _json_sender, _status_with_hint
+from .retry import _retried
 from .settings import _ERROR_BODY_LIMIT, DEFAULT_SETTINGS, HTTPSettings
 
 _NEVER = float("inf")
@@ -141,51 +142,40 @@ async def _error_body(answer: Answer, call: _Call, dl: _Deadlines) -> bytes:
     return _decoded(answer, b"".join(chunks))
 
 
-@asynccontextmanager
-async def stream_sse(
-    method: str,
-    url: str,
-    *,
-    json: Any = None,
-    headers: Mapping[str, str] | None = None,
-    settings: HTTPSettings | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-    on_open: Callable[[Answer], None] | None = None,
-    ndjson: bool = False,
-) -> AsyncIterator[SSEStream]:
-    """Open an SSE stream: ``async with stream_sse(...) as events: async for ev in events: ...``.
+class _OpenStream:
+    """What :func:`stream_sse` returns: the call's state and its ``async with``.
 
-    Entering waits for the first event (so connect/status/first-chunk failures are retried
-    there); once it is delivered the call is committed and later failures surface as errors.
-    ``on_open`` sees each successful answer (status and headers) before its events.
-    ``ndjson=True`` reads newline-delimited JSON instead (each line an event's ``data``).
+    A slotted object, not an ``@asynccontextmanager`` generator: every call in flight holds it,
+    and a generator (its frame, its wrapper, the closures of its attempt) costs several times
+    as much memory (benchmarks/inflight_memory.py).
     """
-    span = None
-    if _tracing.TRACER is not None:  # a client span, and the W3C trace context sent along
-        headers = dict(headers or {})
-        span = _tracing.open_http_span(method, url, _redact_url(url), headers)
-    s = settings or DEFAULT_SETTINGS
-    accept = "application/x-ndjson" if ndjson else "text/event-stream"
-    hdrs = {"accept": accept, **headers} if headers else {"accept": accept}
-    send = _json_sender(method, url, s, hdrs, json)
-    call = _Call(url, headers, provider, model)
-    dl = _Deadlines(s)
 
-    async def attempt() -> SSEStream:
+    __slots__ = ("call", "dl", "events", "ndjson", "on_open", "s", "send", "span")
+
+    def __init__(self, send: Sender, call: _Call, s: HTTPSettings, on_open: Callable[[Answer], None] | None,
+                 ndjson: bool, span: Any) -> None:
+        self.send, self.call, self.s, self.on_open, self.ndjson, self.span = send, call, s, on_open, ndjson, span
+        self.dl = _Deadlines(s)
+        self.events: SSEStream | None = None
+
+    async def _attempt(self) -> SSEStream:
         # The first-chunk deadline covers everything up to the first *event*: a keep-alive
         # comment is not a first token.
+        call, dl = self.call, self.dl
         deadline = dl.start_attempt()
         stream: SSEStream | None = None
         answer: Answer | None = None
         try:
-            with _TransportErrors(call, s):
-                answer = await send(deadline)
+            # A plain try, not _TransportErrors: the open of every stream runs it.
+            try:
+                answer = await self.send(deadline)
+            except (httpx.TransportError, OSError) as exc:
+                raise _transport_error(call, exc, self.s) from exc
             if answer.status_code >= 400:
                 raise _status_with_hint(call, answer, await _error_body(answer, call, dl))
-            stream = SSEStream(answer, call, dl, NDJSONDecoder() if ndjson else None)
-            if on_open is not None:
-                on_open(answer)
+            stream = SSEStream(answer, call, dl, NDJSONDecoder() if self.ndjson else None)
+            if self.on_open is not None:
+                self.on_open(answer)
             stream._idle, stream._until, stream._phase = _NEVER, deadline, "first_chunk"
             while not stream._pending and not stream._eof:
                 await stream._read()
@@ -200,24 +190,74 @@ async def stream_sse(
             raise
         return stream
 
-    if span is None:
-        events: SSEStream = await _with_retries(s, call, dl, attempt)
+    async def __aenter__(self) -> SSEStream:
+        # The first attempt is made here rather than through _with_retries: one frame less
+        # waits with every call in flight. Traced, the span is current only while the request
+        # is made (retries included), not while the caller reads the events (it runs its own
+        # work then); it ends when the stream closes.
+        span = self.span
         try:
-            yield events
+            with _UNTRACED if span is None else _tracing.step(span):
+                try:
+                    self.events = await self._attempt()
+                    return self.events
+                except APIError as exc:
+                    failed = exc
+                self.events = await _retried(self.s, self.call, self.dl, self._attempt, failed)
+                return self.events
+        except BaseException as exc:
+            if span is not None:
+                _tracing.fail(span, exc)
+                span.end()
+            raise
+
+    async def __aexit__(self, tp: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        span = self.span
+        try:
+            if self.events is not None:
+                await self.events.aclose()
+        except BaseException as close_exc:
+            if span is not None:
+                _tracing.fail(span, close_exc)
+            raise
         finally:
-            await events.aclose()
-        return
-    # Traced: the span is current only while the request is made (retries included), not while
-    # the caller reads the events (it runs its own work then); it ends when the stream closes.
+            if span is not None:
+                if exc is not None:
+                    _tracing.fail(span, exc)
+                span.end()
+
+
+def stream_sse(
+    method: str,
+    url: str,
+    *,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    settings: HTTPSettings | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    on_open: Callable[[Answer], None] | None = None,
+    ndjson: bool = False,
+) -> AbstractAsyncContextManager[SSEStream]:
+    """Open an SSE stream: ``async with stream_sse(...) as events: async for ev in events: ...``.
+
+    Entering waits for the first event (so connect/status/first-chunk failures are retried
+    there); once it is delivered the call is committed and later failures surface as errors.
+    ``on_open`` sees each successful answer (status and headers) before its events.
+    ``ndjson=True`` reads newline-delimited JSON instead (each line an event's ``data``).
+    """
+    span = None
+    if _tracing.TRACER is not None:  # a client span, and the W3C trace context sent along
+        headers = dict(headers or {})
+        span = _tracing.open_http_span(method, url, _redact_url(url), headers)
+    s = settings or DEFAULT_SETTINGS
+    accept = "application/x-ndjson" if ndjson else "text/event-stream"
+    hdrs = {"accept": accept, **headers} if headers else {"accept": accept}
     try:
-        with _tracing.step(span):
-            events = await _with_retries(s, call, dl, attempt)
-        try:
-            yield events
-        finally:
-            await events.aclose()
-    except BaseException as exc:
-        _tracing.fail(span, exc)
+        send = _json_sender(method, url, s, hdrs, json)
+    except BaseException as exc:  # nothing was sent; the span _OpenStream would end ends here
+        if span is not None:
+            _tracing.fail(span, exc)
+            span.end()
         raise
-    finally:
-        span.end()
+    return _OpenStream(send, _Call(url, headers, provider, model), s, on_open, ndjson, span)

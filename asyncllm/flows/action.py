@@ -15,6 +15,8 @@ __all__ = ["ActionModule"]
 
 
 class ActionModule(ModuleBase):
+    action: FlowBase  # (in __dict__ directly: reached through submodules, not registered)
+
     def __init__(self, *action: Any, return_trace: bool = False, name: str | None = None) -> None:
         super().__init__(return_trace=return_trace, name=name)
         if not action:

@@ -237,7 +237,7 @@ class HandleServer:
         """Why a call to the server may have failed mid-way — a replica died, the job was
         cancelled, the node was lost — when the handle can tell; None otherwise."""
         explain = getattr(self.handle, "failure_cause", None)
-        return None if explain is None else await explain()  # type: ignore[no-any-return]
+        return None if explain is None else await explain()
 
 
 def merge_env(*envs: Mapping[str, str] | None) -> dict[str, str]:

@@ -14,8 +14,8 @@ import inspect
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from types import CoroutineType, TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from types import AsyncGeneratorType, CoroutineType, TracebackType
+from typing import Any, ClassVar, Self
 
 from .. import _tracing
 from .._context import TraceRecord, current_session
@@ -116,9 +116,17 @@ class ModuleBase:
     builder_keys: ClassVar[tuple[str, ...]] = ()
     mode_list: ClassVar[tuple[str, ...]] = ("train", "server", "eval")
 
+    # Set in __new__ (before any __init__), declared here for the type checker.
     _submodule_map: dict[str, ModuleBase]
     _options: dict[str, list[Option]]
     _hooks: list[Any]
+    _plain: bool  # __call__ may take its fast path (see _update_plain)
+    _module_id: str
+    _module_name: str | None
+    _return_trace: bool
+    _used_by_moduleid: str | None
+    _deployed: bool
+    _attached: bool
     # forward is an ``async def`` (not an async generator, not a plain def returning an awaitable)
     _coro_forward: ClassVar[bool] = True
 
@@ -183,10 +191,6 @@ class ModuleBase:
         self.__dict__["_submodule_map"].pop(name, None)
         self.__dict__["_options"].pop(name, None)
         object.__delattr__(self, name)
-
-    if TYPE_CHECKING:  # the builders of ``builder_keys`` (installed by _install_builders)
-
-        def __getattr__(self, key: str) -> Any: ...
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -258,7 +262,7 @@ class ModuleBase:
 
     @property
     def name(self) -> str | None:
-        return self._module_name  # type: ignore[no-any-return]
+        return self._module_name
 
     @name.setter
     def name(self, value: str | None) -> None:
@@ -350,10 +354,12 @@ class ModuleBase:
 
     async def _call_full(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
         """A call with a session, hooks, ``return_trace`` or a ``kwargs`` first argument."""
-        sess = _current_session.get() or current_session()
-        mid = self._module_id
-        if sess.global_parameters or sess.files or sess.chat_history:
-            self._inject(sess, mid, kw)
+        # No session is made here when none is bound: a Session costs ~800 bytes, and a call
+        # waiting on the network would hold it all that time (benchmarks/inflight_memory.py).
+        # Whatever needs one (usage, return_trace) makes it, in this same context.
+        sess = _current_session.get()
+        if sess is not None and (sess.global_parameters or sess.files or sess.chat_history):
+            self._inject(sess, self._module_id, kw)
         if args and isinstance(args[0], kwargs_type):
             kw = {**args[0], **kw}
             args = args[1:]
@@ -361,13 +367,19 @@ class ModuleBase:
             result = await self._call_with_hooks(args, kw)
         else:
             try:
-                out = self.forward(*args, **kw)
-                result = await out if type(out) is CoroutineType else await self._finish_forward(out)
+                out: Any = self.forward(*args, **kw)
+                if type(out) is CoroutineType:
+                    result = await out
+                elif type(out) is AsyncGeneratorType:  # a streaming forward: one frame less in flight
+                    result = await self._collect(out)
+                else:
+                    result = await self._finish_forward(out)
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
         if self._return_trace:
-            self._record_trace(sess, result)
-        self._end_usage(sess)
+            self._record_trace(current_session(), result)
+        if (sess := _current_session.get()) is not None:
+            self._end_usage(sess)
         return result
 
     def _end_usage(self, sess: Any) -> None:

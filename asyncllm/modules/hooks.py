@@ -107,23 +107,23 @@ class _Adapted(Hook):
                 return fn
         return None
 
-    async def pre(self, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+    async def pre(self, *args: Any, **kw: Any) -> None:
         if (fn := self._phase("pre_hook", "pre")) is not None:
             await call_any(fn, *args, **kw)
 
-    async def post(self, output: Any) -> None:  # type: ignore[override]
+    async def post(self, output: Any) -> None:
         if (fn := self._phase("post_hook", "post")) is not None:
             await call_any(fn, output)
 
-    async def report(self) -> None:  # type: ignore[override]
+    async def report(self) -> None:
         if (fn := self._phase("report")) is not None:
             await call_any(fn)
 
-    async def on_error(self, exc: BaseException) -> None:  # type: ignore[override]
+    async def on_error(self, exc: BaseException) -> None:
         if (fn := self._phase("on_error")) is not None:
             await call_any(fn, exc)
 
-    async def finalize(self) -> None:  # type: ignore[override]
+    async def finalize(self) -> None:
         if (fn := self._phase("finalize")) is not None:
             await call_any(fn)
 
@@ -158,7 +158,7 @@ class FuncHook(Hook):
     def __deepcopy__(self, memo: dict[int, Any]) -> FuncHook:
         return FuncHook(self.fn)
 
-    async def pre(self, *args: Any, **kw: Any) -> None:  # type: ignore[override]
+    async def pre(self, *args: Any, **kw: Any) -> None:
         if inspect.isgeneratorfunction(self.fn):
             gen = self.fn(*args, **kw)
             next(gen)
@@ -170,7 +170,7 @@ class FuncHook(Hook):
         else:
             await call_any(self.fn, *args, **kw)
 
-    async def post(self, output: Any) -> None:  # type: ignore[override]
+    async def post(self, output: Any) -> None:
         gen, self._gen = self._gen, None
         if gen is None:
             return
@@ -183,7 +183,7 @@ class FuncHook(Hook):
             return
         raise HookError(f"hook function {self.fn.__qualname__} must yield exactly once", phase="post")
 
-    async def finalize(self) -> None:  # type: ignore[override]
+    async def finalize(self) -> None:
         gen, self._gen = self._gen, None
         if gen is None:
             return

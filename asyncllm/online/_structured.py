@@ -15,7 +15,9 @@ Each provider class says how it can be asked for JSON (``structured_output``):
 * ``prompt`` — no native mode: the schema goes into the text and the answer is parsed.
 
 An answer that does not validate is asked again with the validation error (``output_retries``,
-2 by default), then :class:`~asyncllm.OutputValidationError` carries the raw text.
+2 by default), then :class:`~asyncllm.OutputValidationError` carries the raw text. Each answer is
+streamed when ``streams_upstream`` says so (a cancel then stops the model) and parsed once whole;
+a provider class with ``structured_streams = False`` is asked with one plain request.
 """
 
 from __future__ import annotations

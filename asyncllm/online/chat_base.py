@@ -145,6 +145,10 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     #: how to ask this provider for JSON matching a schema (online/_structured.py): the modes are
     #: json_schema, json_object_schema, json_object, tool, prompt
     structured_output: str = "json_object"
+    #: the provider streams an answer in its structured mode, so an ``output_type=`` call streams
+    #: when ``streams_upstream`` says so (a cancel then stops the generation) and is parsed at the
+    #: end; False for one that refuses a streamed JSON-mode request (Groq): one plain request
+    structured_streams: ClassVar[bool] = True
     #: the system prompt sent when the module is built without ``system_prompt=`` (the seed's
     #: ``_get_system_prompt()``, which returns it); None sends none (OpenAI-compatible servers and
     #: Ollama, whose models bring their own)
@@ -408,15 +412,15 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         raw_message = False
         if params:
             # Call options that are ours, not the provider's: they never go into the body.
+            if (so := params.pop("stream_output", None)) is not None and stream is None:
+                stream = bool(so)
             if (output_type := params.pop("output_type", None)) is not None:
                 value = await self._structured(output_type, int(params.pop("output_retries", 2)), input,
-                                               llm_chat_history, lazyllm_files, model, base_url, params)
+                                               llm_chat_history, lazyllm_files, model, base_url, stream, params)
                 yield Chunk("", tag="result", data=value)
                 return
             params.pop("output_retries", None)
             raw_message = bool(params.pop("_message", False))
-            if (so := params.pop("stream_output", None)) is not None and stream is None:
-                stream = bool(so)
             if (timeout := params.pop("timeout", None)) is not None:
                 settings = dataclasses.replace(settings, total_timeout=float(timeout))
         use_stream = streams_upstream(stream, self._stream)
@@ -536,9 +540,13 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                         "formatter(FunctionCallFormatter()) to receive them", self.display_name)
 
     async def _structured(self, output_type: Any, retries: int, input: Any, history: Sequence[Any] | None,
-                          files: Any, model: str | None, base_url: str | None, params: dict[str, Any]) -> Any:
+                          files: Any, model: str | None, base_url: str | None, stream: bool | None,
+                          params: dict[str, Any]) -> Any:
         """``output_type``'s value from the model (see online/_structured.py): ask in the provider's
-        structured mode, validate, re-ask with the error up to ``retries`` times."""
+        structured mode, validate, re-ask with the error up to ``retries`` times. Each answer is
+        streamed by the one rule (``streams_upstream``) where the provider streams that mode, and
+        read whole before it is parsed: a cancel hangs up on the stream, which stops the model."""
+        stream = streams_upstream(stream, self._stream) and self.structured_streams
         schema = OutputSchema(output_type)
         mode = self.structured_output
         extra, in_text = request_options(mode, schema)
@@ -551,7 +559,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                 hist = [{"role": "system", "content": schema.instructions()}, *hist]
         raw, errors = "", ""
         for _ in range(retries + 1):
-            message = await self._message(question, hist, files, model, base_url, {**params, **extra})
+            message = await self._message(question, hist, files, model, base_url, stream, {**params, **extra})
             calls = message.get("tool_calls") or []
             raw = str(calls[0]["function"]["arguments"]) if mode == "tool" and calls else str(message["content"])
             try:
@@ -565,10 +573,11 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         raise raise_invalid(raw, errors, retries + 1)
 
     async def _message(self, question: Any, history: list[Any], files: Any, model: str | None,
-                       base_url: str | None, params: dict[str, Any]) -> dict[str, Any]:
-        """One non-streamed call's whole assistant message (tool calls included)."""
+                       base_url: str | None, stream: bool, params: dict[str, Any]) -> dict[str, Any]:
+        """One call's whole assistant message (tool calls included), streamed or not; the deltas
+        are read here, never shown (the caller gets only the validated value)."""
         message: dict[str, Any] = {}
-        async with aclosing(self.forward(question, llm_chat_history=history, lazyllm_files=files, stream=False,
+        async with aclosing(self.forward(question, llm_chat_history=history, lazyllm_files=files, stream=stream,
                                          model=model, base_url=base_url, _message=True, **params)) as pieces:
             async for piece in pieces:
                 if isinstance(piece, Chunk) and piece.tag == "result":

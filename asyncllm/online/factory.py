@@ -43,7 +43,7 @@ class OnlineChatModule(metaclass=_FactoryMeta):
 
     # Typed by source for callers: "dynamic" gives the router, any other source a provider.
     @overload
-    def __new__(cls, model: str | None = None, *, source: Literal["dynamic"],  # type: ignore[overload-overlap, misc]
+    def __new__(cls, model: str | None = None, *, source: Literal["dynamic"],  # type: ignore[misc]
                 **kw: Any) -> DynamicChatRouter: ...
 
     @overload
@@ -77,7 +77,7 @@ class OnlineEmbeddingModule(metaclass=_FactoryMeta):
     _base = (OnlineEmbeddingModuleBase, DynamicEmbeddingRouter)
 
     @overload
-    def __new__(cls, *, source: Literal["dynamic"], type: str,  # type: ignore[overload-overlap, misc]
+    def __new__(cls, *, source: Literal["dynamic"], type: str,  # type: ignore[misc]
                 **kw: Any) -> DynamicEmbeddingRouter: ...
 
     @overload

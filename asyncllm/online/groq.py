@@ -20,6 +20,10 @@ class GroqChat(OnlineChatModuleBase, source="groq"):
     default_system_prompt = "You are a helpful assistant, served through Groq."
     default_base_url = "https://api.groq.com/openai/v1/"
     default_model = "llama-3.3-70b-versatile"
+    # Groq refuses a streamed request with response_format (JSON mode: "Does not support streaming",
+    # https://console.groq.com/docs/text-chat; Structured Outputs: "streaming is not currently
+    # supported"; the 400 users meet: langchain-ai/langchain#23629): output_type= is one request.
+    structured_streams = False
 
     def _convert_frame(self, event: SSEEvent) -> dict[str, Any] | None:
         frame = super()._convert_frame(event)

@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,7 +31,7 @@ from ._logging import throttled
 from .options import ServerOptions
 from .wire import error_body
 
-__all__ = ["BodyTimeout", "EventStream", "Guard", "HTTPFail", "json_response", "read_json",
+__all__ = ["BodyTimeout", "EventStream", "Guard", "HTTPFail", "header", "json_response", "read_json",
            "run_unless_disconnected"]
 
 # Answers after which the connection is closed: the client's body may still be on its way
@@ -259,30 +259,48 @@ async def _drain(receive: Receive, cap: int) -> None:
         seen += len(message.get("body", b""))
 
 
+def header(request: Request, name: bytes) -> str | None:
+    """One request header (``name`` in lower case, as ASGI servers give them), read from the
+    scope: starlette's ``request.headers`` builds a mapping to answer the same question."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return str(value, "latin-1")
+    return None
+
+
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The request's JSON body; wrong content type, oversized or malformed bodies → HTTPFail."""
-    ctype = request.headers.get("content-type", "")
+    ctype = header(request, b"content-type") or ""
     if ctype.split(";", 1)[0].strip().lower() != "application/json":
         raise HTTPFail(415, "UnsupportedMediaType",
                        f"content-type must be application/json, got {ctype or 'none'!r}")
+    # The ASGI messages themselves rather than ``request.stream()``: no async generator per
+    # request, and a body that came in one message (most do) is parsed without a copy.
+    receive = request.receive
     chunks: list[bytes] = []
     size = 0
     try:
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > max_bytes:
                 chunks.clear()
                 if size > drain_cap(max_bytes):
                     break
-                continue
-            chunks.append(chunk)
+            elif chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
     except BodyTimeout as exc:
         raise HTTPFail(408, "RequestTimeout", str(exc)) from None
     if size > max_bytes:
         raise HTTPFail(413, "BodyTooLarge",
                        f"request body exceeds the server's limit of {max_bytes} bytes (max_body_bytes)")
     try:
-        return orjson.loads(b"".join(chunks))
+        return orjson.loads(chunks[0] if len(chunks) == 1 else b"".join(chunks))
     except orjson.JSONDecodeError as exc:
         raise HTTPFail(400, "InvalidJSON", f"request body is not valid JSON: {exc}") from None
 

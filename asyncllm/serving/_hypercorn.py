@@ -97,6 +97,16 @@ class _ServerConfig(Config):
         self.body_timeout = options.body_timeout
         self.max_connections = connection_cap(options)
         self.open_connections = 0
+        self._headers_at: dict[str, tuple[int, list[tuple[bytes, bytes]]]] = {}
+
+    def response_headers(self, protocol: str) -> list[tuple[bytes, bytes]]:
+        # hypercorn formats the date header for every answer; it changes once a second, so the
+        # headers are made once a second (a new list each time: hypercorn may extend it).
+        now = int(time.time())
+        made = self._headers_at.get(protocol)
+        if made is None or made[0] != now:
+            made = self._headers_at[protocol] = (now, super().response_headers(protocol))
+        return list(made[1])
 
 
 class _Hygiene:
@@ -377,7 +387,7 @@ def _install_trio_server() -> None:
                             await self.stream.send_all(late)
                 await self._initiate_server_close()
 
-    hypercorn.trio.run.TCPServer = _TrioServer  # type: ignore[attr-defined,misc]
+    hypercorn.trio.run.TCPServer = _TrioServer  # type: ignore[attr-defined]
     _trio_installed = True
 
 
@@ -390,7 +400,7 @@ def _late_body(seconds: float) -> bytes:
 
 # hypercorn looks its TCPServer up in this module each time a connection arrives (the trio one:
 # _install_trio_server).
-hypercorn.asyncio.run.TCPServer = _AsyncioServer  # type: ignore[attr-defined,misc]
+hypercorn.asyncio.run.TCPServer = _AsyncioServer  # type: ignore[attr-defined]
 
 # ---------------------------------------------------------------------------- throttled logging
 

@@ -35,7 +35,7 @@ from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
 from ..streaming.sse import encode_sse
 from ..streaming.stream import Stream
-from ._asgi import EventStream, Guard, HTTPFail, json_response, read_json, run_unless_disconnected
+from ._asgi import EventStream, Guard, HTTPFail, header, json_response, read_json, run_unless_disconnected
 from ._gate import Gate, declared_params
 from .invoke import Invoker
 from .markers import find_routes, is_remote_method, remote_method_names
@@ -48,6 +48,7 @@ _T = TypeVar("_T")
 
 _GENERATE_KEYS = frozenset({"args", "kwargs"})
 _CALL_KEYS = frozenset({"method", "args", "kwargs"})
+_SESSION_HEADER = SESSION_HEADER.lower().encode("latin-1")
 
 
 def _scrub_paths(text: str) -> str:
@@ -107,10 +108,10 @@ class ServedApp:
         from .openai_face import openai_routes
 
         self.metrics = None
-        routes = [
+        routes = [  # the router tries them in order: the busiest first
+            Route("/generate", self.generate, methods=["POST"]),
             Route("/health", self.health, methods=["GET"]),
             Route("/info", self.info, methods=["GET"]),
-            Route("/generate", self.generate, methods=["POST"]),
             Route("/_call", self.call_method, methods=["POST"]),
             *openai_routes(self),
             *(Route(path, self._custom(fn), methods=list(verbs)) for path, verbs, fn in find_routes(target)),
@@ -148,7 +149,7 @@ class ServedApp:
 
     @staticmethod
     def session_header(request: Request) -> str | None:
-        return request.headers.get(SESSION_HEADER)
+        return header(request, _SESSION_HEADER)
 
     async def timed(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         if self.timeout is None:
@@ -199,7 +200,8 @@ class ServedApp:
         shape = '{"method": "name", "args": [...], "kwargs": {...}}' if method else '{"args": [...], "kwargs": {...}}'
         if not isinstance(body, dict):
             raise HTTPFail(400, "BadRequest", f"body must be a JSON object {shape}")
-        if unknown := sorted(set(body) - allowed):
+        if not allowed.issuperset(body):
+            unknown = sorted(set(body) - allowed)
             raise HTTPFail(400, "BadRequest", f"unknown key(s) {', '.join(map(repr, unknown))} in the body: "
                            f"it takes {', '.join(sorted(allowed))}, as {shape}")
         args, kw = body.get("args", []), body.get("kwargs", {})
@@ -276,7 +278,7 @@ class ServedApp:
         if isinstance(admitted, Response):
             return admitted
         (args, kw), sess = admitted
-        if "text/event-stream" in request.headers.get("accept", ""):
+        if "text/event-stream" in (header(request, b"accept") or ""):
             return EventStream(lambda send: self._stream(args, kw, sess, gate, send), self.sse_keepalive)
 
         async def work() -> Any:

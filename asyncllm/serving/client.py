@@ -72,7 +72,7 @@ class UrlModule(ModuleBase):
     @property
     def url(self) -> str:
         """The server's base URL ('' until started)."""
-        return self._url  # type: ignore[no-any-return]
+        return self._url
 
     @property
     def stream_mode(self) -> bool:
@@ -86,7 +86,7 @@ class UrlModule(ModuleBase):
     def _require_url(self) -> str:
         if not self._url:
             raise LifecycleError(f"{self.display_name} has no server yet: `await s.start()` it (or pass url=)")
-        return self._url  # type: ignore[no-any-return]
+        return self._url
 
     async def _headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}

@@ -45,6 +45,16 @@ class Invoker:
         self._post_mode, self._post_kw = self._post_shape(post)
         self.name = target.display_name if isinstance(target, ModuleBase) else \
             getattr(target, "__qualname__", type(target).__name__)
+        # What the target is, and whether any part may suspend, are fixed: decided once here,
+        # not inspected again for every request. ``may_suspend`` is False when every part is a
+        # plain sync callable: such a call never yields to the event loop, so a client
+        # disconnect could not interrupt it and watching for one is wasted.
+        call = type(target).__call__ if not inspect.isfunction(target) else None
+        self._target_kind = "module" if isinstance(target, ModuleBase) else \
+            "agen" if inspect.isasyncgenfunction(target) or inspect.isasyncgenfunction(call) else "call"
+        parts = [p for p in (target, pre, post) if p is not None]
+        self.may_suspend = any(isinstance(p, ModuleBase) or is_async_callable(p) or inspect.isasyncgenfunction(p)
+                               or inspect.isasyncgenfunction(type(p).__call__) for p in parts)
 
     @staticmethod
     def _post_shape(post: Callable[..., Any] | None) -> tuple[str, str | None]:
@@ -58,14 +68,6 @@ class Invoker:
         if kwonly:
             return "keyword", kwonly[0].name
         return "output", None
-
-    @property
-    def may_suspend(self) -> bool:
-        """False when every part is a plain sync callable: such a call never yields to the event
-        loop, so a client disconnect could not interrupt it and watching for one is wasted."""
-        parts = [p for p in (self.target, self.pre, self.post) if p is not None]
-        return any(isinstance(p, ModuleBase) or is_async_callable(p) or inspect.isasyncgenfunction(p)
-                   or inspect.isasyncgenfunction(type(p).__call__) for p in parts)
 
     async def __call__(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
         origin = args[0] if len(args) == 1 else package(args)
@@ -92,14 +94,13 @@ class Invoker:
         return await call_any(self.pre, *args)
 
     async def _run_target(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
-        target = self.target
-        if isinstance(target, ModuleBase):
+        target, kind = self.target, self._target_kind
+        if kind == "module":
             return await target(*args, **kw)
         if args and isinstance(args[0], kwargs_type):
             kw = {**args[0], **kw}
             args = args[1:]
-        call = type(target).__call__ if not inspect.isfunction(target) else None
-        if inspect.isasyncgenfunction(target) or inspect.isasyncgenfunction(call):
+        if kind == "agen":
             return await _drain(target(*args, **kw), self.name)
         return await call_any(target, *args, **kw)
 

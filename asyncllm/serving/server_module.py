@@ -31,6 +31,8 @@ __all__ = ["ServerModule"]
 class ServerModule(UrlModule):
     """Serve ``m`` over HTTP (or attach to ``url``); see the module docstring."""
 
+    _spec: ServerSpec
+
     def __init__(
         self,
         m: Any = None,
@@ -91,7 +93,7 @@ class ServerModule(UrlModule):
     @property
     def server_options(self) -> ServerOptions:
         """The server's settings (see :class:`ServerOptions`)."""
-        return self._spec.options  # type: ignore[no-any-return]
+        return self._spec.options
 
     def prompt(self, prompt: Any = None, history: Any = None) -> Self:
         """The seed's ``prompt()`` on a served LLM: set on the module this server serves (before

@@ -101,6 +101,14 @@ class _Task:
 
 class TrainableImpl(ModuleBase):
     builder_keys: ClassVar[tuple[str, ...]] = ("trainset", "train_method", "finetune_method", "deploy_method", "mode")
+    # What the builders set (class defaults None and {} until they are called; _install_builders).
+    _trainset: Any
+    _train: Any
+    _train_args: dict[str, Any]
+    _finetune: Any
+    _finetune_args: dict[str, Any]
+    _deploy_args: dict[str, Any]
+    _mode: str | None
 
     def __init__(self, base_model: Any, target_path: str, type: str | None, *, source: str | None = None,
                  trust_remote_code: bool = True) -> None:

@@ -151,7 +151,7 @@ class TrainableModule(LLMBuilders, ModuleBase):
 
     @property
     def finetuned_model_path(self) -> str | None:
-        return self._impl._finetuned_path  # type: ignore[no-any-return]
+        return self._impl._finetuned_path
 
     @property
     def type(self) -> str:
@@ -169,7 +169,7 @@ class TrainableModule(LLMBuilders, ModuleBase):
 
     @property
     def engine(self) -> EngineHandle | None:
-        return self._impl._engine  # type: ignore[no-any-return]
+        return self._impl._engine
 
     def status(self, task_name: str | None = None) -> EngineStatus | Status:
         """The engine's status, or with ``task_name`` that fine-tune task's (:class:`~asyncllm.launchers.Status`)."""
@@ -226,7 +226,7 @@ class TrainableModule(LLMBuilders, ModuleBase):
 
     # -- calling ------------------------------------------------------------------------------
 
-    def forward(self, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
+    def forward(self, *args: Any, **kw: Any) -> Any:
         # An LLM streams (an async generator); embeddings and rerank are one awaitable answer.
         if self._impl.kind in ("embed", "rerank"):
             return self._embed(*args, **kw)
@@ -246,6 +246,10 @@ class TrainableModule(LLMBuilders, ModuleBase):
             # Our id: the client records the engine's usage as this module's.
             # proxy=None: the engine is ours, on this host or a cluster node; HTTP(S)_PROXY is
             # for the internet, and a proxy would see every prompt.
+            # The client asks streams for usage (stream_options.include_usage; vLLM and SGLang
+            # honour it), but llama-cpp-python's server (0.3.36) has no such field and sends no
+            # usage on a stream (abetlen/llama-cpp-python#1552 is unmerged): a streamed call there
+            # records its usage as unknown (-1); stream=False gets the engine's counts.
             client = OpenAICompatibleChat(engine.served_name or None, base_url=engine.base_url, skip_auth=True,
                                           stream=False, proxy=None, id=self._module_id, name=self.display_name)
             client._formatter = _CAPTURE
@@ -290,8 +294,10 @@ class TrainableModule(LLMBuilders, ModuleBase):
                 native_tools = chosen  # the engine's own tool support (vLLM with a tool parser, ...)
         gate = ToolTokenGate(family.tool_start_token if chosen else None)
         client = self._chat_client(engine)
-        if params.get("output_type") is not None:  # structured output: the engine's own JSON mode
-            async with aclosing(client.forward(messages, lazyllm_files=lazyllm_files, stream=False,
+        if params.get("output_type") is not None:
+            # Structured output in the engine's own JSON mode, streamed by the same rule (the client
+            # reads the answer whole, then parses and validates it): a cancel stops the engine.
+            async with aclosing(client.forward(messages, lazyllm_files=lazyllm_files, stream=use_stream,
                                                **params)) as pieces:
                 async for piece in pieces:
                     if isinstance(piece, Chunk) and piece.tag == "result":

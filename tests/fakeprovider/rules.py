@@ -26,11 +26,20 @@ QWEN3_OPEN = re.compile(r"qwen3-\d+(?:\.\d+)?b(?:-a\d+(?:\.\d+)?b)?")
 MISTRAL_UNKNOWN = ("stream_options", "max_completion_tokens")
 
 
+# Groq takes no streamed request with response_format: JSON mode "Does not support streaming"
+# (https://console.groq.com/docs/text-chat), nor Structured Outputs ("streaming is not currently
+# supported", https://console.groq.com/docs/structured-outputs). The 400 as users meet it:
+# langchain-ai/langchain#23629, BerriAI/litellm#4804.
+GROQ_NO_STREAM = "response_format` does not support streaming"
+
+
 def check_openai_request(flavor: str, body: dict[str, Any]) -> Answer | None:
     if flavor == "mistral" and (extra := [k for k in MISTRAL_UNKNOWN if k in body]):
         return 422, {"object": "error", "message": {"detail": [
             {"type": "extra_forbidden", "loc": ["body", k], "msg": "Extra inputs are not permitted",
              "input": body[k]} for k in extra]}, "type": "invalid_request_error", "param": None, "code": None}
+    if flavor == "groq" and body.get("stream") and body.get("response_format") is not None:
+        return 400, {"error": {"message": GROQ_NO_STREAM, "type": "invalid_request_error"}}
     model = str(body.get("model") or "").lower()
     if (flavor == "qwen" and QWEN3_OPEN.fullmatch(model) and not body.get("stream")
             and body.get("enable_thinking") is not False):

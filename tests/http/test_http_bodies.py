@@ -4,9 +4,12 @@ aiohttp pool, on trio through the anyio/h11 pool."""
 
 from __future__ import annotations
 
+import functools
+import tracemalloc
 from typing import Any
 
 import anyio
+import orjson
 import pytest
 from fakeprovider.server import FakeServer
 from fakeprovider.state import DEFAULT_KEY
@@ -78,3 +81,26 @@ async def test_callers_content_type_is_not_doubled(fake: FakeServer) -> None:
     await chat(fake, **{"Content-Type": "application/json; charset=utf-8"})
     sent = fake.state.requests[-1]["headers"]
     assert sent["content-type"] == "application/json; charset=utf-8"
+
+
+async def test_a_call_in_flight_holds_its_body_at_its_own_size(fake: FakeServer) -> None:
+    # A body lives as long as its call; a JSON encoder's spare buffer must not live with it
+    # (orjson's is ~10x a long text: 10,000 calls in flight would hold it all).
+    calls, text = 8, "x" * 50_000
+    body_size = len(orjson.dumps(chat_body(text)))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        async with anyio.create_task_group() as tg:
+            for _ in range(calls):
+                tg.start_soon(functools.partial(chat, fake, text, ONCE, **{"x-fake-fault": "stall-first"}))
+            with anyio.fail_after(10):
+                while len(fake.state.requests) < calls:  # all sent, none answered
+                    await anyio.sleep(0.01)
+            during = tracemalloc.take_snapshot()
+            tg.cancel_scope.cancel()
+    finally:
+        tracemalloc.stop()
+    ours = [tracemalloc.Filter(True, "*/asyncllm/*")]  # the library's own allocations, not the server's
+    grown = sum(d.size_diff for d in during.filter_traces(ours).compare_to(before.filter_traces(ours), "filename"))
+    assert grown / calls < 2 * body_size, f"{grown / calls:.0f} bytes held per call for a {body_size}-byte body"

@@ -193,3 +193,15 @@ async def test_return_trace_reads_as_the_span_tree(spans: InMemorySpanExporter) 
     assert sess.trace == ["c", "cb", "cba"]
     assert sess.trace_tree() == [{"module": "a", "output": "cba", "children": [
         {"module": "b", "output": "cb", "children": [{"module": "c", "output": "c", "children": []}]}]}]
+
+
+async def test_a_stream_that_cannot_be_sent_ends_its_span(spans: InMemorySpanExporter) -> None:
+    """A request that fails before anything is sent (a body that is not JSON) still ends the
+    HTTP span it opened, marked as an error; an unended span would never be exported."""
+    from asyncllm._http import stream_sse
+
+    with pytest.raises(TypeError):
+        async with stream_sse("POST", "http://127.0.0.1:9/v1/chat/completions", json={"x": object()}):
+            pass
+    done = records(spans)
+    assert [r["name"] for r in done] == ["POST"] and done[0]["status"] == "ERROR"

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from fakeprovider.server import FakeServer
 from pydantic import BaseModel, Field
-from test_chat_providers import make
+from test_chat_providers import PROVIDERS, make
+from test_more_providers import CHAT
+from test_more_providers import make as make_more
 
 import asyncllm as al
 from asyncllm._http import aclose_all
@@ -107,3 +109,37 @@ async def test_in_a_flow_and_a_served_module(fake: FakeServer) -> None:
     async with al.ServerModule(extract) as s:
         assert await s("Name a city.") == {"name": "fake", "population": 1, "tags": ["fake"]}
     await aclose_all()
+
+
+def streamed(request: dict[str, Any]) -> bool:
+    """Whether the fake got a streamed request (Gemini streams on its own route, not a body field)."""
+    return request["body"].get("stream") is True or request["path"].endswith(":streamGenerateContent")
+
+
+@pytest.mark.parametrize("source", sorted(set(PROVIDERS) | set(CHAT)))
+async def test_a_plain_await_streams_the_structured_answer(fake: FakeServer, source: str) -> None:
+    # A plain await streams from the provider (streams_upstream), structured output too, so that a
+    # cancel stops the provider's generation; the answer is read whole, then validated. Groq
+    # refuses a streamed JSON-mode request (the fake answers 400 as Groq does): one plain request.
+    chat = (make if source in PROVIDERS else make_more)(fake, source)  # stream=True, the default
+    seen = len(fake.state.requests)
+    assert await chat("Name a city.", output_type=City) == City(name="fake", population=1, tags=["fake"])
+    sent = fake.state.requests[seen:]
+    assert len(sent) == 1 and streamed(sent[0]) is (source != "groq")
+    assert await chat("Name a city.", output_type=City, stream=False) == City(name="fake", population=1,
+                                                                               tags=["fake"])
+    assert not streamed(fake.state.requests[-1])  # the call's own stream= decides
+
+
+async def test_a_streamed_structured_answer_is_asked_again_and_raises_as_before(fake: FakeServer) -> None:
+    seen = len(fake.state.requests)
+    bad = make(fake, "openai", model="gpt-4o-mini fault=bad-json:1")
+    assert await bad("Name a city.", output_type=City) == City(name="fake", population=1, tags=["fake"])
+    first, second = fake.state.requests[seen:]
+    assert streamed(first) and streamed(second)
+    assert second["body"]["messages"][-2] == {"role": "assistant", "content": "this is not the JSON you asked for"}
+    with pytest.raises(al.OutputValidationError) as info:
+        await make(fake, "openai", model="gpt-4o-mini fault=bad-json")("Name a city.", output_type=City)
+    assert info.value.attempts == 3 and info.value.raw == "this is not the JSON you asked for"
+    with pytest.raises(al.IncompleteOutputError):  # the token limit, streamed or not
+        await make(fake, "openai", model="gpt-4o-mini fault=length")("Name a city.", output_type=City)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
+import time
+
+import httpx
 import pytest
 import serving_targets as t
 
@@ -108,3 +112,25 @@ def test_config_errors() -> None:
         UrlModule(url="127.0.0.1:80")
     with pytest.raises(al.ConfigError, match="launcher"):
         ServerModule(t.double, launcher="ray")
+
+
+async def test_answers_carry_one_current_date_header(launcher: str) -> None:
+    # The server makes its response headers once a second (serving/_hypercorn.py): every answer
+    # still gets exactly one date header, and it is the current second.
+    async with ServerModule(t.double, launcher=launcher) as s, httpx.AsyncClient(trust_env=False) as c:
+        for _ in range(3):
+            before = int(time.time())
+            r = await c.post(f"{s.url}/generate", json={"args": [1], "kwargs": {}})
+            after = time.time()
+            assert r.json() == {"output": 2}
+            assert len(r.headers.get_list("date")) == 1 and len(r.headers.get_list("server")) == 1
+            assert before <= email.utils.parsedate_to_datetime(r.headers["date"]).timestamp() <= after
+
+
+def test_cached_response_headers_are_a_new_list_each_time() -> None:
+    from asyncllm.serving._hypercorn import _ServerConfig
+
+    config = _ServerConfig(al.ServerOptions())
+    first = config.response_headers("h11")
+    first.append((b"x-extra", b"1"))  # hypercorn extends what it gets
+    assert [k for k, _ in config.response_headers("h11")] == [b"date", b"server"]

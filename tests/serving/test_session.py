@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,35 @@ async def test_session_value_that_is_not_json_is_refused_before_sending() -> Non
             sess.global_parameters[t.session_reader.id] = {"fn": object()}
             with pytest.raises(al.ConfigError, match="session context"):
                 await s("q")
+
+
+async def test_requests_without_a_session_get_distinct_ids(launcher: str) -> None:
+    async with ServerModule(t.session_reader, launcher=launcher) as s:
+        ids: list[str] = []
+
+        async def one(x: str) -> None:
+            ids.append((await s(x))["sid"])
+
+        async with anyio.create_task_group() as tg:  # concurrent requests, then one more
+            for x in "abc":
+                tg.start_soon(one, x)
+        await one("d")
+    assert len(set(ids)) == 4 and all(isinstance(i, str) and len(i) == 32 for i in ids)
+
+
+def test_a_forked_server_makes_its_own_request_ids() -> None:
+    """The ids are a per-process prefix and a counter: a forked child (a pre-forking server)
+    must not repeat its parent's."""
+    from asyncllm.serving._gate import _request_id
+
+    parent = _request_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one id, leave at once
+        os.write(write, _request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child[:16] != parent[:16] and child != _request_id()

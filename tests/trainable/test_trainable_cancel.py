@@ -1,5 +1,6 @@
 """Cancelling a call stops the local engine's work: the llama.cpp process goes idle, whether the
-call was a plain ``await`` or a stream (measured as the engine process's CPU time, from /proc).
+call was a plain ``await``, a structured-output call (``output_type=``) or a stream (measured as
+the engine process's CPU time, from /proc).
 
 A plain ``await`` streams from the engine (the one rule in asyncllm/streaming/channel.py), so a
 cancel hangs up on a stream, which llama.cpp notices at its next token; a non-streamed request
@@ -15,6 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 from conftest import llamacpp_server
+from pydantic import BaseModel, Field
 
 from asyncllm import deploy
 from asyncllm.trainable import TrainableModule
@@ -90,6 +92,19 @@ async def test_cancelling_a_plain_await_stops_the_engine(engine: tuple[str, int]
     url, pid = engine
     m = attached(url)
     busy, after = await _busy_then_cancelled(pid, lambda: m(STORY, max_tokens=2000, temperature=0.8))
+    check(busy, after)
+
+
+class Chapters(BaseModel):
+    # minItems in the schema, so llama.cpp's grammar keeps the model writing past the cancel
+    chapters: list[str] = Field(min_length=100)
+
+
+async def test_cancelling_a_structured_output_call_stops_the_engine(engine: tuple[str, int]) -> None:
+    url, pid = engine
+    m = attached(url)
+    busy, after = await _busy_then_cancelled(
+        pid, lambda: m(STORY, output_type=Chapters, max_tokens=2000, temperature=0.8))
     check(busy, after)
 
 
