@@ -136,7 +136,12 @@ def record_usage(module_id: str, usage: Mapping[str, int], parent_id: str | None
 
     A ``-1`` count means 'unknown'; once a parent sees one, its total stays unknown.
     """
-    sess = current_session()
+    sess = _session.get()
+    if sess is None:
+        # Nobody opened a session to read this into. Binding one here, to a task this code does
+        # not own, kept every later call's record in it for as long as the task lived (a worker
+        # looping over model calls grew without bound).
+        return
     own = {"prompt_tokens": int(usage.get("prompt_tokens", -1)),
            "completion_tokens": int(usage.get("completion_tokens", -1))}
     sess.usage[module_id] = own

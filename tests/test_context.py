@@ -166,3 +166,29 @@ async def test_session_wire_round_trip() -> None:
     t = al.Session()
     t.update_from_wire(s.to_wire())
     assert t.id == s.id and t.global_parameters == {"m": {"k": 1}} and t.chat_history == {"m": [["q", "a"]]}
+
+
+async def test_calls_outside_a_session_leave_nothing_behind(fake: Any) -> None:
+    """A long-lived task (a worker) calling a model outside any session: the library binds no
+    session to the task, so nothing collects a record per call for as long as the task lives.
+    Inside ``al.session()`` the same calls are recorded in the session the block hands out."""
+    from fakeprovider.state import DEFAULT_KEY
+
+    from asyncllm._context import _session
+
+    llm = al.OnlineChatModule(source="openai", base_url=fake + "/v1/", api_key=DEFAULT_KEY, model="gpt-4o-mini")
+    streamed = Chat(3, 1)
+    tracer = Sees()
+    tracer._return_trace = True
+    for _ in range(3):
+        await llm("hi")
+        await streamed(1)
+        async with streamed.stream(1) as s:
+            [c async for c in s]
+        await tracer(1)
+    assert _session.get() is None
+    with al.session() as s:
+        await llm("hi")
+        await streamed(1)
+    assert len(s.usage_log) == 2 and s.total_usage()["prompt_tokens"] > 3
+    assert _session.get() is None

@@ -18,7 +18,7 @@ from types import AsyncGeneratorType, CoroutineType, TracebackType
 from typing import Any, ClassVar, Self
 
 from .. import _tracing
-from .._context import TraceRecord, current_session
+from .._context import TraceRecord
 from .._context import _session as _current_session
 from .._exceptions import AsyncLLMError, ConfigError, ModuleExecutionError
 from .._types import kwargs as kwargs_type
@@ -376,8 +376,8 @@ class ModuleBase:
                     result = await self._finish_forward(out)
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
-        if self._return_trace:
-            self._record_trace(current_session(), result)
+        if self._return_trace and (sess := _current_session.get()) is not None:
+            self._record_trace(sess, result)
         if (sess := _current_session.get()) is not None:
             self._end_usage(sess)
         return result
@@ -502,10 +502,11 @@ class ModuleBase:
         unbounded buffer bound only while the generator runs, and is yielded in order before the
         piece that followed it: the generator never runs ahead by more than one piece.
         """
-        sess = current_session()
+        sess = _current_session.get()
         mid = self._module_id
         kw = dict(kw)
-        self._inject(sess, mid, kw)
+        if sess is not None:
+            self._inject(sess, mid, kw)
         if args and isinstance(args[0], kwargs_type):
             kw = {**args[0], **kw}
             args = args[1:]
@@ -555,12 +556,15 @@ class ModuleBase:
                     await agen.aclose()
                 if runner is not None:
                     await runner.finalize()
-            if span is not None:
+            if (sess := _current_session.get()) is None:
+                pass  # no session, nowhere to record a trace
+            elif span is not None:
                 with _tracing.step(span):
                     self._record_trace(sess, result)
             else:
                 self._record_trace(sess, result)
-        sess.usage.pop(mid, None)
+        if (sess := _current_session.get()) is not None:
+            sess.usage.pop(mid, None)
         stream.set_result(result)
 
     def _record_trace(self, sess: Any, result: Any) -> None:

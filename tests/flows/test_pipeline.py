@@ -143,11 +143,13 @@ class Fails(ModuleBase):
 
 
 class Records(ModuleBase):
-    """Reports usage as a provider client does, with no session open."""
+    """Opens the caller's session itself (``al.current_session()`` binds one), then reports usage
+    into it as a provider client does."""
 
     async def forward(self, x: int) -> int:
         from asyncllm._context import record_usage
 
+        al.current_session()
         record_usage(self.id, {"prompt_tokens": x, "completion_tokens": 1}, self._used_by_moduleid)
         return x
 
