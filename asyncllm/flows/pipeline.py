@@ -34,7 +34,7 @@ class Pipeline(FlowBase):
                     value = await item.forward(value)
                 except Exception as exc:
                     raise item._wrap_error(exc) from item._wrap_cause(exc)
-                if (sess := _current_session.get()) is not None:  # the item opened one (record_usage)
+                if (sess := _current_session.get()) is not None:  # the item bound one (al.current_session())
                     item._end_usage(sess)
                 continue
             if isinstance(item, ModuleBase) and not isinstance(value, (package, kwargs)):

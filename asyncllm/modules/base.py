@@ -336,27 +336,17 @@ class ModuleBase:
                 result = await self.forward(x)
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
-            if _current_session.get() is not None:  # forward opened one (record_usage)
-                self._end_usage(_current_session.get())
+            if (sess := _current_session.get()) is not None:  # forward bound one (al.current_session())
+                self._end_usage(sess)
             return result
-        if x is not _NO_ARG:
-            args = (x, *args)
-        if self._plain and _current_session.get() is None and not (args and isinstance(args[0], kwargs_type)):
-            try:
-                # ``**kw`` copies even an empty dict: skipped when there are none
-                result = await (self.forward(*args, **kw) if kw else self.forward(*args))
-            except Exception as exc:
-                raise self._wrap_error(exc) from self._wrap_cause(exc)
-            if _current_session.get() is not None:
-                self._end_usage(_current_session.get())
-            return result
-        return await self._call_full(args, kw)
+        return await self._call_full((x, *args) if x is not _NO_ARG else args, kw)
 
     async def _call_full(self, args: tuple[Any, ...], kw: dict[str, Any]) -> Any:
-        """A call with a session, hooks, ``return_trace`` or a ``kwargs`` first argument."""
+        """Every call but the one-argument fast path above: session values, hooks,
+        ``return_trace``, a ``kwargs`` first argument, a forward of any colour."""
         # No session is made here when none is bound: a Session costs ~800 bytes, and a call
         # waiting on the network would hold it all that time (benchmarks/inflight_memory.py).
-        # Whatever needs one (usage, return_trace) makes it, in this same context.
+        # Usage and return_trace are recorded only into a session the caller opened.
         sess = _current_session.get()
         if sess is not None and (sess.global_parameters or sess.files or sess.chat_history):
             self._inject(sess, self._module_id, kw)
