@@ -192,3 +192,54 @@ async def test_calls_outside_a_session_leave_nothing_behind(fake: Any) -> None:
         await streamed(1)
     assert len(s.usage_log) == 2 and s.total_usage()["prompt_tokens"] > 3
     assert _session.get() is None
+
+
+async def test_session_rules_hold_before_any_session_was_ever_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until a session is first bound anywhere, the call path reads a process flag instead of the
+    session context variable (``_context.sessions_seen``). A process's first session, bound by
+    a module's own forward, by ``al.session()`` or in the middle of a pipeline, still gets every
+    rule: usage entries popped, session values injected."""
+    from asyncllm import _context
+
+    class Opens(ModuleBase):
+        async def forward(self, x: int) -> int:
+            al.current_session()  # the process's first session, bound by a call in flight
+            record_usage(self.id, {"prompt_tokens": x, "completion_tokens": 1})
+            return x
+
+    async def fresh(fn: Any) -> Any:
+        """Run ``fn`` in its own context as if no session had ever been bound in the process."""
+        out: list[Any] = []
+
+        async def go() -> None:
+            _context._session.set(None)
+            monkeypatch.setattr(_context, "sessions_seen", False)
+            out.append(await fn())
+            out.append(_context._session.get())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(go)
+        return out
+
+    opens = Opens()
+    value, sess = await fresh(lambda: opens(3))
+    assert value == 3 and sess.usage == {} and [m for m, _ in sess.usage_log] == [opens.id]
+    assert _context.sessions_seen
+
+    first = Opens()
+    seer = Sees(id="seer")
+
+    async def pipeline_then_injected() -> Any:
+        out = await al.pipeline(first, Sees(), lambda d: d["x"], seer)(2)
+        al.current_session().global_parameters["seer"] = {"k": 1}
+        return out, await al.pipeline(seer)(5)
+
+    (piped, injected), sess = await fresh(pipeline_then_injected)
+    assert piped == {"x": 2} and injected == {"x": 5, "k": 1}
+    assert sess.usage == {} and [m for m, _ in sess.usage_log] == [first.id]
+
+    async def block() -> Any:
+        with al.session(global_parameters={"seer": {"k": 2}}):
+            return await seer(1)
+
+    assert (await fresh(block))[0] == {"x": 1, "k": 2}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import _context as _ctx
 from .._context import _session as _current_session
 from .._types import kwargs, package
 from ..modules.base import ModuleBase
@@ -22,11 +23,12 @@ __all__ = ["Pipeline", "pipeline"]
 class Pipeline(FlowBase):
     async def forward(self, *args: Any, **kw: Any) -> Any:
         value: Any = self._pack(args) if args else package()
-        sess = _current_session.get()
+        # Until a session is bound somewhere in the process none can be bound here (_context.py).
+        sess = _current_session.get() if _ctx.sessions_seen else None
         inline = self._inline if ModuleBase.__call__ is _MODULE_CALL else ()
         for i, item in enumerate(self._items):
             if sess is None and i in inline and item._plain and (i or not kw) \
-                    and not isinstance(value, (package, kwargs)):
+                    and (tv := type(value)) is not package and tv is not kwargs:
                 # ModuleBase.__call__'s fast path, inlined: awaiting the item's forward here saves
                 # a coroutine a step (benchmarks/core_overhead.py), with the same error, note
                 # and usage rules as the call would apply.
@@ -34,10 +36,11 @@ class Pipeline(FlowBase):
                     value = await item.forward(value)
                 except Exception as exc:
                     raise item._wrap_error(exc) from item._wrap_cause(exc)
-                if (sess := _current_session.get()) is not None:  # the item bound one (al.current_session())
+                # the item may have bound one (al.current_session())
+                if _ctx.sessions_seen and (sess := _current_session.get()) is not None:
                     item._end_usage(sess)
                 continue
-            if isinstance(item, ModuleBase) and not isinstance(value, (package, kwargs)):
+            if isinstance(item, ModuleBase) and type(value) is not package and type(value) is not kwargs:
                 # A module wraps its own errors and spans its own call (tracing gives module
                 # items no item span), so _call_item would only add a coroutine.
                 try:

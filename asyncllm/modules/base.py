@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from types import AsyncGeneratorType, CoroutineType, TracebackType
 from typing import Any, ClassVar, Self
 
+from .. import _context as _ctx
 from .. import _tracing
 from .._context import TraceRecord
 from .._context import _session as _current_session
@@ -330,13 +331,15 @@ class ModuleBase:
         # awaited directly; every feature below is paid for only when it is in use. (``x`` is
         # positional-only so that this case packs no argument tuple; Pipeline.forward has the
         # same path inlined into its loop.)
-        if self._plain and not args and not kw and x is not _NO_ARG and not isinstance(x, kwargs_type) \
-                and _current_session.get() is None:
+        # (``type(x) is`` suffices: kwargs cannot be subclassed.)
+        if self._plain and not args and not kw and x is not _NO_ARG and type(x) is not kwargs_type \
+                and (not _ctx.sessions_seen or _current_session.get() is None):
             try:
                 result = await self.forward(x)
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
-            if (sess := _current_session.get()) is not None:  # forward bound one (al.current_session())
+            # forward may have bound one (al.current_session())
+            if _ctx.sessions_seen and (sess := _current_session.get()) is not None:
                 self._end_usage(sess)
             return result
         return await self._call_full((x, *args) if x is not _NO_ARG else args, kw)

@@ -205,3 +205,12 @@ async def test_module_items_follow_the_module_call_rules() -> None:
     value, sess = await run_in_fresh_context(al.pipeline(rec, AddOne()))
     assert value == 4
     assert sess.usage == {} and [m for m, _ in sess.usage_log] == [rec.id]
+
+
+def test_package_and_kwargs_cannot_be_subclassed() -> None:
+    """Flows tell a package or kwargs from other values by exact type (the call path's cheapest
+    check), so a subclass would quietly be passed as one value: it is refused where it is made."""
+    for base, fix in ((al.package, "package(a, b)"), (al.kwargs, "kwargs(k=v)")):
+        with pytest.raises(TypeError, match=rf"{base.__name__} cannot be subclassed") as info:
+            type("Mine", (base,), {})
+        assert fix in str(info.value)
