@@ -18,8 +18,11 @@ Two kinds exist:
 Deadlines are the transport's to keep: ``send`` gets the time by which the headers must be in,
 ``read_within`` how long it may wait for more bytes. The aiohttp answer keeps them with a timer
 only while it actually waits (most reads of a stream find bytes already buffered), which costs a
-fraction of an anyio cancel scope per read; the others wait under an anyio scope. A deadline that
-passes raises :class:`ReadDeadline` and ``_http`` names which one it was.
+fraction of an anyio cancel scope per read; its pool says so with ``keeps_deadlines``. The others
+wait under an anyio scope, which on trio costs ~8 µs to arm: where ``_http`` reads a whole body
+through one of them it holds one scope for the attempt instead (given ``inf`` here, a transport
+arms nothing). A deadline that passes raises :class:`ReadDeadline` and ``_http`` names which one
+it was.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import anyio
 import httpx
 
 T = TypeVar("T")
+_NEVER = float("inf")
 __all__ = ["Answer", "HttpxAnswer", "RawPool", "ReadDeadline", "Sender", "sender"]
 
 
@@ -43,7 +47,10 @@ class ReadDeadline(Exception):
 
 async def waited(aw: Awaitable[T], deadline: float) -> T:
     """``await aw`` under an anyio scope ending at ``deadline`` (``anyio.current_time`` clock);
-    :class:`ReadDeadline` when it ends first. For transports without a cheaper way of their own."""
+    :class:`ReadDeadline` when it ends first. For transports without a cheaper way of their own.
+    No deadline (``inf``) arms no scope: the caller holds one of its own."""
+    if deadline == _NEVER:
+        return await aw
     with anyio.CancelScope(deadline=deadline) as scope:
         return await aw
     if scope.cancelled_caught:
@@ -76,7 +83,12 @@ class Answer(Protocol):
 
 
 class RawPool(Protocol):
-    """A connection pool that sends bytes and answers with an :class:`Answer` directly."""
+    """A connection pool that sends bytes and answers with an :class:`Answer` directly.
+
+    A pool whose class sets ``keeps_deadlines = True`` keeps them cheaper than an anyio scope
+    (``_http`` then hands it each deadline); without it, ``_http`` holds one scope per attempt
+    where it can.
+    """
 
     async def send_raw(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
                        connect_timeout: float | None, deadline: float) -> Answer:
@@ -135,12 +147,13 @@ class _RawSend:
     """Sends one request through a :class:`RawPool`. Every call in flight holds its sender, so it
     is a slotted object: a closure over the same six values costs several times its memory."""
 
-    __slots__ = ("body", "connect_timeout", "headers", "method", "pool", "url")
+    __slots__ = ("body", "connect_timeout", "headers", "keeps_deadlines", "method", "pool", "url")
 
     def __init__(self, pool: RawPool, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
                  connect_timeout: float | None) -> None:
         self.pool, self.method, self.url, self.headers = pool, method, url, headers
         self.body, self.connect_timeout = body, connect_timeout
+        self.keeps_deadlines: bool = getattr(pool, "keeps_deadlines", False)
 
     def __call__(self, deadline: float) -> Awaitable[Answer]:
         return self.pool.send_raw(self.method, self.url, self.headers, self.body, self.connect_timeout, deadline)

@@ -187,6 +187,9 @@ class RawAnswer:
 class AiohttpPool:
     """One pooled ``aiohttp.ClientSession`` (opened on first use) for one origin."""
 
+    #: its watchdog keeps each wait's deadline (``_http_answer.RawPool``)
+    keeps_deadlines = True
+
     def __init__(self, limits: httpx.Limits, origin: str = "", proxy: ProxyURL | None = None,
                  verify: Verify = True, cert: CertSpec | None = None) -> None:
         self._limits = limits

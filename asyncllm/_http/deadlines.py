@@ -5,6 +5,8 @@ cheaper than an anyio cancel scope per read).
 
 from __future__ import annotations
 
+import anyio
+
 from asyncllm._exceptions import (
     APITimeoutError,
 )
@@ -19,9 +21,15 @@ _TOTAL_SLACK = 0.005
 
 
 class _Deadlines:
-    """A call's total deadline and the current attempt's first-chunk deadline."""
+    """A call's total deadline and the current attempt's first-chunk deadline.
 
-    __slots__ = ("_t0", "first", "idle", "s", "total")
+    Where ``_http`` holds one cancel scope for a whole attempt (a transport without deadlines of
+    its own), :meth:`renew` moves it on as data arrives, lazily: moving an armed deadline costs a
+    timer reschedule, so only once it would move by more than ``gap`` (5% of the idle timeout, at
+    most 1 s). An idle timeout may thus fire up to that much early there.
+    """
+
+    __slots__ = ("_t0", "first", "gap", "idle", "s", "total")
 
     def __init__(self, s: HTTPSettings) -> None:
         self.s = s
@@ -31,6 +39,7 @@ class _Deadlines:
         self.total = now + s.total_timeout if s.total_timeout is not None else float("inf")
         self.first = self.total
         self.idle = s.idle_timeout
+        self.gap = min(1.0, s.idle_timeout * 0.05)
 
     def start_attempt(self) -> float:
         """The deadline for a new attempt's headers (its first-chunk clock starts now), capped by
@@ -38,6 +47,17 @@ class _Deadlines:
         now, self._t0 = self._t0, None
         self.first = (_now() if now is None else now) + self.s.first_chunk_timeout
         return min(self.first, self.total)
+
+    def renew(self, scope: anyio.CancelScope, phase_change: bool = False) -> None:
+        """Data arrived: move the attempt's scope to now + idle (capped by the total deadline).
+
+        Between chunks it only ever moves later; when the headers arrive (``phase_change``) it
+        may also move earlier, from the first-chunk deadline to the idle one.
+        """
+        want = min(_now() + self.idle, self.total)
+        delta = want - scope.deadline
+        if delta > self.gap or (phase_change and -delta > self.gap):
+            scope.deadline = want
 
     def error(self, call: _Call, phase: str) -> APITimeoutError:
         """The timeout a passed deadline of ``phase`` means (the total one when it has passed)."""

@@ -8,6 +8,7 @@ import weakref
 
 # Only to find the running loop (pools are kept per loop); nothing runs through asyncio here.
 from asyncio import _get_running_loop as _running_asyncio_loop
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import anyio
@@ -71,15 +72,23 @@ def _loop_key() -> tuple[object, str]:
     if lib == "trio":
         import trio
 
+        global _TRIO_TIME
+        _TRIO_TIME = trio.current_time
         return trio.lowlevel.current_trio_token(), lib
     raise RuntimeError(f"asyncllm's HTTP layer needs asyncio or trio, not {lib!r}")
 
 
+#: trio's clock, once a pool has been looked up on trio (anyio's asks sniffio first each time)
+_TRIO_TIME: Callable[[], float] | None = None
+
+
 def _now() -> float:
     """``anyio.current_time()`` for a request's deadlines, in one call to asyncio's loop (anyio's
-    asks sniffio first, which costs another system call there)."""
+    asks sniffio first, which costs another system call there) or to trio's clock."""
     loop = _running_asyncio_loop()
-    return loop.time() if loop is not None else anyio.current_time()
+    if loop is not None:
+        return loop.time()
+    return _TRIO_TIME() if _TRIO_TIME is not None else anyio.current_time()
 
 
 def _new_transport(kind: str, origin: str, settings: HTTPSettings) -> Pool:

@@ -21,7 +21,7 @@ from asyncllm.streaming.sse import MAX_EVENT_BYTES, SSEDecoder, SSEEvent
 
 from .deadlines import _Deadlines
 from .errors import _Call, _redact_url, _transport_error, _TransportErrors
-from .requests import _UNTRACED, _decoded, _json_sender, _status_with_hint
+from .requests import _NOOP, _decoded, _json_sender, _status_with_hint
 from .retry import _retried
 from .settings import _ERROR_BODY_LIMIT, DEFAULT_SETTINGS, HTTPSettings
 
@@ -197,7 +197,7 @@ class _OpenStream:
         # work then); it ends when the stream closes.
         span = self.span
         try:
-            with _UNTRACED if span is None else _tracing.step(span):
+            with _NOOP if span is None else _tracing.step(span):
                 try:
                     self.events = await self._attempt()
                     return self.events

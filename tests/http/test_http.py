@@ -267,6 +267,13 @@ async def test_total_timeout(fake: FakeServer) -> None:
             [_ async for _ in events]
     assert ei.value.kind == "total"
     assert anyio.current_time() - t0 < 3
+    # non-streamed too (on trio one scope covers the attempt: its renewals never pass the total)
+    t0 = anyio.current_time()
+    with pytest.raises(APITimeoutError) as ei:
+        await request_json("POST", f"{fake}/v1/chat/completions", json=chat_body(), headers=fault("stall-mid"),
+                           settings=s)
+    assert ei.value.kind == "total"
+    assert anyio.current_time() - t0 < 3
     # a retry whose back-off would pass the deadline is not attempted: the real error surfaces
     s2 = HTTPSettings(total_timeout=2, max_attempts=10)
     before = paths(fake, "/chat/completions")
