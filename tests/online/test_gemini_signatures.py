@@ -72,6 +72,26 @@ async def test_gemini_3_refuses_a_call_sent_back_without_its_signature(fake: Fak
         await chat(results("weather in Paris", first), tools=TOOLS)
 
 
+async def test_every_step_of_the_current_turn_is_checked(fake: FakeServer) -> None:
+    # a sequential loop: step 1 signed as the model gave it, step 2's call unsigned → refused,
+    # the error naming the call and the content block (the 4th: user, model, user, model)
+    chat = gemini(fake, GEMINI_3, False)
+    first = await chat("weather in Paris", tools=TOOLS)
+    step2 = {"id": "c9", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+    history = [*results("weather in Paris", first), {"role": "assistant", "content": "", "tool_calls": [step2]},
+               {"role": "tool", "tool_call_id": "c9", "content": "noon"}]
+    with pytest.raises(al.BadRequestError, match=r"`default_api:get_time` , position 4\."):
+        await chat(history, tools=TOOLS)
+
+
+async def test_a_changed_call_no_longer_matches_its_signature(fake: FakeServer) -> None:
+    chat = gemini(fake, GEMINI_3, False)
+    first = await chat("weather in Paris", tools=TOOLS)
+    first["tool_calls"][0]["function"]["arguments"] = '{"query": "weather in Rome"}'
+    with pytest.raises(al.BadRequestError, match="Corrupted thought signature"):
+        await chat(results("weather in Paris", first), tools=TOOLS)
+
+
 async def test_only_the_current_turn_is_checked(fake: FakeServer) -> None:
     # an unsigned call in an earlier turn (before a user turn with text) passes, as the docs say
     old_call = {"id": "c0", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
