@@ -175,6 +175,10 @@ class RemoteLauncher(SpecDispatch):
     def server_launcher(self) -> HandleServer:
         return HandleServer(self)
 
+    async def run_trials(self, target: str, indices: Sequence[int], *, concurrency: int,
+                         retries: int = 0) -> list[TrialOutcome]:
+        raise NotImplementedError
+
 
 class RemoteState:
     """What a remote handle's state needs (the Ray handles build on it): ``url``, ``status``
