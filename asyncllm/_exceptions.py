@@ -130,6 +130,12 @@ class ModelAccessError(ModelDownloadError):
     """The repository is gated or private and the token is missing or not granted access."""
 
 
+class WireError(ConfigError, TypeError):
+    """A value cannot be sent as JSON: a served module's argument or result (not JSON and not a
+    tagged asyncllm type), or a request body for a provider or engine. Re-exported by
+    ``asyncllm.serving``."""
+
+
 class ModuleExecutionError(AsyncLLMError):
     """A module's ``forward`` raised. ``module`` names it; ``__cause__`` is the original error."""
 
