@@ -45,6 +45,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The public error tree: ``asyncllm/__init__.py`` re-exports exactly this list (one list, not a
+# copy kept in step by hand). ConflictError, InternalServerError and status_error_class are
+# importable from here but not part of the top-level surface (tests/test_public_api.py pins it).
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -54,13 +57,11 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigError",
-    "ConflictError",
     "ContentFilteredError",
     "EngineStartError",
     "FlowError",
     "HookError",
     "IncompleteOutputError",
-    "InternalServerError",
     "LifecycleError",
     "MissingDependencyError",
     "ModelAccessError",
@@ -79,7 +80,6 @@ __all__ = [
     "ResourcesUnavailableError",
     "StreamError",
     "TLSError",
-    "status_error_class",
 ]
 
 
