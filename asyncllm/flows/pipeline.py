@@ -36,9 +36,8 @@ class Pipeline(FlowBase):
                     value = await item.forward(value)
                 except Exception as exc:
                     raise item._wrap_error(exc) from item._wrap_cause(exc)
-                # the item may have bound one (al.current_session())
-                if _ctx.sessions_seen and (sess := _current_session.get()) is not None:
-                    item._end_usage(sess)
+                if _ctx.sessions_seen:  # the item may have bound one (al.current_session())
+                    sess = item._end_usage()
                 continue
             if isinstance(item, ModuleBase) and type(value) is not package and type(value) is not kwargs:
                 # A module wraps its own errors and spans its own call (tracing gives module

@@ -338,9 +338,8 @@ class ModuleBase:
                 result = await self.forward(x)
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
-            # forward may have bound one (al.current_session())
-            if _ctx.sessions_seen and (sess := _current_session.get()) is not None:
-                self._end_usage(sess)
+            if _ctx.sessions_seen:  # forward may have bound one (al.current_session())
+                self._end_usage()
             return result
         return await self._call_full((x, *args) if x is not _NO_ARG else args, kw)
 
@@ -369,16 +368,16 @@ class ModuleBase:
                     result = await self._finish_forward(out)
             except Exception as exc:
                 raise self._wrap_error(exc) from self._wrap_cause(exc)
-        if self._return_trace and (sess := _current_session.get()) is not None:
+        if (sess := self._end_usage()) is not None and self._return_trace:
             self._record_trace(sess, result)
-        if (sess := _current_session.get()) is not None:
-            self._end_usage(sess)
         return result
 
-    def _end_usage(self, sess: Any) -> None:
-        """A call's own usage entry ends with it (``usage_log`` keeps every record)."""
-        if sess.usage:
+    def _end_usage(self) -> Any:
+        """A call's own usage entry ends with it (``usage_log`` keeps every record), in the
+        session bound now: the caller's, or one ``forward`` bound itself. Returns that session."""
+        if (sess := _current_session.get()) is not None and sess.usage:
             sess.usage.pop(self._module_id, None)
+        return sess
 
     @staticmethod
     def _inject(sess: Any, mid: str, kw: dict[str, Any]) -> None:
@@ -556,8 +555,7 @@ class ModuleBase:
                     self._record_trace(sess, result)
             else:
                 self._record_trace(sess, result)
-        if (sess := _current_session.get()) is not None:
-            sess.usage.pop(mid, None)
+        self._end_usage()
         stream.set_result(result)
 
     def _record_trace(self, sess: Any, result: Any) -> None:
