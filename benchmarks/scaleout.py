@@ -57,20 +57,16 @@ import anyio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import serving  # type: ignore[import-not-found,unused-ignore]  # noqa: E402  # its CPU probe and app_alone
 
 WORKLOADS = {"wait20": 32, "spin5": 8}
 CONFIGS = {"inproc": "local inproc", "subproc": "local subproc", "ray1": "ray x1", "ray2": "ray x2"}
 FLOOR = "ray bare"
 
 
-def _proc_ns(pid: int) -> int:
-    """Run time of every thread of ``pid``, in nanoseconds (0 once it is gone)."""
-    total = 0
-    with contextlib.suppress(OSError):
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-    return total
+def cpu_ns(pids: list[int]) -> int:
+    """Run time of every thread of ``pids`` (and their children), in nanoseconds."""
+    return sum(map(serving.proc_ns, pids))
 
 
 class Window:
@@ -108,41 +104,21 @@ class Row:
 
 
 async def measure(row: Row, seconds: float, warmup: float) -> Window:
-    """``row.conc`` workers call without pause; the window opens after ``warmup`` seconds and
-    closes ``seconds`` later with every worker still busy."""
-    done = 0
-    running = True
+    """A steady-state window of ``row`` at its concurrency (serving.steady): wall time, CPU."""
 
-    async def worker(w: int) -> None:
-        nonlocal done
-        i = w
-        while running:
-            out = await row.call(i)
-            if out != i:
-                raise AssertionError(f"{row.name}: wrong answer {out!r} for {i}")
-            done += 1
-            i += row.conc
+    def probe() -> tuple[float, float, float]:
+        return time.perf_counter(), cpu_ns(row.replicas) / 1e9, cpu_ns(row.proxy) / 1e9
 
-    def snapshot() -> tuple[int, float, int, int]:
-        return (done, time.perf_counter(), sum(map(_proc_ns, row.replicas)), sum(map(_proc_ns, row.proxy)))
-
-    async with anyio.create_task_group() as tg:
-        for w in range(row.conc):
-            tg.start_soon(worker, w)
-        await anyio.sleep(warmup)
-        n0, t0, r0, p0 = snapshot()
-        await anyio.sleep(seconds)
-        n1, t1, r1, p1 = snapshot()
-        running = False
-    return Window(n1 - n0, t1 - t0, (r1 - r0) / 1e9, (p1 - p0) / 1e9)
+    done, (wall, replica, proxy) = await serving.steady(row.call, row.conc, seconds, warmup, probe)
+    return Window(done, wall, replica, proxy)
 
 
 async def idle_cpu(row: Row, seconds: float = 2.0) -> tuple[float, float]:
     """Fraction of a core the replica(s) and the proxy of ``row`` use with no calls: what Ray's
     own timers cost, counted in every window's CPU per call as well."""
-    r0, p0 = sum(map(_proc_ns, row.replicas)), sum(map(_proc_ns, row.proxy))
+    r0, p0 = cpu_ns(row.replicas), cpu_ns(row.proxy)
     await anyio.sleep(seconds)
-    r1, p1 = sum(map(_proc_ns, row.replicas)), sum(map(_proc_ns, row.proxy))
+    r1, p1 = cpu_ns(row.replicas), cpu_ns(row.proxy)
     return (r1 - r0) / 1e9 / seconds, (p1 - p0) / 1e9 / seconds
 
 
@@ -271,7 +247,6 @@ async def main(seconds: float, rounds: int, warmup: float, workloads: list[str],
 async def app_alone() -> tuple[float, float]:
     """CPU µs per request of asyncllm's served app and of the floor's bare app, called directly:
     asyncllm's share of the replica's work, steady where the whole Ray path is not."""
-    import serving  # type: ignore[import-not-found,unused-ignore]
     from _scaleout_targets import echo
 
     from asyncllm.serving import create_app
