@@ -35,7 +35,9 @@ the calls; with 2 replicas, both) and the proxy's, and ``repl ÷ bare``: the rep
 call over the bare echo replica's in the same round. For ``wait20`` that is asyncllm's served
 app (wire protocol, session, invoker) over a bare Starlette echo behind the same Ray replica
 machinery; CPU time does not depend on how busy the other core is, so it is the steadiest
-answer to "did the Ray path get slower". CPU-bound rows (``spin5``) show how much of a second
+answer to "did the Ray path get slower". Before the rounds, each Ray row's replicas and the
+proxy are watched for 2 s with no calls: what Ray's own timers cost, which every window's CPU
+per call includes too (with 2 replicas, twice). CPU-bound rows (``spin5``) show how much of a second
 core a second replica can use here, not a cluster's scaling. Ray's replica machinery costs
 milliseconds of CPU per call here, so the last line adds the steady part: asyncllm's served app
 and the bare echo app called directly (ASGI calls, no Ray, no sockets), CPU µs per request.
@@ -228,8 +230,9 @@ async def main(seconds: float, rounds: int, warmup: float, workloads: list[str],
                         replicas, proxy = await anyio.to_thread.run_sync(serve_pids, app)
                     rows.append(Row(module, CONFIGS[config], WORKLOADS[module], s, replicas, proxy))
                     print(f"# {module} {CONFIGS[config]} up in {time.perf_counter() - t1:.1f}s", file=sys.stderr)
-            idle = await idle_cpu(rows[0])
-            print(f"idle (no calls, 2 s): the floor's replica uses {idle[0]:.1%} of a core, the proxy {idle[1]:.1%}")
+            idle = [(row, await idle_cpu(row)) for row in rows if row.is_ray]
+            print(f"idle (no calls, 2 s), a core's share: the proxy {idle[0][1][1]:.1%}; the replica(s) of "
+                  + ", ".join(f"{row.module} {row.name} {use[0]:.1%}" for row, use in idle))
             for row in rows:  # open the connection pools before any window
                 for i in range(row.conc):
                     assert await row.call(i) == i
