@@ -45,6 +45,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The public error tree: ``asyncllm/__init__.py`` re-exports exactly this list (one list, not a
+# copy kept in step by hand). ConflictError, InternalServerError and status_error_class are
+# importable from here but not part of the top-level surface (tests/test_public_api.py pins it).
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -54,13 +57,11 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigError",
-    "ConflictError",
     "ContentFilteredError",
     "EngineStartError",
     "FlowError",
     "HookError",
     "IncompleteOutputError",
-    "InternalServerError",
     "LifecycleError",
     "MissingDependencyError",
     "ModelAccessError",
@@ -79,7 +80,6 @@ __all__ = [
     "ResourcesUnavailableError",
     "StreamError",
     "TLSError",
-    "status_error_class",
 ]
 
 
@@ -128,6 +128,12 @@ class ModelNotFoundError(ModelDownloadError):
 
 class ModelAccessError(ModelDownloadError):
     """The repository is gated or private and the token is missing or not granted access."""
+
+
+class WireError(ConfigError, TypeError):
+    """A value cannot be sent as JSON: a served module's argument or result (not JSON and not a
+    tagged asyncllm type), or a request body for a provider or engine. Re-exported by
+    ``asyncllm.serving``."""
 
 
 class ModuleExecutionError(AsyncLLMError):

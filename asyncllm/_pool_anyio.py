@@ -203,7 +203,7 @@ class AnyioPool:
         except (ProxyFailure, TLSFailure):
             raise
         except (OSError, ssl.SSLError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
-            if (tls := tls_failure(exc, self._host_header)) is not None:
+            if (tls := tls_failure(exc, where)) is not None:  # the proxy's certificate, or the target's
                 raise tls from exc
             msg = str(exc) or type(exc).__name__
             if where != self._host_header:

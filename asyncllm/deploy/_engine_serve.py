@@ -4,6 +4,9 @@ Each engine is a subprocess started as ``python -m asyncllm.deploy._<name>_serve
 its socket first (port 0: the OS picks, and early connections wait in the backlog instead of
 being refused), tells the parent the port (a stdout line and, when asked, a port file written
 atomically), then serves its ASGI app with hypercorn on asyncio or trio until SIGINT/SIGTERM.
+:class:`EngineApp` is what their apps answer alike (``/v1/models``, a request's JSON body, the
+embeddings answer) and how they are run (:meth:`EngineApp.run`); :func:`engine_parser` the options
+every script takes.
 """
 
 from __future__ import annotations
@@ -11,19 +14,23 @@ from __future__ import annotations
 import argparse
 import signal
 import socket
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
 import orjson
 from hypercorn.config import Config
+from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from .._process import write_atomic
 from ..serving._hypercorn import bind_socket, serve_app
 
-__all__ = ["READY_PREFIX", "add_serve_arguments", "announce_port", "bind_announced", "bind_socket", "error_response",
-           "hypercorn_config", "input_texts", "json_object", "json_response", "model_list", "serve_app",
-           "until_signalled"]
+__all__ = ["READY_PREFIX", "EngineApp", "add_serve_arguments", "announce_port", "bind_announced", "bind_socket",
+           "engine_parser", "error_response", "hypercorn_config", "input_texts", "json_object", "json_response",
+           "model_list", "serve_app", "until_signalled"]
 
 #: the stdout line an engine prints once it listens: ``ASYNCLLM_READY port=<port>``
 READY_PREFIX = "ASYNCLLM_READY"
@@ -35,6 +42,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--port", type=int, default=0, help="0 lets the OS choose; see --port-file")
     parser.add_argument("--port-file", default=None, help="write the bound port into this file")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    return parser
+
+
+def engine_parser(doc: str | None, model_name: str) -> argparse.ArgumentParser:
+    """An engine script's parser: the serving options and ``--model-name`` (the id ``/v1/models``
+    reports), described by the first line of the script's docstring ``doc``."""
+    parser = add_serve_arguments(argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None))
+    parser.add_argument("--model-name", default=model_name, help="id reported by /v1/models")
     return parser
 
 
@@ -108,3 +123,66 @@ async def until_signalled() -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
             return
+
+
+class EngineApp:
+    """The ASGI app of an engine script, with what every engine answers alike: ``GET /health``
+    (:meth:`health`, each engine's own), ``GET /v1/models``, a request's JSON body or the 400 (503
+    while the engine is not :attr:`ready`), and the OpenAI embeddings answer."""
+
+    #: False while the engine cannot answer yet (the embedding engine loads its model after binding)
+    ready = True
+
+    def __init__(self, model_name: str, routes: Iterable[Route]) -> None:
+        self.model_name = model_name
+        self.app = Starlette(routes=[
+            Route("/health", self.health, methods=["GET"]),
+            Route("/v1/models", self.list_models, methods=["GET"]),
+            *routes,
+        ])
+
+    async def health(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def list_models(self, request: Request) -> Response:
+        return model_list(self.model_name)
+
+    async def body(self, request: Request) -> dict[str, Any] | Response:
+        """The request's JSON object, or the error response to answer instead."""
+        if not self.ready:
+            return error_response("model is still loading", 503)
+        body = await json_object(request)
+        return error_response(body) if isinstance(body, str) else body
+
+    async def embeddings_request(self, request: Request) -> tuple[dict[str, Any], list[str]] | Response:
+        """An OpenAI embeddings request's body and its texts (:func:`input_texts`), or the error
+        response to answer instead."""
+        body = await self.body(request)
+        if isinstance(body, Response):
+            return body
+        texts = input_texts(body)
+        return error_response(texts) if isinstance(texts, str) else (body, texts)
+
+    def model_of(self, body: dict[str, Any]) -> str:
+        """The model an answer names: the request's, else the one served."""
+        return str(body.get("model") or self.model_name)
+
+    def embeddings_answer(self, body: dict[str, Any], vectors: Iterable[Any], tokens: int) -> Response:
+        """OpenAI's embeddings answer: ``vectors`` in input order (lists of floats, or base64 text)."""
+        return json_response({
+            "object": "list",
+            "model": self.model_of(body),
+            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        })
+
+    async def serve(self, sock: socket.socket) -> int:
+        """Serve on the bound ``sock`` until SIGINT/SIGTERM; the process's exit code."""
+        await serve_app(self.app, hypercorn_config(sock), until_signalled)
+        return 0
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Bind and announce ``--host``/``--port`` (:func:`bind_announced`), then :meth:`serve` on
+        ``--backend``; the exit code."""
+        code: int = anyio.run(self.serve, bind_announced(args), backend=args.backend)
+        return code

@@ -29,10 +29,11 @@ from typing import Any, ClassVar
 import anyio
 
 from .._config import config
-from .._exceptions import ConfigError, MissingDependencyError
+from .._exceptions import ConfigError
 from .._http import aclose_origin
 from .._process import ManagedProcess, free_port, guarded, http_ok
 from .._progress import progress
+from .._requires import Requires
 
 __all__ = ["Deployer", "EngineHandle", "EngineStatus", "cli_flags"]
 
@@ -126,7 +127,7 @@ def _log_dir() -> Path:
     return Path(str(config.get("engine_log_dir", "") or Path(tempfile.gettempdir()) / "asyncllm-engines"))
 
 
-class Deployer:
+class Deployer(Requires):
     """Base of every engine. Subclasses set the class attributes and override :meth:`command`."""
     #: how the engine's OpenAI server takes a JSON schema (see online/_structured.py)
     structured_output: ClassVar[str] = "json_schema"
@@ -134,8 +135,6 @@ class Deployer:
     name: ClassVar[str] = ""
     #: model kinds it can serve: "llm", "embed", "rerank"
     serves: ClassVar[tuple[str, ...]] = ("llm",)
-    #: (import name, pip name, extra) of what must be installed; None: nothing beyond asyncllm
-    requires: ClassVar[tuple[str, str, str] | None] = None
     #: GET this (relative to the server root) until it answers 200
     health_path: ClassVar[str] = "/health"
     api: ClassVar[str] = "openai"
@@ -168,20 +167,8 @@ class Deployer:
     # -- what subclasses say ------------------------------------------------------------------
 
     @classmethod
-    def available(cls) -> bool:
-        """True when what the engine needs is installed (never imports it)."""
-        if cls.requires is None:
-            return True
-        import importlib.util
-
-        return importlib.util.find_spec(cls.requires[0]) is not None
-
-    @classmethod
-    def check_available(cls) -> None:
-        if not cls.available():
-            assert cls.requires is not None
-            _, pip_name, extra = cls.requires
-            raise MissingDependencyError(pip_name, extra, f"the {cls.name} engine")
+    def needed_for(cls) -> str:
+        return f"the {cls.name} engine"
 
     def command(self, model: str, port: int, port_file: Path | None) -> list[str]:
         raise NotImplementedError

@@ -22,15 +22,9 @@ class Embedding(Deployer):
     name = "embedding"
     takes_trust_remote_code = True
     serves = ("embed", "rerank")
-    requires = ("torch", "torch and transformers", "embed")
+    requires = (("torch", "transformers"), "torch and transformers", "embed")
     port_file = True
     startup_timeout = 180.0
-
-    @classmethod
-    def available(cls) -> bool:
-        import importlib.util
-
-        return all(importlib.util.find_spec(n) is not None for n in ("torch", "transformers"))
 
     def command(self, model: str, port: int, port_file: Path | None) -> list[str]:
         opts = {"threads": os.cpu_count() or 1, **self.options}

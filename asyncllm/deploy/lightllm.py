@@ -26,7 +26,7 @@ NATIVE_DEFAULTS: dict[str, Any] = {"do_sample": False, "temperature": 1.0, "top_
 class LightLLM(Deployer):
     name = "lightllm"
     takes_trust_remote_code = True
-    requires = ("lightllm", "lightllm", "")  # not on PyPI: the error says to install from source
+    requires = (("lightllm",), "lightllm", "")  # not on PyPI: the error says to install from source
     auto_map: ClassVar[dict[str, str]] = {"tensor_parallel_size": "tp", "max_len": "max_req_total_len"}
     startup_timeout = 900.0
 

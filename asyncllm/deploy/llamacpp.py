@@ -27,7 +27,7 @@ __all__ = ["LlamaCpp", "llamacpp"]
 class LlamaCpp(Deployer):
     structured_output = "json_object_schema"  # llama-cpp-python: response_format json_object + schema
     name = "llamacpp"
-    requires = ("llama_cpp", "llama-cpp-python[server]", "local")
+    requires = (("llama_cpp",), "llama-cpp-python[server]", "local")
     health_path = "/v1/models"
     auto_map: ClassVar[dict[str, str]] = {"threads": "n_threads", "ctx": "n_ctx", "gpu_layers": "n_gpu_layers"}
     startup_timeout = 120.0

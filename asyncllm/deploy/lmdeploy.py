@@ -16,7 +16,7 @@ __all__ = ["LMDeploy", "lmdeploy"]
 
 class LMDeploy(Deployer):
     name = "lmdeploy"
-    requires = ("lmdeploy", "lmdeploy", "lmdeploy")
+    requires = (("lmdeploy",), "lmdeploy", "lmdeploy")
     health_path = "/v1/models"
     auto_map: ClassVar[dict[str, str]] = {"tensor_parallel_size": "tp", "max_batch_size": "max_batch_size"}
     startup_timeout = 900.0

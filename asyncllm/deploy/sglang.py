@@ -17,7 +17,7 @@ __all__ = ["SGLang", "sglang"]
 class SGLang(Deployer):
     name = "sglang"
     takes_trust_remote_code = True
-    requires = ("sglang", "sglang[all]", "sglang")
+    requires = (("sglang",), "sglang[all]", "sglang")
     auto_map: ClassVar[dict[str, str]] = {"tp": "tp_size", "tensor_parallel_size": "tp_size",
                                           "max_len": "context_length"}
     startup_timeout = 900.0

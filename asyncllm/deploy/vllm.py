@@ -19,7 +19,7 @@ __all__ = ["Vllm", "vllm"]
 class Vllm(Deployer):
     name = "vllm"
     takes_trust_remote_code = True
-    requires = ("vllm", "vllm", "vllm")
+    requires = (("vllm",), "vllm", "vllm")
     auto_map: ClassVar[dict[str, str]] = {"tp": "tensor_parallel_size", "max_len": "max_model_len"}
     startup_timeout = 900.0
 

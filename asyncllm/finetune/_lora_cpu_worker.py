@@ -50,6 +50,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from asyncllm.deploy._hardware import add_torch_arguments, pick_device
+
 # Offline and quiet before transformers is imported: engines never reach the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -220,18 +222,6 @@ def batches(examples: list[tuple[list[int], list[int]]], batch_size: int, seed: 
         del order[:batch_size]
 
 
-def pick_device(wanted: str) -> str:
-    """``auto``: CUDA when torch sees a GPU, else the CPU; ``cpu``/``cuda``/``cuda:N`` as asked
-    (CUDA without a GPU is an error naming ``--device cpu``)."""
-    import torch
-
-    if wanted == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if wanted.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"--device {wanted}: torch sees no CUDA GPU here; use --device cpu (or auto)")
-    return wanted
-
-
 def run(args: argparse.Namespace) -> Path:
     t_start = time.monotonic()
     import torch
@@ -354,16 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lora-r", type=int, default=8)
     parser.add_argument("--lora-alpha", type=int, default=0, help="default 2*r")
     parser.add_argument("--target-modules", default=DEFAULT_TARGETS)
-    parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-len", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto (CUDA when there is a GPU, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--converter", default=None, help="llama.cpp convert_hf_to_gguf.py (default: patch route)")
     parser.add_argument("--outtype", default="f16", help="with --converter: f32, f16, bf16, q8_0")
     parser.add_argument("--keep-hf", action="store_true",
                         help="keep the merged Hugging Face model in OUT/hf (deleted by default; ~2x the GGUF)")
-    return parser
+    return add_torch_arguments(parser, batch_size=4)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

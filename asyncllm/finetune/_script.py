@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import anyio
 
+from .._config import config
 from .._exceptions import ConfigError, MissingDependencyError
 from ..deploy._hardware import gpu_available
 from ..launchers.jobs import is_remote
@@ -63,17 +64,31 @@ class ScriptFinetuner(Finetuner):
     #: why it needs a GPU (the start of the refusal)
     gpu_reason: ClassVar[str] = ""
 
-    # -- what subclasses provide --------------------------------------------------------------
+    #: the setting (``ASYNCLLM_<SETTING>``) saying where the project is
+    setting: ClassVar[str] = ""
+    #: the training script's name inside the folder the setting names; "": it names the script
+    script_in_folder: ClassVar[str] = ""
 
-    @classmethod
-    def script(cls) -> Path | None:
-        """The project's training script when it is configured and exists, else None."""
-        raise NotImplementedError
+    # -- what subclasses provide --------------------------------------------------------------
 
     def train_steps(self, base_model: str, trainset: str, lora_dir: Path, opts: dict[str, Any]) -> list[Step]:
         raise NotImplementedError
 
     # -- shared -------------------------------------------------------------------------------
+
+    @classmethod
+    def configured(cls) -> Path | None:
+        """What :attr:`setting` names (``~`` expanded), or None when it is not set."""
+        raw = str(config.get(cls.setting) or "")
+        return Path(raw).expanduser() if raw else None
+
+    @classmethod
+    def script(cls) -> Path | None:
+        """The project's training script when it is configured and exists, else None."""
+        path = cls.configured()
+        if path is not None and cls.script_in_folder:
+            path = path / cls.script_in_folder
+        return path if path is not None and path.is_file() else None
 
     @classmethod
     def missing(cls) -> list[str]:

@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .._config import config
 from ._script import ScriptFinetuner, Step, script_value
 
 __all__ = ["AlpacaLora", "alpacalora"]
@@ -46,19 +45,11 @@ class AlpacaLora(ScriptFinetuner):
     install: ClassVar[str] = ("clone https://github.com/tloen/alpaca-lora, run pip install -r requirements.txt "
                               "in it and set ASYNCLLM_ALPACA_LORA_DIR to that folder")
     gpu_reason = "alpaca-lora loads the model in 8 bits with bitsandbytes on CUDA"
-
-    @classmethod
-    def folder(cls) -> Path | None:
-        raw = str(config.get("alpaca_lora_dir") or "")
-        return Path(raw).expanduser() if raw else None
-
-    @classmethod
-    def script(cls) -> Path | None:
-        folder = cls.folder()
-        return folder / "finetune.py" if folder is not None and (folder / "finetune.py").is_file() else None
+    setting = "alpaca_lora_dir"
+    script_in_folder = "finetune.py"
 
     def train_steps(self, base_model: str, trainset: str, lora_dir: Path, opts: dict[str, Any]) -> list[Step]:
-        folder = self.folder() or Path("alpaca-lora")
+        folder = self.configured() or Path("alpaca-lora")
         argv = [sys.executable, str(folder / "finetune.py"), f"--base_model={base_model}",
                 f"--data_path={Path(trainset).resolve()}", f"--output_dir={lora_dir}"]
         argv += [f"--{k}={script_value(v)}" for k, v in opts.items()]

@@ -18,8 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from .._exceptions import MissingDependencyError
 from .._progress import Progress, progress
+from .._requires import Requires
 
 __all__ = ["FinetuneDisplay", "Finetuner", "ProgressCallback", "log"]
 
@@ -28,12 +28,10 @@ log = logging.getLogger("asyncllm.finetune")
 ProgressCallback = Callable[[dict[str, Any]], Any]
 
 
-class Finetuner:
+class Finetuner(Requires):
     """Base of every fine-tune method."""
 
     name: ClassVar[str] = ""
-    #: (import names, pip name, extra) that must be installed
-    requires: ClassVar[tuple[tuple[str, ...], str, str] | None] = None
     #: it reads the base model's files (a hub id is downloaded first); dummy does not
     needs_model: ClassVar[bool] = True
     #: it takes ``trust_remote_code`` (TrainableModule passes its own setting on)
@@ -55,18 +53,8 @@ class Finetuner:
         return f"<finetune.{self.name} {self.kw}>"
 
     @classmethod
-    def available(cls) -> bool:
-        if cls.requires is None:
-            return True
-        import importlib.util
-
-        return all(importlib.util.find_spec(n) is not None for n in cls.requires[0])
-
-    @classmethod
-    def check_available(cls) -> None:
-        if not cls.available():
-            assert cls.requires is not None
-            raise MissingDependencyError(cls.requires[1], cls.requires[2], f"finetune.{cls.name}")
+    def needed_for(cls) -> str:
+        return f"finetune.{cls.name}"
 
     async def report(self, event: dict[str, Any]) -> None:
         if "step" in event:

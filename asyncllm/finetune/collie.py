@@ -25,7 +25,6 @@ from typing import Any, ClassVar
 import anyio
 import anyio.to_thread
 
-from .._config import config
 from ._script import ScriptFinetuner, Step, script_value
 
 __all__ = ["Collie", "collie"]
@@ -58,12 +57,7 @@ class Collie(ScriptFinetuner):
     install: ClassVar[str] = ("pip install collie-lm, and set ASYNCLLM_COLLIE_SCRIPT to a CoLLiE SFT script such "
                               "as LazyLLM's lazyllm/components/finetune/collie/finetune.py")
     gpu_reason = "CoLLiE trains with DeepSpeed on CUDA"
-
-    @classmethod
-    def script(cls) -> Path | None:
-        raw = str(config.get("collie_script") or "")
-        path = Path(raw).expanduser() if raw else None
-        return path if path is not None and path.is_file() else None
+    setting = "collie_script"
 
     @staticmethod
     def data_file(trainset: str, lora_dir: Path) -> Path:
@@ -72,7 +66,7 @@ class Collie(ScriptFinetuner):
         return lora_dir.parent / "data.json" if path.suffix == ".jsonl" else path
 
     def train_steps(self, base_model: str, trainset: str, lora_dir: Path, opts: dict[str, Any]) -> list[Step]:
-        script = self.script() or Path(str(config.get("collie_script") or "collie_finetune.py"))
+        script = self.script() or self.configured() or Path("collie_finetune.py")
         world = 1
         for key in ("dp_size", "pp_size", "tp_size"):
             world *= int(opts.get(key, 1))

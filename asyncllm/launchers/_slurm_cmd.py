@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .base import at_least
+
 __all__ = [
     "JobState",
     "SbatchSpec",
@@ -208,13 +210,6 @@ def _check_directive_value(name: str, value: str) -> str:
     return value
 
 
-def _at_least(name: str, value: int, least: int) -> int:
-    """``value``, checked to be a count of at least ``least`` (one rule for every count directive)."""
-    if value < least:
-        raise ValueError(f"{name} must be >= {least}, got {value}")
-    return value
-
-
 def build_sbatch_script(spec: SbatchSpec, *, env_file: str | None = None) -> str:
     """The text of a batch script for ``spec``.
 
@@ -228,15 +223,15 @@ def build_sbatch_script(spec: SbatchSpec, *, env_file: str | None = None) -> str
     d: list[str] = [f"--job-name={_check_directive_value('job name', spec.job_name)}"]
     if spec.partition is not None:
         d.append(f"--partition={_check_directive_value('partition', spec.partition)}")
-    d.append(f"--nodes={_at_least('nodes', spec.nodes, 1)}")
+    d.append(f"--nodes={at_least('nodes', spec.nodes, 1)}")
     if spec.ntasks is not None:
-        d.append(f"--ntasks={_at_least('ntasks', spec.ntasks, 1)}")
+        d.append(f"--ntasks={at_least('ntasks', spec.ntasks, 1)}")
     if spec.cpus_per_task is not None:
-        d.append(f"--cpus-per-task={_at_least('cpus_per_task', spec.cpus_per_task, 1)}")
-    if spec.ngpus is not None and _at_least("ngpus", spec.ngpus, 0):  # 0 GPUs: no --gres line
+        d.append(f"--cpus-per-task={at_least('cpus_per_task', spec.cpus_per_task, 1)}")
+    if spec.ngpus is not None and at_least("ngpus", spec.ngpus, 0):  # 0 GPUs: no --gres line
         d.append(f"--gres=gpu:{spec.ngpus}")
     if spec.mem_mb is not None:
-        d.append(f"--mem={_at_least('mem_mb', spec.mem_mb, 1)}M")
+        d.append(f"--mem={at_least('mem_mb', spec.mem_mb, 1)}M")
     if spec.time_limit is not None:
         d.append(f"--time={format_time_limit(spec.time_limit)}")
     if spec.output is not None:

@@ -23,15 +23,17 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .._exceptions import ConfigError
 from .._status import Status
 
-__all__ = ["CommandSpec", "Handle", "Launcher", "RemoteState", "SpecDispatch", "Status", "TrialOutcome", "expand_port"]
+__all__ = ["CommandSpec", "Handle", "Launcher", "RemoteLauncher", "RemoteState", "SpecDispatch", "Status",
+           "TrialOutcome", "at_least", "expand_port", "seconds"]
 
 
 _PORT = "{port}"
+_N = TypeVar("_N", int, float)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,36 @@ class SpecDispatch:
         raise NotImplementedError
 
     async def _launch_command(self, spec: CommandSpec) -> Any:
+        raise NotImplementedError
+
+
+def at_least(name: str, value: _N, least: int) -> _N:
+    """``value``, checked to be at least ``least`` (a count, or a share of a node's CPUs/GPUs): one
+    rule, and one message, for every launcher option and sbatch directive."""
+    if value < least:
+        raise ConfigError(f"{name} must be >= {least}, got {value}")
+    return value
+
+
+def seconds(name: str, value: float) -> float:
+    """``value``, checked to be a positive number of seconds (0 would poll in a busy loop, or give
+    up before anything started)."""
+    if not value > 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+    return value
+
+
+class RemoteLauncher(SpecDispatch):
+    """A launcher that runs things on other machines (Ray, Slurm): a served module goes through a
+    :class:`HandleServer`, and a start is bounded by ``start_timeout`` as a whole."""
+
+    start_timeout: float
+
+    def server_launcher(self) -> HandleServer:
+        return HandleServer(self)
+
+    async def run_trials(self, target: str, indices: Sequence[int], *, concurrency: int,
+                         retries: int = 0) -> list[TrialOutcome]:
         raise NotImplementedError
 
 

@@ -38,12 +38,12 @@ from ._ray_env import LOOPBACK, RayHandle, import_ray
 from ._ray_resources import ask, check_fits, default_replica_cpus
 from ._ray_runtime import Runtime, blocking
 from ._ray_serve import RayServeHandle
-from .base import CommandSpec, HandleServer, SpecDispatch, TrialOutcome
+from .base import CommandSpec, RemoteLauncher, TrialOutcome, at_least, seconds
 
 __all__ = ["RayActorHandle", "RayLauncher", "RayServeHandle", "ray"]
 
 
-class RayLauncher(SpecDispatch):
+class RayLauncher(RemoteLauncher):
     """See the module docstring. ``num_cpus``/``num_gpus`` are per replica, actor or task."""
 
     kind = "ray"
@@ -52,32 +52,22 @@ class RayLauncher(SpecDispatch):
                  num_gpus: float | None = None, max_ongoing_requests: int | None = None,
                  http_host: str = LOOPBACK, http_port: int | None = None, start_timeout: float = 120.0,
                  access_log: bool = False, ray_init: dict[str, Any] | None = None) -> None:
-        if num_replicas < 1:
-            raise ConfigError(f"num_replicas must be >= 1, got {num_replicas}")
-        for name, v in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
-            if v is not None and v < 0:
-                raise ConfigError(f"{name} must be >= 0, got {v}")
-        if not start_timeout > 0:
-            raise ConfigError(f"start_timeout must be a positive number of seconds, got {start_timeout!r}")
         if address is not None and ray_init and any(k in ray_init for k in ("num_cpus", "num_gpus")):
             raise ConfigError("ray_init num_cpus/num_gpus only apply when the launcher starts Ray (address=None)")
         self.address = address
-        self.num_replicas = num_replicas
-        self.num_cpus = num_cpus
-        self.num_gpus = num_gpus
+        self.num_replicas = at_least("num_replicas", num_replicas, 1)
+        self.num_cpus = num_cpus if num_cpus is None else at_least("num_cpus", num_cpus, 0)
+        self.num_gpus = num_gpus if num_gpus is None else at_least("num_gpus", num_gpus, 0)
         self.max_ongoing_requests = max_ongoing_requests
         self.http_host = http_host
         self.http_port = http_port
-        self.start_timeout = start_timeout
+        self.start_timeout = seconds("start_timeout", start_timeout)
         self.access_log = access_log
         self.ray_init = dict(ray_init or {})
 
     def __repr__(self) -> str:
         return (f"<launchers.ray address={self.address or 'local'} num_replicas={self.num_replicas} "
                 f"num_cpus={self.num_cpus} num_gpus={self.num_gpus}>")
-
-    def server_launcher(self) -> HandleServer:
-        return HandleServer(self)
 
     def _resources(self, num_cpus: float | None = None, num_gpus: float | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -67,7 +67,7 @@ from ._slurm_cmd import (
     write_env_file,
 )
 from ._watch import Watcher
-from .base import CommandSpec, HandleServer, SpecDispatch, Status, TrialOutcome, expand_port
+from .base import CommandSpec, RemoteLauncher, Status, TrialOutcome, at_least, expand_port, seconds
 
 __all__ = ["SlurmJobHandle", "SlurmLauncher", "slurm"]
 
@@ -266,7 +266,7 @@ class SlurmJobHandle:
             await anyio.sleep(self.launcher.poll_interval)
 
 
-class SlurmLauncher(SpecDispatch):
+class SlurmLauncher(RemoteLauncher):
     """See the module docstring. ``time`` is the job's time limit: seconds, or a string in
     Slurm's own formats (``"01:00:00"``, ``"90"`` minutes, ``"1-12:00"``)."""
 
@@ -279,25 +279,21 @@ class SlurmLauncher(SpecDispatch):
                  start_timeout: float = 600.0, stop_timeout: float = 60.0, keep_files: bool = False,
                  extra_directives: Sequence[str] = (), sbatch: str = "sbatch", scontrol: str = "scontrol",
                  scancel: str = "scancel", sinfo: str = "sinfo") -> None:
-        if nodes < 1:
-            raise ConfigError(f"nodes must be >= 1, got {nodes}")
-        if ngpus is not None and ngpus < 0:
-            raise ConfigError(f"ngpus must be >= 0, got {ngpus}")
         try:
             limit = None if time is None else parse_time_limit(time)
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         self.partition = partition
-        self.nodes = nodes
-        self.ngpus = ngpus
+        self.nodes = at_least("nodes", nodes, 1)
+        self.ngpus = ngpus if ngpus is None else at_least("ngpus", ngpus, 0)
         self.cpus_per_task = cpus_per_task
         self.mem_mb = mem_mb
         self.time = limit
         self.workdir = workdir
         self.python = python or sys.executable
-        self.poll_interval = poll_interval
-        self.start_timeout = start_timeout
-        self.stop_timeout = stop_timeout
+        self.poll_interval = seconds("poll_interval", poll_interval)
+        self.start_timeout = seconds("start_timeout", start_timeout)
+        self.stop_timeout = seconds("stop_timeout", stop_timeout)
         self.keep_files = keep_files
         self.extra_directives = tuple(extra_directives)
         self.sbatch, self.scontrol, self.scancel, self.sinfo = sbatch, scontrol, scancel, sinfo
@@ -305,9 +301,6 @@ class SlurmLauncher(SpecDispatch):
     def __repr__(self) -> str:
         return (f"<launchers.slurm partition={self.partition} nodes={self.nodes} ngpus={self.ngpus} "
                 f"time={self.time}>")
-
-    def server_launcher(self) -> HandleServer:
-        return HandleServer(self)
 
     # -- submitting ----------------------------------------------------------------------------
 

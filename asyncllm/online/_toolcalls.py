@@ -4,6 +4,12 @@ The OpenAI stream sends a call in pieces keyed by ``index``: the first carries `
 ``function.name``, later ones ``function.arguments`` fragments to concatenate. Engines bend
 this (ids repeated or missing, the name repeated, arguments sent as an object or all in the
 first piece), so the merge is keyed by ``index`` only and tolerant of each of those.
+
+A call may carry ``extra_content`` (``{vendor: {field: value}}``): Google's OpenAI-compatible
+shape for what a vendor needs back on the call, Gemini 3's ``thought_signature`` (see
+online/gemini.py). It is merged per vendor key (a signature may come in a later piece than the
+call), kept on the merged call, and taken off again by :func:`without_call_extras` before a
+request goes to an OpenAI-compatible server, which does not know the field.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ToolCallAccumulator", "call_arguments", "finish_calls"]
+__all__ = ["ToolCallAccumulator", "call_arguments", "finish_calls", "without_call_extras"]
 
 
 class ToolCallAccumulator:
@@ -48,6 +54,8 @@ class ToolCallAccumulator:
                 self._args[idx] = [orjson.dumps(args).decode()]
             elif args:
                 self._args[idx].append(args)
+            if extra := d.get("extra_content"):
+                _merge_extra(cur, extra)
 
     def __bool__(self) -> bool:
         return bool(self._calls)
@@ -57,8 +65,39 @@ class ToolCallAccumulator:
         for idx in sorted(self._calls):
             call = self._calls[idx]
             fn = {"name": call["function"]["name"], "arguments": "".join(self._args[idx]) or "{}"}
-            out.append({"id": call["id"] or f"call_{idx}", "type": call["type"], "function": fn})
+            merged = {"id": call["id"] or f"call_{idx}", "type": call["type"], "function": fn}
+            if "extra_content" in call:
+                merged["extra_content"] = call["extra_content"]
+            out.append(merged)
         return out
+
+
+def _merge_extra(call: dict[str, Any], extra: Any) -> None:
+    if not isinstance(extra, dict):
+        return
+    mine: dict[str, Any] = call.setdefault("extra_content", {})
+    for vendor, fields in extra.items():
+        if isinstance(fields, dict):
+            mine[vendor] = {**(mine.get(vendor) or {}), **fields}
+
+
+def without_call_extras(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with no ``extra_content`` on any assistant tool call, for a request to an
+    OpenAI-compatible server (OpenAI's schema has no such field; a Gemini history must not carry
+    Google's signatures to another provider). The list itself when no message has tool calls:
+    a plain request pays one ``in`` per message and copies nothing."""
+    for m in messages:
+        if "tool_calls" in m:
+            break
+    else:
+        return messages
+    out = list(messages)
+    for i, m in enumerate(messages):
+        calls = m.get("tool_calls")
+        if calls and any(isinstance(c, dict) and "extra_content" in c for c in calls):
+            out[i] = {**m, "tool_calls": [{k: v for k, v in c.items() if k != "extra_content"}
+                                          if isinstance(c, dict) else c for c in calls]}
+    return out
 
 
 def finish_calls(calls: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:

@@ -74,7 +74,7 @@ from ._keys import KEY_ERRORS, ApiKey, KeyedProvider, RedactedHeaders, resolve_k
 from ._media import ImageRef, split_query, to_image_refs
 from ._registry import register_chat
 from ._structured import OutputSchema, raise_invalid, request_options
-from ._toolcalls import ToolCallAccumulator, finish_calls
+from ._toolcalls import ToolCallAccumulator, finish_calls, without_call_extras
 
 # RedactedHeaders and resolve_key live in _keys.py; re-exported for providers written against this file.
 __all__ = ["OnlineChatModuleBase", "RedactedHeaders", "http_settings", "resolve_key"]
@@ -240,7 +240,8 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+        # Gemini's thought signatures ride on tool calls as ``extra_content``: not for this wire
+        body: dict[str, Any] = {"model": model, "messages": without_call_extras(messages), "stream": stream}
         if self._static_params:
             body.update(self._static_params)
         if tools:

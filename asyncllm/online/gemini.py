@@ -25,8 +25,34 @@ Wire (google-genai 3.3.0, ``models.py`` / ``_api_client.py``; https://ai.google.
   ``{model, content: {parts: [{text}]}}`` → ``embeddings[].values`` (what the SDK's
   ``embed_content`` sends).
 
-Not carried: Gemini 3's ``thoughtSignature`` on function calls (multi-turn tool use with
-Gemini 3 models needs them sent back; Gemini 2.5 does not).
+Thought signatures (https://ai.google.dev/gemini-api/docs/thought-signatures; Vertex's
+https://docs.cloud.google.com/vertex-ai/generative-ai/docs/thought-signatures):
+
+* What comes: a part's ``thoughtSignature``, an opaque string (google-genai 3.3.0 ``types.py``:
+  ``Part.thought_signature``, bytes, base64 in JSON: ``_common.py``'s ``ser_json_bytes``), a
+  sibling of ``functionCall`` / ``text`` in the part. Gemini 3 signs every answer that calls a
+  function: one call, or the first ``functionCall`` part of parallel calls (the others carry
+  none); each step of a sequential tool loop is an answer with its own signed first call.
+  Answers without calls sign their last part.
+* What is enforced: Gemini 3 validates the current turn only (the model turns after the latest
+  user turn that holds text rather than function responses): the first ``functionCall`` part of
+  each of its steps must come back with its signature, on that very part, else HTTP 400
+  INVALID_ARGUMENT "Function call is missing a thought_signature in functionCall parts..."
+  (the message as the API words it: Google AI forum thread 109823, sipeed/picoclaw#79). Earlier
+  turns and text-part signatures are only recommended; Gemini 2.5 enforces none of it.
+* Streamed, a signature may come in a later chunk than its call, on a part with empty text
+  (modfin/bellman#35 reports it, after Google's streaming note): it goes onto the answer's
+  first call when that call came unsigned.
+* Carried here as Google's own OpenAI-compatible layer carries it: ``extra_content: {"google":
+  {"thought_signature": ...}}`` on the OpenAI-shaped tool call (the shape the Gemini OpenAI
+  endpoint returns and takes back; continuedev/continue#8865, crmne/ruby_llm#588). The stream's
+  merge keeps it (``_toolcalls.py``), ``FunctionCallFormatter`` keeps it, so the assistant
+  message of the usual tool loop, appended to the history, brings it back here, where
+  :func:`to_gemini_contents` puts it on its ``functionCall`` part. OpenAI-compatible requests
+  drop it (``without_call_extras`` in the base's ``_build_body``).
+
+Not carried: the signature of an answer without function calls (on its last text part; the
+docs recommend sending it back, nothing enforces it).
 """
 
 from __future__ import annotations
@@ -101,6 +127,19 @@ def _user_parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
+def signature_of(call: dict[str, Any]) -> str | None:
+    """The thought signature an OpenAI-shaped tool call carries (Google's OpenAI-compatible
+    ``extra_content.google.thought_signature``), or None."""
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    sig = google.get("thought_signature") if isinstance(google, dict) else None
+    return sig if isinstance(sig, str) and sig else None
+
+
+def _signed(sig: str) -> dict[str, Any]:
+    return {"google": {"thought_signature": sig}}
+
+
 def to_gemini_contents(messages: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """(systemInstruction, contents) from OpenAI-style messages. Tool results become
     ``functionResponse`` parts of a user turn, named after the call they answer."""
@@ -118,7 +157,10 @@ def to_gemini_contents(messages: list[dict[str, Any]]) -> tuple[dict[str, Any] |
             for tc in m.get("tool_calls") or []:
                 name, parsed = call_arguments(tc)
                 names[tc.get("id", "")] = name or ""
-                parts.append({"functionCall": {"name": name, "args": parsed}})
+                part: dict[str, Any] = {"functionCall": {"name": name, "args": parsed}}
+                if sig := signature_of(tc):  # back on the very part it came on (see the docstring)
+                    part["thoughtSignature"] = sig
+                parts.append(part)
             if parts:
                 contents.append({"role": "model", "parts": parts})
         elif role == "tool":
@@ -158,10 +200,13 @@ def _usage(meta: Any) -> dict[str, int] | None:
 class _Converter:
     """One ``GenerateContentResponse`` (whole or a stream chunk) → an OpenAI message / delta."""
 
-    __slots__ = ("calls",)
+    __slots__ = ("calls", "unsigned")
 
     def __init__(self) -> None:
         self.calls = 0  # tool calls seen so far in this answer: the next one's index
+        # the answer's first call while it has no signature: one arriving later on another
+        # part (a stream's closing empty-text part) is its signature
+        self.unsigned: int | None = None
 
     def __call__(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any]:
         if "error" in body:
@@ -179,14 +224,29 @@ class _Converter:
         thoughts: list[str] = []
         calls: list[dict[str, Any]] = []
         for part in (cand.get("content") or {}).get("parts") or []:
+            sig = part.get("thoughtSignature")
             if "functionCall" in part:
                 fc = part["functionCall"]
-                calls.append({"index": self.calls, "id": fc.get("id") or f"call_{self.calls}", "type": "function",
-                              "function": {"name": fc.get("name"),
-                                           "arguments": orjson.dumps(fc.get("args") or {}).decode()}})
+                call = {"index": self.calls, "id": fc.get("id") or f"call_{self.calls}", "type": "function",
+                        "function": {"name": fc.get("name"), "arguments": orjson.dumps(fc.get("args") or {}).decode()}}
+                if sig:
+                    call["extra_content"] = _signed(sig)
+                elif not self.calls:
+                    self.unsigned = 0
+                calls.append(call)
                 self.calls += 1
-            elif "text" in part:
+                continue
+            if "text" in part:
                 (thoughts if part.get("thought") else text).append(part["text"])
+            if sig and self.unsigned is not None:
+                # the first call's signature on a later part: onto that call, in this body's
+                # message or as a tool-call piece the stream's merge adds to it by index
+                first = next((c for c in calls if c["index"] == self.unsigned), None)
+                if first is None:
+                    calls.append({"index": self.unsigned, "extra_content": _signed(sig)})
+                else:
+                    first["extra_content"] = _signed(sig)
+                self.unsigned = None
         msg: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
         if thoughts:
             msg["reasoning_content"] = "".join(thoughts)

@@ -144,7 +144,8 @@ class FunctionCallFormatter(FormatterBase):
 
     ``tool_calls`` items are ``{"id", "type": "function", "function": {"name", "arguments"}}``
     with ``arguments`` a JSON string as the OpenAI wire has it; ``parse_arguments=True``
-    decodes them to dicts.
+    decodes them to dicts. A call keeps its ``extra_content`` (Gemini 3's thought signature, in
+    Google's OpenAI-compatible shape) so that the history sends it back.
     """
 
     def __init__(self, parse_arguments: bool = False) -> None:
@@ -166,7 +167,10 @@ class FunctionCallFormatter(FormatterBase):
                         raise ProtocolError(
                             f"tool call {fn.get('name')!r} has arguments that are not JSON: "
                             f"{fn['arguments'][:80]!r}") from exc
-                clean.append({"id": c.get("id"), "type": c.get("type") or "function", "function": fn})
+                call = {"id": c.get("id"), "type": c.get("type") or "function", "function": fn}
+                if c.get("extra_content"):  # Gemini 3's thought signature: must go back on this call
+                    call["extra_content"] = c["extra_content"]
+                clean.append(call)
             out["tool_calls"] = clean
         if msg.get("reasoning_content"):
             out["reasoning_content"] = msg["reasoning_content"]

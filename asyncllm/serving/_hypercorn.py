@@ -190,10 +190,11 @@ class _Hygiene:
         assert isinstance(self.config, _ServerConfig)
         return _late_body(self.config.body_timeout)
 
-    async def _watch(self, pause: Callable[[float], Awaitable[bool]]) -> str | None:
+    async def _watch(self) -> str | None:
         """Run until a deadline passes (returns the phase) or the server shuts down while the
-        connection is between requests (returns None). ``pause(s)`` sleeps ``s`` seconds and
-        returns True when the server began to shut down."""
+        connection is between requests (returns None). Between looks it sleeps until the next
+        deadline, or until the server begins to shut down, whichever comes first (anyio's
+        primitives: they work in hypercorn's own task on either backend)."""
         terminated = self.context.terminated
         while True:
             now = time.monotonic()
@@ -203,7 +204,11 @@ class _Hygiene:
             if terminated.is_set() and phase in ("idle", "headers"):
                 return None
             wait = self._step() if deadline is None else min(deadline - now, self._step())
-            await pause(wait)
+            if terminated.is_set():
+                await anyio.sleep(wait)
+            else:
+                with anyio.move_on_after(wait):
+                    await terminated.wait()
 
     # -- admission -----------------------------------------------------------------------------
 
@@ -295,15 +300,7 @@ class _AsyncioServer(_Hygiene, AsyncioTCPServer):
             await asyncio.shield(self._initiate_server_close())
             return
 
-        async def pause(seconds: float) -> bool:
-            if terminated.is_set():
-                await asyncio.sleep(seconds)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(terminated.wait(), seconds)
-            return bool(terminated.is_set())
-
-        if await self._watch(pause) == "body" and (late := self._timed_out_body()) is not None:
+        if await self._watch() == "body" and (late := self._timed_out_body()) is not None:
             with contextlib.suppress(OSError, RuntimeError):
                 self.writer.write(late)
         await asyncio.shield(self._initiate_server_close())
@@ -370,15 +367,7 @@ def _install_trio_server() -> None:
                     await self._initiate_server_close()
                 return
 
-            async def pause(seconds: float) -> bool:
-                if terminated.is_set():
-                    await trio.sleep(seconds)
-                else:
-                    with trio.move_on_after(seconds):
-                        await terminated.wait()
-                return bool(terminated.is_set())
-
-            phase = await self._watch(pause)
+            phase = await self._watch()
             with trio.CancelScope(shield=True):
                 if phase == "body" and (late := self._timed_out_body()) is not None:
                     with trio.move_on_after(1), contextlib.suppress(trio.BrokenResourceError,

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from .._exceptions import ConfigError
+from .._exceptions import WireError
 from .._query import QUERY_PREFIX
 from .._types import kwargs as kwargs_type
 from .._types import package
@@ -52,9 +52,6 @@ _PRIMITIVES = (str, int, float, bool, type(None))
 # orjson writes at most this many levels: deeper outputs cannot be sent anyway.
 MAX_DEPTH = 255
 
-
-class WireError(ConfigError, TypeError):
-    """A value cannot be sent over the wire (it is not JSON and not a tagged asyncllm type)."""
 
 
 def to_wire(value: Any, where: str = "value") -> Any:

@@ -47,7 +47,7 @@ def test_cpu_lora_passes_the_device_on() -> None:
 @pytest.mark.skipif(any(__import__("importlib").util.find_spec(m) is None for m in ("torch", "peft", "gguf")),
                     reason="needs the 'finetune' extra")
 def test_lora_worker_picks_the_cpu_without_a_gpu() -> None:
-    code = ("from asyncllm.finetune._lora_cpu_worker import pick_device\n"
+    code = ("from asyncllm.deploy._hardware import pick_device\n"
             "print(pick_device('auto'))\n"
             "try:\n    pick_device('cuda')\nexcept RuntimeError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,

@@ -9,6 +9,14 @@ sends one such object per SSE event, the last with ``finishReason`` and the full
 ``user`` / ``model`` are a 400 ("Please use a valid role: user, model."). Thought parts (``thought:
 true``) only when ``generationConfig.thinkingConfig.includeThoughts`` is set.
 
+Gemini 3 thought signatures (a model named ``gemini-3...``; :func:`gemini3_check`), as
+https://ai.google.dev/gemini-api/docs/thought-signatures describes them: an answer that calls
+functions carries ``thoughtSignature`` on its first ``functionCall`` part only (parallel calls:
+the others none), a text answer on its last part; a request whose current turn has a model
+step whose first ``functionCall`` part lacks its signature is a 400. A model name holding
+``late-signature`` streams the call unsigned and its signature in a later chunk, on a part with
+empty text (the case modfin/bellman#35 reports). Gemini 2.5 models get none of this, as before.
+
 Ollama (ollama 0.6.3 ``_client.py`` / ``_types.py``; github.com/ollama/ollama docs/api.md):
 ``POST /api/chat`` → ``{model, created_at, message: {role, content, thinking?, tool_calls?},
 done, done_reason, prompt_eval_count, eval_count, ...}``; streamed (``stream`` defaults to true)
@@ -19,6 +27,8 @@ caps the answer. ``POST /api/embed`` → ``{model, embeddings}``. Errors are ``{
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -53,6 +63,46 @@ def field(obj: Any, camel: str) -> Any:
 # ------------------------------------------------------------------------------ Gemini
 
 
+def thought_signature(call: dict[str, Any]) -> str:
+    """The fake's signature of one function call: base64 like the real one (google-genai 3.3.0
+    ``types.py``: ``Part.thought_signature`` is bytes, base64 on the wire), and checkable: it
+    is derived from the call, so a call sent back changed no longer matches it."""
+    raw = orjson.dumps([call.get("name"), call.get("args") or {}], option=orjson.OPT_SORT_KEYS)
+    return base64.b64encode(b"fake-sig:" + hashlib.sha256(raw).digest()).decode()
+
+
+def gemini3_check(contents: list[dict[str, Any]]) -> str | None:
+    """Gemini 3's validation, or None when the request passes. Only the current turn is checked:
+    the model turns after the latest user turn with standard content (not only function
+    responses); in each, the first ``functionCall`` part must carry its signature ("Validation"
+    in the thought-signatures doc; earlier turns are not validated). The message is the API's
+    (Google AI forum thread 109823, sipeed/picoclaw#79: ``default_api:<name>`` and the content
+    block's position); a signature that does not match is "Corrupted thought signature." (the
+    apiyi FAQ on Gemini's two signature errors, docs.apiyi.com/en/live/2026-10)."""
+    start = 0
+    for i in range(len(contents) - 1, -1, -1):
+        c = contents[i]
+        if c["role"] == "user" and any(not field(p, "functionResponse") for p in c["parts"]):
+            start = i + 1
+            break
+    for i in range(start, len(contents)):
+        c = contents[i]
+        first = next((p for p in c["parts"] if field(p, "functionCall")), None) if c["role"] == "model" else None
+        if first is None:
+            continue
+        call = field(first, "functionCall")
+        sig = field(first, "thoughtSignature")
+        if not sig:
+            return ("Function call is missing a thought_signature in functionCall parts. This is required for "
+                    "tools to work correctly, and missing thought_signature may lead to degraded model "
+                    f"performance. Additional data, function call `default_api:{call.get('name')}` , position "
+                    f"{i + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more "
+                    "details.")
+        if sig != thought_signature(call):
+            return "Corrupted thought signature."
+    return None
+
+
 def gemini_error(status: int, message: str, state: str) -> Any:
     return {"error": {"code": status, "message": message, "status": state}}
 
@@ -76,6 +126,9 @@ async def gemini(request: Request, body: dict[str, Any], fault: Fault | None, st
         if c.get("role") not in ("user", "model") or not c.get("parts"):
             return json_response(gemini_error(400, "Please use a valid role: user, model.", "INVALID_ARGUMENT"),
                                  400, headers)
+    gemini3 = model.removeprefix("models/").startswith("gemini-3")
+    if gemini3 and (refused := gemini3_check(contents)):
+        return json_response(gemini_error(400, refused, "INVALID_ARGUMENT"), 400, headers)
     last = contents[-1]
     responses = [field(p, "functionResponse") for p in last["parts"] if field(p, "functionResponse")]
     user_texts = [_gemini_text(c["parts"]) for c in contents if c["role"] == "user" and _gemini_text(c["parts"])]
@@ -96,6 +149,8 @@ async def gemini(request: Request, body: dict[str, Any], fault: Fault | None, st
     mode = mode.get("mode")
     calls = [] if responses or mode == "NONE" else [
         {"functionCall": {"name": d.get("name"), "args": {"query": question, "n": i}}} for i, d in enumerate(decls)]
+    if gemini3 and calls:  # the first functionCall part only
+        calls[0]["thoughtSignature"] = thought_signature(calls[0]["functionCall"])
     thinking = bool(field(field(config, "thinkingConfig"), "includeThoughts"))
     thought = f"thinking about: {question}"
     prompt_tokens = sum(len(words(_gemini_text(c["parts"]))) for c in contents)
@@ -119,9 +174,11 @@ async def gemini(request: Request, body: dict[str, Any], fault: Fault | None, st
             a["usageMetadata"] = usage(out_tokens)
         return a
 
+    # a Gemini 3 answer without calls signs its last part (not validated when sent back)
+    text_sig = {"thoughtSignature": thought_signature({"name": "text", "args": {"text": text}})} if gemini3 else {}
     if action == "generateContent":
         parts: list[dict[str, Any]] = [{"text": thought, "thought": True}] if thinking else []
-        parts += calls or [{"text": "".join(ws[:n])}]
+        parts += calls or [{"text": "".join(ws[:n]), **text_sig}]
         return json_response(answer(parts, reason, n), 200, headers)
     if request.query_params.get("alt") != "sse":  # without alt=sse the API streams a JSON array
         return json_response(gemini_error(400, "this fake streams only with alt=sse, as the SDK asks",
@@ -130,13 +187,19 @@ async def gemini(request: Request, body: dict[str, Any], fault: Fault | None, st
     if thinking:
         frames.extend(encode_sse(orjson.dumps(answer([{"text": w, "thought": True}], None, None)))
                       for w in words(thought))
-    if calls:
+    if calls and gemini3 and "late-signature" in model:  # the call unsigned, then its signature
+        first = dict(calls[0])
+        signed = {"text": "", "thoughtSignature": first.pop("thoughtSignature")}
+        frames.append(encode_sse(orjson.dumps(answer([first, *calls[1:]], None, None))))
+        frames.append(encode_sse(orjson.dumps(answer([signed], reason, n))))
+    elif calls:
         frames.append(encode_sse(orjson.dumps(answer(calls, reason, n))))
     else:
         pieces = ws[:n]
         for i, w in enumerate(pieces):
             last_piece = i == len(pieces) - 1
-            frames.append(encode_sse(orjson.dumps(answer([{"text": w}], reason if last_piece else None,
+            part = {"text": w, **(text_sig if last_piece else {})}
+            frames.append(encode_sse(orjson.dumps(answer([part], reason if last_piece else None,
                                                          n if last_piece else None))))
     return SSEBody(_play(frames, fault, "gemini"), state, headers)
 

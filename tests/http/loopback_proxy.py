@@ -1,6 +1,7 @@
 """A forwarding and CONNECT HTTP/1.1 proxy on 127.0.0.1 for the tests; it counts what goes through it.
 
-``async with running_proxy() as proxy:`` gives its URL (``http://127.0.0.1:<port>``) with
+``async with running_proxy() as proxy:`` gives its URL (``http://127.0.0.1:<port>``; with
+``tls=`` a server SSL context, an ``https://`` proxy that clients reach over TLS) with
 ``.state``: every request it received (``state.requests``: method, target, whether it carried
 the right credentials), its CONNECT tunnels, and switches to make it demand Basic credentials
 (``auth="user:password"`` → 407 without them) or refuse everything with a status (``refuse=403``).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ import anyio
 import anyio.abc
 import h11
 from anyio.abc import SocketAttribute
+from anyio.streams.tls import TLSListener
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
@@ -47,16 +50,19 @@ class RunningProxy(str):
     port: int
 
     def with_auth(self, userinfo: str) -> str:
-        return self.replace("http://", f"http://{userinfo}@", 1)
+        return self.replace("://", f"://{userinfo}@", 1)
 
 
 @asynccontextmanager
 async def running_proxy(*, auth: str | None = None, refuse: int | None = None,
-                        aliases: set[str] | None = None) -> AsyncIterator[RunningProxy]:
+                        aliases: set[str] | None = None, tls: ssl.SSLContext | None = None,
+                        ) -> AsyncIterator[RunningProxy]:
     state = ProxyState(auth=auth, refuse=refuse, aliases=set(aliases or ()))
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(SocketAttribute.local_port)
-    url = RunningProxy(f"http://127.0.0.1:{port}")
+    tcp = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = tcp.extra(SocketAttribute.local_port)
+    # A failed handshake (a client that does not trust the proxy) ends that connection only.
+    listener = tcp if tls is None else TLSListener(tcp, tls, standard_compatible=False)
+    url = RunningProxy(f"{'https' if tls else 'http'}://127.0.0.1:{port}")
     url.state, url.port = state, port
     async with anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, lambda s: _serve_client(s, state))
@@ -107,12 +113,12 @@ def _upstream_host(state: ProxyState, host: str) -> str | None:
 _GONE = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError, h11.ProtocolError)
 
 
-async def _serve_client(client: anyio.abc.SocketStream, state: ProxyState) -> None:
+async def _serve_client(client: anyio.abc.ByteStream, state: ProxyState) -> None:
     with contextlib.suppress(*_GONE):  # a client or target went away mid-exchange: so does this connection
         await _serve(client, state)
 
 
-async def _serve(client: anyio.abc.SocketStream, state: ProxyState) -> None:
+async def _serve(client: anyio.abc.ByteStream, state: ProxyState) -> None:
     async with client:
         h = h11.Connection(h11.SERVER)
         upstream: tuple[str, anyio.abc.SocketStream, h11.Connection] | None = None
@@ -150,7 +156,7 @@ async def _serve(client: anyio.abc.SocketStream, state: ProxyState) -> None:
                 await upstream[1].aclose()
 
 
-async def _tunnel(h: h11.Connection, client: anyio.abc.SocketStream, state: ProxyState, target: str) -> None:
+async def _tunnel(h: h11.Connection, client: anyio.abc.ByteStream, state: ProxyState, target: str) -> None:
     host, _, port = target.rpartition(":")
     real = _upstream_host(state, host)
     if real is None or not port.isdigit():
@@ -168,7 +174,7 @@ async def _tunnel(h: h11.Connection, client: anyio.abc.SocketStream, state: Prox
         if leftover:
             await remote.send(leftover)
 
-        async def pipe(src: anyio.abc.SocketStream, dst: anyio.abc.SocketStream) -> None:
+        async def pipe(src: anyio.abc.ByteStream, dst: anyio.abc.ByteStream) -> None:
             while data := await _recv(src):
                 try:
                     await dst.send(data)
@@ -180,7 +186,7 @@ async def _tunnel(h: h11.Connection, client: anyio.abc.SocketStream, state: Prox
         tg.start_soon(pipe, remote, client)
 
 
-async def _forward(h: h11.Connection, client: anyio.abc.SocketStream, state: ProxyState, request: h11.Request,
+async def _forward(h: h11.Connection, client: anyio.abc.ByteStream, state: ProxyState, request: h11.Request,
                    body: bytes, upstream: tuple[str, anyio.abc.SocketStream, h11.Connection] | None,
                    ) -> tuple[str, anyio.abc.SocketStream, h11.Connection] | None:
     """Send one absolute-form request on to its target and relay the answer; the upstream
@@ -208,7 +214,7 @@ async def _forward(h: h11.Connection, client: anyio.abc.SocketStream, state: Pro
         raise
 
 
-async def _relay(h: h11.Connection, client: anyio.abc.SocketStream, request: h11.Request, body: bytes,
+async def _relay(h: h11.Connection, client: anyio.abc.ByteStream, request: h11.Request, body: bytes,
                  upstream: tuple[str, anyio.abc.SocketStream, h11.Connection],
                  ) -> tuple[str, anyio.abc.SocketStream, h11.Connection] | None:
     _, remote, uh = upstream

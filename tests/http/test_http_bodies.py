@@ -104,3 +104,24 @@ async def test_a_call_in_flight_holds_its_body_at_its_own_size(fake: FakeServer)
     ours = [tracemalloc.Filter(True, "*/asyncllm/*")]  # the library's own allocations, not the server's
     grown = sum(d.size_diff for d in during.filter_traces(ours).compare_to(before.filter_traces(ours), "filename"))
     assert grown / calls < 2 * body_size, f"{grown / calls:.0f} bytes held per call for a {body_size}-byte body"
+
+
+async def test_a_body_that_is_not_json_is_a_typed_error_that_names_the_fix(fake: FakeServer) -> None:
+    """An object in a request body (a keyword argument's value, an option) is refused before
+    anything is sent, as a WireError (a ConfigError and a TypeError) that says what may go in a
+    body; orjson's own TypeError said only the type's name. The same from a module call."""
+    import asyncllm as al
+    from asyncllm._http import stream_sse
+    from asyncllm.serving import WireError
+
+    fix = "must be str, int, float, bool, None, a list or a dict"
+    with pytest.raises(WireError, match=fix) as direct:
+        await request_json("POST", f"{fake}/v1/chat/completions", json={"x": object()}, headers=AUTH)
+    assert isinstance(direct.value, al.ConfigError) and isinstance(direct.value, TypeError)
+    with pytest.raises(WireError, match=fix):
+        async with stream_sse("POST", f"{fake}/v1/chat/completions", json={"x": {1j}}, headers=AUTH):
+            pass
+    llm = al.OnlineChatModule(source="openai", base_url=f"{fake}/v1/", api_key=DEFAULT_KEY, model="gpt-4o-mini")
+    with pytest.raises(WireError, match=fix):
+        await llm("hi", temperature=object())
+    assert fake.state.requests == []  # nothing reached the server

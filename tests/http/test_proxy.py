@@ -6,6 +6,7 @@ proxy (tests/http/proxy.py) counts what goes through it and reaches loopback onl
 from __future__ import annotations
 
 import logging
+import ssl
 
 import pytest
 from fakeprovider.server import FakeServer
@@ -13,7 +14,7 @@ from loopback_proxy import RunningProxy, running_proxy
 from nethelpers import AUTH, TLSFiles, ask, chat
 
 from asyncllm import _http
-from asyncllm._exceptions import APITimeoutError, ConfigError, PermissionDeniedError, ProxyError
+from asyncllm._exceptions import APITimeoutError, ConfigError, PermissionDeniedError, ProxyError, TLSError
 from asyncllm._http import HTTPSettings, stream_sse
 from asyncllm._proxy import env_proxy_for, no_proxy_matches, parse_proxy
 
@@ -247,3 +248,52 @@ async def test_a_proxy_on_another_name_is_resolved_by_the_proxy(fake: FakeServer
         url = f"http://provider.test:{fake.port}"
         assert await ask(url, HTTPSettings(proxy=p)) == "fake reply to: hi"
         assert p.state.targets() == [f"{url}/v1/chat/completions"]
+
+
+# ----------------------------------------------------------------------------- an https:// proxy
+
+
+def proxy_tls(tls_files: TLSFiles) -> ssl.SSLContext:
+    """The proxy's side of TLS: a certificate for 127.0.0.1 from the throwaway CA."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tls_files.server_pem)
+    return ctx
+
+
+async def test_an_https_proxy_is_reached_over_tls(fake: FakeServer, tls_fake: FakeServer,
+                                                  tls_files: TLSFiles) -> None:
+    """An ``https://`` proxy: TLS to the proxy (checked against the same trust as the target),
+    then an http target forwarded in absolute form inside it, or an https target through a
+    CONNECT tunnel with a second TLS session inside the first; a stream too."""
+    async with running_proxy(tls=proxy_tls(tls_files)) as p:
+        assert p.startswith("https://")
+        s = HTTPSettings(proxy=p, verify=tls_files.ca_pem)
+        assert await ask(fake, s) == "fake reply to: hi"
+        assert await ask(tls_fake, s) == "fake reply to: hi"
+        async with stream_sse("POST", f"{tls_fake}/v1/chat/completions", json=chat("x y", stream=True),
+                              headers=AUTH, settings=s) as events:
+            frames = [ev async for ev in events if not ev.is_done]
+        assert len(frames) > 3
+        assert p.state.targets("POST") == [f"{fake}/v1/chat/completions"]
+        assert set(p.state.targets("CONNECT")) == {f"127.0.0.1:{tls_fake.port}"} and p.state.tunnels >= 1
+
+
+async def test_an_https_proxy_from_the_environment_with_credentials(
+        tls_fake: FakeServer, tls_files: TLSFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_proxy(auth="u:p", tls=proxy_tls(tls_files)) as p:
+        monkeypatch.setenv("HTTPS_PROXY", p.with_auth("u:p"))
+        assert await ask(tls_fake, HTTPSettings(verify=tls_files.ca_pem)) == "fake reply to: hi"
+        assert p.state.requests[0][:1] == ("CONNECT",) and p.state.requests[0][2]
+
+
+async def test_an_https_proxy_that_is_not_trusted_is_a_tls_error_naming_it(
+        fake: FakeServer, tls_files: TLSFiles) -> None:
+    """The proxy's certificate is checked like any server's: one the client's trust does not
+    cover fails the handshake, as a TLSError that names the proxy (never its credentials) and
+    says how to trust it, and nothing is sent through it."""
+    async with running_proxy(tls=proxy_tls(tls_files)) as p:
+        with pytest.raises(TLSError) as ei:
+            await ask(fake, HTTPSettings(proxy=p.with_auth("u:secret-pw"), max_attempts=1))
+        msg = str(ei.value)
+        assert f"127.0.0.1:{p.port}" in msg and "secret-pw" not in msg and "verify" in msg
+        assert p.state.requests == []

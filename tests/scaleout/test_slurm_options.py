@@ -40,6 +40,22 @@ def test_a_wrong_type_of_time_is_a_config_error(value: object) -> None:
         launchers.slurm(time=value)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("option", ["poll_interval", "start_timeout", "stop_timeout"])
+@pytest.mark.parametrize("value", [0, -1.0, float("nan")])
+def test_a_duration_must_be_positive_seconds(option: str, value: float) -> None:
+    # poll_interval=0 would run scontrol in a busy loop; the same rule as ray(start_timeout=...).
+    with pytest.raises(ConfigError, match=rf"^{option} must be a positive number of seconds, got "):
+        launchers.slurm(**{option: value})
+    with pytest.raises(ConfigError, match=r"^start_timeout must be a positive number of seconds"):
+        launchers.ray(start_timeout=value)
+
+
+@pytest.mark.parametrize(("option", "least"), [("nodes", 1), ("ngpus", 0)])
+def test_a_count_below_its_least_is_a_config_error(option: str, least: int) -> None:
+    with pytest.raises(ConfigError, match=rf"^{option} must be >= {least}, got {least - 1}$"):
+        launchers.slurm(**{option: least - 1})
+
+
 def _fake_sbatch(tmp_path: Path, message: str) -> str:
     tool = tmp_path / "sbatch"
     tool.write_text(f"#!/bin/sh\necho '{message}' >&2\nexit 1\n")

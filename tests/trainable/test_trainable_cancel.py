@@ -15,8 +15,8 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import llamacpp_server
 from pydantic import BaseModel, Field
+from trainable_helpers import llamacpp_server
 
 from asyncllm import deploy
 from asyncllm.trainable import TrainableModule

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import pid_alive
+from trainable_helpers import pid_alive
 
 import asyncllm as al
 from asyncllm import deploy, finetune

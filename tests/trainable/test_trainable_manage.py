@@ -15,9 +15,9 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import pid_alive
 from fakeprovider import server
 from fakeprovider.state import FakeState
+from trainable_helpers import pid_alive
 
 import asyncllm as al
 from asyncllm import deploy, finetune

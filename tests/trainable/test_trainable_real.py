@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-from conftest import llamacpp_server, pid_alive
 from pydantic import BaseModel, Field
+from trainable_helpers import llamacpp_server, pid_alive
 
 import asyncllm as al
 from asyncllm import deploy, finetune
