@@ -14,6 +14,11 @@ async def wait20(x: Any) -> Any:
     return x
 
 
+async def echo(x: Any) -> Any:
+    """``wait20`` without the wait: the served app's own cost on the same (async) path."""
+    return x
+
+
 def spin5(x: Any) -> Any:
     """CPU-bound step: 5 ms of pure-Python work on the serving loop."""
     end = time.perf_counter() + 0.005

@@ -131,7 +131,7 @@ def floor_in_process() -> Iterator[str]:
 # ------------------------------------------------------------------------------ measuring
 
 
-def _proc_ns(pid: int) -> int:
+def proc_ns(pid: int) -> int:
     """Run time of every thread of ``pid`` and of its child processes, in nanoseconds."""
     total = 0
     with contextlib.suppress(OSError):
@@ -139,7 +139,7 @@ def _proc_ns(pid: int) -> int:
             with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/schedstat") as f:
                 total += int(f.read().split()[0])
             with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/children") as f:
-                total += sum(_proc_ns(int(c)) for c in f.read().split())
+                total += sum(proc_ns(int(c)) for c in f.read().split())
     return total
 
 
@@ -166,10 +166,11 @@ class Cell:
         return self.done / self.wall
 
 
-async def measure(call: Callable[[int], Awaitable[Any]], conc: int, seconds: float, warmup: float,
-                  server_pid: int | None) -> Cell:
+async def steady(call: Callable[[int], Awaitable[Any]], conc: int, seconds: float, warmup: float,
+                 probe: Callable[[], tuple[float, ...]]) -> tuple[int, tuple[float, ...]]:
     """``conc`` workers call ``call`` without pause; the window opens after ``warmup`` seconds
-    and closes ``seconds`` later, with every worker still busy (steady state on both sides)."""
+    and closes ``seconds`` later, with every worker still busy (steady state on both sides).
+    Returns the calls done in the window and how much each of ``probe()``'s readings grew."""
     done = 0
     running = True
 
@@ -183,21 +184,29 @@ async def measure(call: Callable[[int], Awaitable[Any]], conc: int, seconds: flo
             done += 1
             i += conc
 
-    def snapshot() -> tuple[int, float, float, float]:
-        if server_pid is None:  # in-process: this thread is the client, the rest the server
-            client, server = time.thread_time(), time.process_time()
-            return done, client, server - client, time.perf_counter()
-        return done, time.process_time(), _proc_ns(server_pid) / 1e9, time.perf_counter()
-
     async with anyio.create_task_group() as tg:
         for w in range(conc):
             tg.start_soon(worker, w)
         await anyio.sleep(warmup)
-        n0, c0, s0, t0 = snapshot()
+        n0, p0 = done, probe()
         await anyio.sleep(seconds)
-        n1, c1, s1, t1 = snapshot()
+        n1, p1 = done, probe()
         running = False
-    return Cell(n1 - n0, c1 - c0, s1 - s0, t1 - t0)
+    return n1 - n0, tuple(b - a for a, b in zip(p0, p1, strict=True))
+
+
+async def measure(call: Callable[[int], Awaitable[Any]], conc: int, seconds: float, warmup: float,
+                  server_pid: int | None) -> Cell:
+    """A steady-state window: client and server CPU, wall time."""
+
+    def probe() -> tuple[float, float, float]:
+        if server_pid is None:  # in-process: this thread is the client, the rest the server
+            client, server = time.thread_time(), time.process_time()
+            return client, server - client, time.perf_counter()
+        return time.process_time(), proc_ns(server_pid) / 1e9, time.perf_counter()
+
+    done, (client, server, wall) = await steady(call, conc, seconds, warmup, probe)
+    return Cell(done, client, server, wall)
 
 
 async def app_alone(app: Any, n: int = 5000, repeats: int = 8) -> float:
@@ -208,9 +217,16 @@ async def app_alone(app: Any, n: int = 5000, repeats: int = 8) -> float:
                (b"content-length", str(len(body)).encode()), (b"accept", b"*/*")]
     message = {"type": "http.request", "body": body, "more_body": False}
     answer: list[Any] = []
+    pending = False
 
     async def receive() -> Any:
-        return message
+        # The body once, then nothing until the client goes, as a server does: an app that
+        # watches for a disconnect while an async target runs must wait here, not spin.
+        nonlocal pending
+        if pending:
+            pending = False
+            return message
+        await anyio.sleep_forever()
 
     async def send(m: Any) -> None:
         answer.append(m)
@@ -224,6 +240,7 @@ async def app_alone(app: Any, n: int = 5000, repeats: int = 8) -> float:
     for _ in range(repeats):
         t0 = time.process_time()
         for _ in range(n):
+            pending = True
             await app(scope(), receive, send)
         best = min(best, (time.process_time() - t0) / n * 1e6)
         if answer[-1].get("body") != b'{"output":1}':
