@@ -412,12 +412,23 @@ def report(pairs: list[tuple[Row, Row]], lazy: dict[int, dict[str, float]] | Non
 
 
 async def main(seconds: float, rounds: int, warmup: float, lazy_python: str | None) -> None:
+    from asyncllm import ModuleBase
     from asyncllm.serving import create_app
 
+    class Trivial(ModuleBase):
+        """What is usually served: a module, whose ``async`` forward the app runs while it
+        watches for the client going away (a disconnect cancels it); ``trivial`` is a plain
+        function, which nothing can interrupt, so it is not watched."""
+
+        async def forward(self, x: Any) -> Any:
+            return x
+
     os.sched_setaffinity(0, {0})
-    ours = create_app(trivial)
-    ours.guard.timed_body = False  # as under asyncllm's own servers (their connections keep it)
+    ours, ours_module = create_app(trivial), create_app(Trivial())
+    for app in (ours, ours_module):
+        app.guard.timed_body = False  # as under asyncllm's own servers (their connections keep it)
     floor_alone, ours_alone = await app_alone(floor_app()), await app_alone(ours)
+    module_alone = await app_alone(ours_module)
     pairs = await measure_all(rounds, seconds, warmup)
     lazy = None
     if lazy_python is None:
@@ -426,7 +437,8 @@ async def main(seconds: float, rounds: int, warmup: float, lazy_python: str | No
         lazy = await row_lazyllm(lazy_python, seconds)
     report(pairs, lazy)
     print(f"\nthe served app alone (ASGI calls, no server or sockets), CPU per request: {ours_alone:.1f} µs, "
-          f"the bare app {floor_alone:.1f} µs ({ours_alone / floor_alone:.2f}x)")
+          f"the bare app {floor_alone:.1f} µs ({ours_alone / floor_alone:.2f}x); an async module, watched for a "
+          f"disconnect while it runs: {module_alone:.1f} µs ({module_alone / floor_alone:.2f}x)")
 
 
 if __name__ == "__main__":
