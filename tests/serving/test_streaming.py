@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -125,3 +126,76 @@ async def test_stream_with_pre_and_post() -> None:
             chunks = [str(c) async for c in st]
         assert chunks == ["a", "b"]  # chunks as the module produced them
         assert st.result == "AB->ab"  # post shapes the final result only
+
+
+async def test_a_served_async_call_leaves_no_watcher_behind_and_a_disconnect_cancels_it() -> None:
+    """The app watches for the client going away while an async module runs (on asyncio a native
+    watcher task, serving/_asgi.py): by the time the app has answered, that task is gone; and a
+    disconnect while the module runs cancels it (the module's ``finally`` runs, the answer is
+    499). The app is called as a server calls it, with a ``receive`` that gives the body and then
+    waits, as hypercorn's does."""
+    from asyncllm.serving import create_app
+
+    finished: list[str] = []
+
+    class Waits(al.ModuleBase):
+        async def forward(self, x: Any) -> Any:
+            try:
+                if x == "hang":
+                    await anyio.sleep_forever()
+                return x
+            finally:
+                finished.append(str(x))
+
+    app = create_app(Waits())
+    body = b'{"args": ["ok"], "kwargs": {}}'
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/generate", "raw_path": b"/generate", "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]}
+
+    async def call(payload: bytes, gone: anyio.Event | None) -> list[Any]:
+        sent: list[Any] = []
+        messages = [{"type": "http.request", "body": payload, "more_body": False}]
+
+        async def receive() -> Any:
+            if messages:
+                return messages.pop()
+            if gone is not None:
+                await gone.wait()
+                return {"type": "http.disconnect"}
+            await anyio.sleep_forever()
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        await app(dict(scope, headers=[*scope["headers"], (b"content-length", str(len(payload)).encode())]),
+                  receive, send)
+        return sent
+
+    def tasks() -> int:
+        import sniffio
+
+        if sniffio.current_async_library() != "asyncio":
+            return 0  # trio: the watcher lives in a task group, which cannot outlive the call
+        import asyncio
+
+        return len(asyncio.all_tasks())
+
+    before = tasks()
+    sent = await call(body, None)
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b'{"output":"ok"}'
+    assert tasks() == before and finished == ["ok"]
+
+    gone = anyio.Event()
+    with anyio.fail_after(10):  # a disconnect that cancelled nothing would hang here
+        async with anyio.create_task_group() as tg:
+            async def hang() -> None:
+                out = await call(b'{"args": ["hang"], "kwargs": {}}', gone)
+                assert out[0]["status"] == 499
+
+            tg.start_soon(hang)
+            await anyio.sleep(0.1)  # the module is in its sleep by now
+            assert finished == ["ok"]
+            gone.set()
+    assert finished == ["ok", "hang"] and tasks() == before
