@@ -3,7 +3,7 @@
 :class:`ServedModuleError` is a :class:`~asyncllm.ModuleExecutionError` (so code that
 handles a failing local module handles a failing served one the same way) that also says
 which error type the server reported and where; its ``__cause__`` is the HTTP status error
-(:class:`~asyncllm.InternalServerError`) carrying status and body. Protocol problems
+(an :class:`~asyncllm.APIStatusError` for the 500) carrying status and body. Protocol problems
 (4xx: bad input, wrong key, unknown method) stay the HTTP layer's typed
 :class:`~asyncllm.APIStatusError` subclasses.
 
