@@ -69,9 +69,7 @@ async def gather(
     return await _gather_trio(jobs, limiter)
 
 
-async def _run_job(job: Callable[[], Awaitable[Any]], limiter: anyio.CapacityLimiter | None) -> Any:
-    if limiter is None:
-        return await job()
+async def _run_job(job: Callable[[], Awaitable[Any]], limiter: anyio.CapacityLimiter) -> Any:
     async with limiter:
         return await job()
 

@@ -257,16 +257,12 @@ async def app_alone() -> tuple[float, float]:
     return await serving.app_alone(create_app(echo)), await serving.app_alone(serving.floor_app())
 
 
-def _spread(values: list[float], fmt: str = ".2f") -> str:
-    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
-
-
 def report(rows: list[Row]) -> None:
     floor = rows[0]
     med = statistics.median
     print(f"\nfloor: {FLOOR} (Starlette echo in one Ray Serve replica) at concurrency {floor.conc}: "
-          f"{_spread([w.rps for w in floor.windows], '.0f')} calls/s, replica "
-          f"{_spread([w.replica_us for w in floor.windows], '.0f')} µs CPU/call, proxy "
+          f"{serving._spread([w.rps for w in floor.windows], '.0f')} calls/s, replica "
+          f"{serving._spread([w.replica_us for w in floor.windows], '.0f')} µs CPU/call, proxy "
           f"{med(w.proxy_us for w in floor.windows):.0f} µs CPU/call")
     print(f"\n{'module':7} {'launcher':13} {'conc':>4} {'calls/s':>8} {'÷ floor':>17} {'÷ local':>17} "
           f"{'x2/x1':>17} {'repl µs':>8} {'repl ÷ bare':>17} {'repl − bare µs':>18} {'proxy µs':>8}")
@@ -274,15 +270,15 @@ def report(rows: list[Row]) -> None:
         per_round = list(zip(row.windows, floor.windows, strict=True))
         local = next((x for x in rows if x.module == row.module and x.name == "local inproc"), None)
         x1 = next((x for x in rows if x.module == row.module and x.name == "ray x1"), None)
-        cols = [_spread([w.rps / f.rps for w, f in per_round])]
-        cols.append(_spread([w.rps / v.rps for w, v in zip(row.windows, local.windows, strict=True)])
+        cols = [serving._spread([w.rps / f.rps for w, f in per_round])]
+        cols.append(serving._spread([w.rps / v.rps for w, v in zip(row.windows, local.windows, strict=True)])
                     if local is not None and local is not row else "")
-        cols.append(_spread([w.rps / v.rps for w, v in zip(row.windows, x1.windows, strict=True)])
+        cols.append(serving._spread([w.rps / v.rps for w, v in zip(row.windows, x1.windows, strict=True)])
                     if x1 is not None and row.name == "ray x2" else "")
         if row.is_ray:
             repl = f"{med(w.replica_us for w in row.windows):8.0f}"
-            cols.append(_spread([w.replica_us / f.replica_us for w, f in per_round]))
-            cols.append(_spread([w.replica_us - f.replica_us for w, f in per_round], ".0f"))
+            cols.append(serving._spread([w.replica_us / f.replica_us for w, f in per_round]))
+            cols.append(serving._spread([w.replica_us - f.replica_us for w, f in per_round], ".0f"))
             proxy = f"{med(w.proxy_us for w in row.windows):8.0f}"
         else:
             repl, proxy = "", ""

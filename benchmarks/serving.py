@@ -373,17 +373,18 @@ async def row_lazyllm(python: str, seconds: float) -> dict[int, dict[str, float]
     raise RuntimeError(f"the LazyLLM driver printed no result (exit {proc.returncode})")
 
 
-def _spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+def _spread(values: list[float], fmt: str = ".2f") -> str:
+    """``median [min-max]`` of per-round values (scaleout.py prints its rows with it too)."""
+    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
 
 
 def report(pairs: list[tuple[Row, Row]], lazy: dict[int, dict[str, float]] | None) -> None:
     print(f"\n{'row':18} {'conc':>5} {'req/s':>7} {'client µs':>10} {'server µs':>10} {'total µs':>9}"
           f"  {'CPU × its floor: median [min-max of rounds]':>20}")
+    med = statistics.median
     for floor, ours in pairs:
         for row in (floor, ours):
             for conc, cells in row.cells.items():
-                med = statistics.median
                 line = (f"{row.name:18} {conc:>5} {med(c.rps for c in cells):>7.0f} "
                         f"{med(c.client_us for c in cells):>10.0f} {med(c.server_us for c in cells):>10.0f} "
                         f"{med(c.total_us for c in cells):>9.0f}")

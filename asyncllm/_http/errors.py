@@ -251,7 +251,6 @@ def _should_retry(s: HTTPSettings) -> Callable[[BaseException], bool]:
     return pred
 
 
-
 class _TransportErrors:
     """``with _TransportErrors(call, settings):`` a transport failure (httpx's, or an OSError from a
     socket) becomes our typed error for ``call`` (:func:`_transport_error`, the one mapping). The

@@ -208,7 +208,6 @@ class EmbedEngine(EngineApp):
     def __init__(self, models: Models, model_name: str) -> None:
         self.models = models
         self.ready = False
-        self.load_error: str | None = None
         # One inference at a time: a single batch already saturates the cores.
         self._limiter = anyio.CapacityLimiter(1)
         super().__init__(model_name, [

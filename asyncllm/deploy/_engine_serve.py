@@ -28,9 +28,9 @@ from starlette.routing import Route
 from .._process import write_atomic
 from ..serving._hypercorn import bind_socket, serve_app
 
-__all__ = ["READY_PREFIX", "EngineApp", "add_serve_arguments", "announce_port", "bind_announced", "bind_socket",
-           "engine_parser", "error_response", "hypercorn_config", "input_texts", "json_object", "json_response",
-           "model_list", "serve_app", "until_signalled"]
+# What the engine scripts use; the rest of this file is the plumbing behind it.
+__all__ = ["EngineApp", "engine_parser", "error_response", "hypercorn_config", "json_response", "serve_app",
+           "until_signalled"]
 
 #: the stdout line an engine prints once it listens: ``ASYNCLLM_READY port=<port>``
 READY_PREFIX = "ASYNCLLM_READY"

@@ -33,7 +33,8 @@ milestones (``loaded`` carries ``steps``, the total; ``trained`` ends the steps)
 ``{"done": true, "gguf": "<path>", ...}``. On failure: ``{"done": false, "error": ...}``
 and exit code 1. Human-oriented logs go to stderr.
 
-The file is self-contained (imports nothing from asyncllm).
+It imports from asyncllm only the torch scripts' shared options (``deploy/_hardware.py``),
+which loads nothing that ``python -m asyncllm.finetune._lora_cpu_worker`` has not already.
 """
 
 from __future__ import annotations

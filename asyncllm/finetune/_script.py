@@ -103,7 +103,7 @@ class ScriptFinetuner(Finetuner):
     @classmethod
     def check_available(cls) -> None:
         if gone := cls.missing():
-            raise MissingDependencyError(f"finetune.{cls.name}'s {', '.join(gone)}", "", f"finetune.{cls.name}",
+            raise MissingDependencyError(f"{cls.needed_for()}'s {', '.join(gone)}", "", cls.needed_for(),
                                          how=cls.install)
 
     def options(self) -> dict[str, Any]:

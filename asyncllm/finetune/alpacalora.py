@@ -50,7 +50,7 @@ class AlpacaLora(ScriptFinetuner):
 
     def train_steps(self, base_model: str, trainset: str, lora_dir: Path, opts: dict[str, Any]) -> list[Step]:
         folder = self.configured() or Path("alpaca-lora")
-        argv = [sys.executable, str(folder / "finetune.py"), f"--base_model={base_model}",
+        argv = [sys.executable, str(folder / self.script_in_folder), f"--base_model={base_model}",
                 f"--data_path={Path(trainset).resolve()}", f"--output_dir={lora_dir}"]
         argv += [f"--{k}={script_value(v)}" for k, v in opts.items()]
         return [(argv, str(folder))]

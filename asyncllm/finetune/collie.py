@@ -66,7 +66,7 @@ class Collie(ScriptFinetuner):
         return lora_dir.parent / "data.json" if path.suffix == ".jsonl" else path
 
     def train_steps(self, base_model: str, trainset: str, lora_dir: Path, opts: dict[str, Any]) -> list[Step]:
-        script = self.script() or self.configured() or Path("collie_finetune.py")
+        script = self.configured() or Path("collie_finetune.py")  # (script() is configured() when it exists)
         world = 1
         for key in ("dp_size", "pp_size", "tp_size"):
             world *= int(opts.get(key, 1))

@@ -39,7 +39,7 @@ class Pipeline(FlowBase):
                 if _ctx.sessions_seen:  # the item may have bound one (al.current_session())
                     sess = item._end_usage()
                 continue
-            if isinstance(item, ModuleBase) and type(value) is not package and type(value) is not kwargs:
+            if isinstance(item, ModuleBase) and (tv := type(value)) is not package and tv is not kwargs:
                 # A module wraps its own errors and spans its own call (tracing gives module
                 # items no item span), so _call_item would only add a coroutine.
                 try:
@@ -48,7 +48,7 @@ class Pipeline(FlowBase):
                     raise self._item_error(i, exc) from self._item_cause(exc)
             else:
                 value = await self._call_item(i, value, kw if i == 0 else {})
-            sess = _current_session.get()  # the item may have opened one
+            sess = _current_session.get() if _ctx.sessions_seen else None  # the item may have opened one
         return value
 
 

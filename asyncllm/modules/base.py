@@ -548,14 +548,12 @@ class ModuleBase:
                     await agen.aclose()
                 if runner is not None:
                     await runner.finalize()
-            if (sess := _current_session.get()) is None:
-                pass  # no session, nowhere to record a trace
-            elif span is not None:
-                with _tracing.step(span):
+            if (sess := self._end_usage()) is not None and self._return_trace:
+                if span is None:
                     self._record_trace(sess, result)
-            else:
-                self._record_trace(sess, result)
-        self._end_usage()
+                else:
+                    with _tracing.step(span):
+                        self._record_trace(sess, result)
         stream.set_result(result)
 
     def _record_trace(self, sess: Any, result: Any) -> None:

@@ -84,20 +84,17 @@ def _merge_extra(call: dict[str, Any], extra: Any) -> None:
 def without_call_extras(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``messages`` with no ``extra_content`` on any assistant tool call, for a request to an
     OpenAI-compatible server (OpenAI's schema has no such field; a Gemini history must not carry
-    Google's signatures to another provider). The list itself when no message has tool calls:
-    a plain request pays one ``in`` per message and copies nothing."""
-    for m in messages:
-        if "tool_calls" in m:
-            break
-    else:
-        return messages
-    out = list(messages)
+    Google's signatures to another provider). The list itself when no call carries one: a plain
+    request copies nothing."""
+    out: list[dict[str, Any]] | None = None
     for i, m in enumerate(messages):
         calls = m.get("tool_calls")
         if calls and any(isinstance(c, dict) and "extra_content" in c for c in calls):
+            if out is None:
+                out = list(messages)
             out[i] = {**m, "tool_calls": [{k: v for k, v in c.items() if k != "extra_content"}
                                           if isinstance(c, dict) else c for c in calls]}
-    return out
+    return messages if out is None else out
 
 
 def finish_calls(calls: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:

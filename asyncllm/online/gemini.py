@@ -200,13 +200,13 @@ def _usage(meta: Any) -> dict[str, int] | None:
 class _Converter:
     """One ``GenerateContentResponse`` (whole or a stream chunk) → an OpenAI message / delta."""
 
-    __slots__ = ("calls", "unsigned")
+    __slots__ = ("calls", "first_unsigned")
 
     def __init__(self) -> None:
         self.calls = 0  # tool calls seen so far in this answer: the next one's index
-        # the answer's first call while it has no signature: one arriving later on another
-        # part (a stream's closing empty-text part) is its signature
-        self.unsigned: int | None = None
+        # the answer's first call (index 0) came without a signature: one arriving later on
+        # another part (a stream's closing empty-text part) is its signature
+        self.first_unsigned = False
 
     def __call__(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any]:
         if "error" in body:
@@ -232,21 +232,20 @@ class _Converter:
                 if sig:
                     call["extra_content"] = _signed(sig)
                 elif not self.calls:
-                    self.unsigned = 0
+                    self.first_unsigned = True
                 calls.append(call)
                 self.calls += 1
                 continue
             if "text" in part:
                 (thoughts if part.get("thought") else text).append(part["text"])
-            if sig and self.unsigned is not None:
+            if sig and self.first_unsigned:
                 # the first call's signature on a later part: onto that call, in this body's
                 # message or as a tool-call piece the stream's merge adds to it by index
-                first = next((c for c in calls if c["index"] == self.unsigned), None)
-                if first is None:
-                    calls.append({"index": self.unsigned, "extra_content": _signed(sig)})
+                if calls and calls[0]["index"] == 0:
+                    calls[0]["extra_content"] = _signed(sig)
                 else:
-                    first["extra_content"] = _signed(sig)
-                self.unsigned = None
+                    calls.append({"index": 0, "extra_content": _signed(sig)})
+                self.first_unsigned = False
         msg: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
         if thoughts:
             msg["reasoning_content"] = "".join(thoughts)

@@ -336,7 +336,7 @@ async def _run_watched_asyncio(receive: Receive, fn: Callable[[], Awaitable[Any]
     wait in ``receive()``, so a plain ``task.cancel()`` ends it, and it is awaited before this
     returns: nothing outlives the request."""
     scope = anyio.CancelScope()
-    watcher = asyncio.get_running_loop().create_task(_watch_then_cancel(receive, scope))
+    watcher = asyncio.get_running_loop().create_task(_watch_disconnect(receive, scope))
     try:
         with scope:
             try:
@@ -351,21 +351,18 @@ async def _run_watched_asyncio(receive: Receive, fn: Callable[[], Awaitable[Any]
                 await watcher
 
 
-async def _watch_then_cancel(receive: Receive, scope: anyio.CancelScope) -> None:
-    try:
-        await _watch_disconnect(receive, scope)
-    except Exception:  # receive() failed: stop fn as a task group would, and say why
-        scope.cancel()
-        raise
-
-
 async def _watch_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    """Cancel ``scope`` when the client goes away (or ``receive()`` fails: then raise, having
+    stopped the work as a task group would for a failed child)."""
     while True:
         try:
             message: Message = await receive()
         except BodyTimeout:  # a body nobody reads, still trickling in: treat the client as gone
             scope.cancel()
             return
+        except Exception:
+            scope.cancel()
+            raise
         if message["type"] == "http.disconnect":
             scope.cancel()
             return

@@ -32,6 +32,11 @@ def _params(fn: Callable[..., Any]) -> list[inspect.Parameter]:
         return []
 
 
+def _is_agen(fn: Any) -> bool:
+    """An async generator function, or an object whose ``__call__`` is one."""
+    return inspect.isasyncgenfunction(fn) or inspect.isasyncgenfunction(type(fn).__call__)
+
+
 class Invoker:
     """Calls ``target`` with the server-side ``pre``/``post`` around it."""
 
@@ -49,12 +54,9 @@ class Invoker:
         # not inspected again for every request. ``may_suspend`` is False when every part is a
         # plain sync callable: such a call never yields to the event loop, so a client
         # disconnect could not interrupt it and watching for one is wasted.
-        call = type(target).__call__ if not inspect.isfunction(target) else None
-        self._target_kind = "module" if isinstance(target, ModuleBase) else \
-            "agen" if inspect.isasyncgenfunction(target) or inspect.isasyncgenfunction(call) else "call"
+        self._target_kind = "module" if isinstance(target, ModuleBase) else "agen" if _is_agen(target) else "call"
         parts = [p for p in (target, pre, post) if p is not None]
-        self.may_suspend = any(isinstance(p, ModuleBase) or is_async_callable(p) or inspect.isasyncgenfunction(p)
-                               or inspect.isasyncgenfunction(type(p).__call__) for p in parts)
+        self.may_suspend = any(isinstance(p, ModuleBase) or is_async_callable(p) or _is_agen(p) for p in parts)
 
     @staticmethod
     def _post_shape(post: Callable[..., Any] | None) -> tuple[str, str | None]:
