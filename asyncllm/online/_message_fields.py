@@ -68,6 +68,10 @@ def wire_messages(messages: list[dict[str, Any]], keep: frozenset[str],
     copied not at all."""
     out: list[dict[str, Any]] | None = None
     for i, m in enumerate(messages):
+        # the plain message first: as cheap as the one lookup this walk cost before the rule
+        # (a keys-view comparison is 3-4x that: it was measured on the per-call path)
+        if len(m) == 2 and "content" in m and "role" in m:
+            continue
         if m.keys() <= keep:
             calls = m.get("tool_calls")
             if not calls or all(not isinstance(c, dict) or c.keys() <= keep_on_calls for c in calls):
