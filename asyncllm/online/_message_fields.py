@@ -44,8 +44,17 @@ The facts behind it (checked 2026-11-30):
   read it). DashScope's compatible mode (Qwen) takes it back: dashscope 2.0.2
   v2/protocols/openai.py echoes an assistant turn's ``reasoning_content`` ("Reasoning models
   require prior turns' reasoning_content echoed back").
-* Ark (Doubao): volcengine-ark 5.0.54's ``ChatCompletionAssistantMessageParam`` has no
-  ``reasoning_content`` (it is on the answer only), so it is not sent.
+* ``reasoning_content`` is what the OpenAI-compatible servers read back, so it is every OpenAI-wire
+  provider's default declaration (``OnlineChatModuleBase.message_extras``): vLLM copies it into the
+  messages its chat templates see, for reasoning models that call tools (vllm-project/vllm#21655:
+  Qwen3's template keeps the reasoning of the turns after the last question), and Vercel's AI SDK
+  sends it back on its OpenAI-compatible provider for multi-turn tool calls (vercel/ai#12049).
+  OpenAI's own endpoint is reached through the same class as any such server (``source="openai"``
+  with ``base_url=``), and it is not known to refuse the field today (above). The platforms
+  hosting open reasoning models (SiliconFlow, Together, OpenRouter, MiniMax, Ark/Doubao) keep the
+  default: none of them is known to refuse it, and a hosted DeepSeek or Kimi in thinking mode
+  needs it. (Ark's SDK, volcengine-ark 5.0.54, has no such field on its input message type, which
+  is a type for callers, not a check.) Only Mistral and Groq, which refuse it, leave it out.
 * Claude takes back its signed ``thinking_blocks`` (claude.py); Gemini the ``extra_content`` of a
   tool call (gemini.py).
 """

@@ -142,8 +142,10 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     #: a tool call (Claude's signed ``thinking_blocks``, DeepSeek's ``reasoning_content``, Gemini's
     #: call ``extra_content``): copied from a non-streamed message, or taken from the stream
     #: converter's ``extras`` dict, and the only fields besides OpenAI's that a request body
-    #: carries of a history (the one rule: ``_message_fields.py``)
-    message_extras: ClassVar[tuple[str, ...]] = ()
+    #: carries of a history (the one rule: ``_message_fields.py``). The default is the
+    #: OpenAI-compatible servers' convention, ``reasoning_content``, which vLLM and the platforms
+    #: hosting open reasoning models read back; a provider that refuses it (Mistral, Groq) says so
+    message_extras: ClassVar[tuple[str, ...]] = ("reasoning_content",)
     # OpenAI's fields plus message_extras, computed once per class (__init_subclass__)
     _keep: ClassVar[frozenset[str]] = OPENAI_MESSAGE_FIELDS
     _keep_on_calls: ClassVar[frozenset[str]] = OPENAI_CALL_FIELDS

@@ -24,6 +24,8 @@ class GroqChat(OnlineChatModuleBase, source="groq"):
     # https://console.groq.com/docs/text-chat; Structured Outputs: "streaming is not currently
     # supported"; the 400 users meet: langchain-ai/langchain#23629): output_type= is one request.
     structured_streams = False
+    # Groq refuses any message field but OpenAI's, reasoning_content included (online/_message_fields.py)
+    message_extras = ()
 
     def _convert_frame(self, event: SSEEvent) -> dict[str, Any] | None:
         frame = super()._convert_frame(event)

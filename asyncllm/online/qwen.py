@@ -59,7 +59,9 @@ class QwenChat(OnlineChatModuleBase, source="qwen"):
     default_model = "qwen-plus"
     vlm_model_prefixes = ("qwen-vl", "qwen2.5-vl", "qwen3-vl", "qvq")
     has_deployment = True
-    message_extras = ("reasoning_content",)  # compatible mode takes it back (online/_message_fields.py)
+    # compatible mode takes reasoning_content back (online/_message_fields.py); `partial: true` on a
+    # last assistant message is its Partial Mode (alibabacloud.com/help/en/model-studio/partial-mode)
+    message_extras = ("reasoning_content", "partial")
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:

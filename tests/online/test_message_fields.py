@@ -52,11 +52,16 @@ def assistant(fake: FakeServer) -> dict[str, Any]:
     return next(m for m in fake.state.requests[-1]["body"]["messages"] if m["role"] == "assistant")
 
 
-def only_openai_fields(sent: list[dict[str, Any]]) -> None:
+# what each OpenAI-wire target takes back besides OpenAI's fields: reasoning_content is the
+# OpenAI-compatible servers' convention (vLLM reads it); Mistral and Groq refuse it
+TAKES_BACK = {"openai": {"reasoning_content"}, "mistral": set(), "groq": set()}
+
+
+def only_openai_fields(sent: list[dict[str, Any]], target: str) -> None:
     for m in sent:
-        assert m.keys() <= OPENAI_MESSAGE_FIELDS, m
+        assert m.keys() <= OPENAI_MESSAGE_FIELDS | TAKES_BACK[target], m
         for c in m.get("tool_calls") or ():
-            assert c.keys() <= OPENAI_CALL_FIELDS, c
+            assert c.keys() <= OPENAI_CALL_FIELDS | TAKES_BACK[target], c
 
 
 @pytest.mark.parametrize("stream", [True, False])
@@ -69,7 +74,9 @@ async def test_a_claude_history_reaches_an_openai_wire_provider_with_openai_fiel
     answer = await module(fake, target, stream)(history, tools=TOOLS)
     assert answer["content"] == "fake reply to tool results: sunny"
     assert assistant(fake)["tool_calls"][0]["id"] == history[1]["tool_calls"][0]["id"]
-    only_openai_fields(fake.state.requests[-1]["body"]["messages"])
+    only_openai_fields(fake.state.requests[-1]["body"]["messages"], target)
+    # an OpenAI-compatible server gets the reasoning back (vLLM's templates read it), the others not
+    assert assistant(fake).get("reasoning_content") == (history[1]["reasoning_content"] if target == "openai" else None)
     assert history[1]["thinking_blocks"] and history[1]["reasoning_content"]  # the caller's history is as it was
 
 
@@ -99,7 +106,7 @@ async def test_a_gemini_tool_call_history_drops_the_signature_on_the_openai_wire
     assert answer["content"] == "fake reply to tool results: sunny"
     raw = orjson.dumps(fake.state.requests[-1]["body"])
     assert b"thought_signature" not in raw and b"extra_content" not in raw
-    only_openai_fields(fake.state.requests[-1]["body"]["messages"])
+    only_openai_fields(fake.state.requests[-1]["body"]["messages"], target)
     # and Gemini itself still takes it back (Gemini 3 answers 400 without it)
     again = await gemini(history, tools=TOOLS)
     assert again["content"] == "fake reply to tool results: sunny"
@@ -146,4 +153,4 @@ async def test_a_dynamic_router_moves_from_claude_to_an_openai_wire_provider_mid
         answer = await router(loop("weather in Paris?", first), tools=TOOLS)
     assert answer["content"] == "fake reply to tool results: sunny"
     assert fake.state.requests[-1]["path"].endswith("/chat/completions")
-    only_openai_fields(fake.state.requests[-1]["body"]["messages"])
+    only_openai_fields(fake.state.requests[-1]["body"]["messages"], target)
