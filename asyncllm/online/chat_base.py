@@ -115,8 +115,9 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     #: json_schema, json_object_schema, json_object, tool, prompt
     structured_output: str = "json_object"
     #: the provider streams an answer in its structured mode, so an ``output_type=`` call streams
-    #: when ``streams_upstream`` says so (a cancel then stops the generation) and is parsed at the
-    #: end; False for one that refuses a streamed JSON-mode request (Groq): one plain request
+    #: when ``streams_upstream`` says so, as any call (a cancel then stops the generation), and is
+    #: parsed at the end; False for one that refuses a streamed JSON-mode request (Groq): each
+    #: request of the call is then sent with ``stream=False``, one plain request
     structured_streams: ClassVar[bool] = True
     #: the system prompt sent when the module is built without ``system_prompt=`` (the seed's
     #: ``_get_system_prompt()``, which returns it); None sends none (OpenAI-compatible servers and
@@ -497,9 +498,11 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                           params: dict[str, Any]) -> Any:
         """``output_type``'s value from the model (see online/_structured.py): ask in the provider's
         structured mode, validate, re-ask with the error up to ``retries`` times. Each answer is
-        streamed by the one rule (``streams_upstream``) where the provider streams that mode, and
-        read whole before it is parsed: a cancel hangs up on the stream, which stops the model."""
-        stream = streams_upstream(stream, self._stream) and self.structured_streams
+        read whole before it is parsed; whether it streams is decided where every call's is, in
+        ``forward`` (``streams_upstream``: a cancel hangs up on the stream, which stops the model),
+        with ``stream=False`` asked for here only when the provider cannot stream that mode."""
+        if not self.structured_streams:
+            stream = False
         schema = OutputSchema(output_type)
         mode = self.structured_output
         extra, in_text = request_options(mode, schema)
@@ -526,7 +529,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         raise raise_invalid(raw, errors, retries + 1)
 
     async def _message(self, question: Any, history: list[Any], files: Any, model: str | None,
-                       base_url: str | None, stream: bool, params: dict[str, Any]) -> dict[str, Any]:
+                       base_url: str | None, stream: bool | None, params: dict[str, Any]) -> dict[str, Any]:
         """One call's whole assistant message (tool calls included), streamed or not; the deltas
         are read here, never shown (the caller gets only the validated value)."""
         message: dict[str, Any] = {}
