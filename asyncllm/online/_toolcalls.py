@@ -8,8 +8,8 @@ first piece), so the merge is keyed by ``index`` only and tolerant of each of th
 A call may carry ``extra_content`` (``{vendor: {field: value}}``): Google's OpenAI-compatible
 shape for what a vendor needs back on the call, Gemini 3's ``thought_signature`` (see
 online/gemini.py). It is merged per vendor key (a signature may come in a later piece than the
-call), kept on the merged call, and taken off again by :func:`without_call_extras` before a
-request goes to an OpenAI-compatible server, which does not know the field.
+call) and kept on the merged call; a request to a provider that does not take it back leaves it
+off (online/_message_fields.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["ToolCallAccumulator", "call_arguments", "finish_calls", "without_call_extras"]
+__all__ = ["ToolCallAccumulator", "call_arguments", "finish_calls"]
 
 
 class ToolCallAccumulator:
@@ -79,22 +79,6 @@ def _merge_extra(call: dict[str, Any], extra: Any) -> None:
     for vendor, fields in extra.items():
         if isinstance(fields, dict):
             mine[vendor] = {**(mine.get(vendor) or {}), **fields}
-
-
-def without_call_extras(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``messages`` with no ``extra_content`` on any assistant tool call, for a request to an
-    OpenAI-compatible server (OpenAI's schema has no such field; a Gemini history must not carry
-    Google's signatures to another provider). The list itself when no call carries one: a plain
-    request copies nothing."""
-    out: list[dict[str, Any]] | None = None
-    for i, m in enumerate(messages):
-        calls = m.get("tool_calls")
-        if calls and any(isinstance(c, dict) and "extra_content" in c for c in calls):
-            if out is None:
-                out = list(messages)
-            out[i] = {**m, "tool_calls": [{k: v for k, v in c.items() if k != "extra_content"}
-                                          if isinstance(c, dict) else c for c in calls]}
-    return messages if out is None else out
 
 
 def finish_calls(calls: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:

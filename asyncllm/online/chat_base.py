@@ -16,7 +16,8 @@ Hooks (all optional; the defaults speak OpenAI chat completions):
 * ``_image_part(ref)``             one image of a vision request
 * ``_convert_response(body)``      a non-streamed body → OpenAI ``chat.completion`` dict
 * ``_convert_frame(event)``        one SSE event → OpenAI ``chat.completion.chunk`` dict (or None)
-* ``message_extras``               message fields the provider needs back next turn (Claude)
+* ``message_extras``               fields beyond OpenAI's the provider takes back next turn (on a
+                                   message or a tool call); the body drops any other (``_message_fields.py``)
 * fine-tuning: ``_upload_train_file``, ``_create_finetuning_job``, ``_query_finetuning_job``;
   deployment: ``_create_deployment``, ``_query_deployment`` (see ``_finetune.py``)
 
@@ -71,9 +72,10 @@ from ..streaming.sse import SSEEvent
 from ._finetune import FineTuneMixin
 from ._keys import KEY_ERRORS, ApiKey, KeyedProvider, RedactedHeaders, resolve_key
 from ._media import ImageRef, split_query, to_image_refs
+from ._message_fields import OPENAI_CALL_FIELDS, OPENAI_MESSAGE_FIELDS, wire_messages
 from ._registry import register_chat
 from ._structured import OutputSchema, raise_invalid, request_options
-from ._toolcalls import ToolCallAccumulator, finish_calls, without_call_extras
+from ._toolcalls import ToolCallAccumulator, finish_calls
 
 # RedactedHeaders and resolve_key live in _keys.py, http_settings in _http/options.py; re-exported for
 # providers written against this file.
@@ -108,9 +110,15 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     #: the provider answers some stream requests with an HTTP-200 JSON error instead of events
     errors_as_json_when_streaming: ClassVar[bool] = False
     vlm_model_prefixes: ClassVar[tuple[str, ...]] = ()
-    #: message fields a provider needs back in the next turn (Claude's signed ``thinking_blocks``):
-    #: copied from a non-streamed message, or taken from the stream converter's ``extras`` dict
+    #: fields beyond OpenAI's that this provider takes back in the next turn, on a message or on
+    #: a tool call (Claude's signed ``thinking_blocks``, DeepSeek's ``reasoning_content``, Gemini's
+    #: call ``extra_content``): copied from a non-streamed message, or taken from the stream
+    #: converter's ``extras`` dict, and the only fields besides OpenAI's that a request body
+    #: carries of a history (the one rule: ``_message_fields.py``)
     message_extras: ClassVar[tuple[str, ...]] = ()
+    # OpenAI's fields plus message_extras, computed once per class (__init_subclass__)
+    _keep: ClassVar[frozenset[str]] = OPENAI_MESSAGE_FIELDS
+    _keep_on_calls: ClassVar[frozenset[str]] = OPENAI_CALL_FIELDS
     #: how to ask this provider for JSON matching a schema (online/_structured.py): the modes are
     #: json_schema, json_object_schema, json_object, tool, prompt
     structured_output: str = "json_object"
@@ -129,6 +137,8 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
 
     def __init_subclass__(cls, source: str | None = None, **kw: Any) -> None:
         super().__init_subclass__(**kw)
+        cls._keep = OPENAI_MESSAGE_FIELDS.union(cls.message_extras)
+        cls._keep_on_calls = OPENAI_CALL_FIELDS.union(cls.message_extras)
         if source:
             cls.source = source.lower()
             register_chat(source, cls)
@@ -197,8 +207,9 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:
-        # Gemini's thought signatures ride on tool calls as ``extra_content``: not for this wire
-        body: dict[str, Any] = {"model": model, "messages": without_call_extras(messages), "stream": stream}
+        # the one rule: OpenAI's fields plus what this provider takes back (_message_fields.py)
+        body: dict[str, Any] = {"model": model, "messages": wire_messages(messages, self._keep, self._keep_on_calls),
+                                "stream": stream}
         if self._static_params:
             body.update(self._static_params)
         if tools:
@@ -468,7 +479,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                         content.append(c)
                         yield c
                     tool_calls = finish_calls(msg.get("tool_calls"))
-                    extras = {k: msg[k] for k in self.message_extras if k in msg} or None
+                    extras = {k: msg[k] for k in self.message_extras if msg.get(k)} or None
                 break
             except KEY_ERRORS as exc:
                 # The provider refused the key: try the next key once, unless output went out.

@@ -48,8 +48,9 @@ https://docs.cloud.google.com/vertex-ai/generative-ai/docs/thought-signatures):
   endpoint returns and takes back; continuedev/continue#8865, crmne/ruby_llm#588). The stream's
   merge keeps it (``_toolcalls.py``), ``FunctionCallFormatter`` keeps it, so the assistant
   message of the usual tool loop, appended to the history, brings it back here, where
-  :func:`to_gemini_contents` puts it on its ``functionCall`` part. OpenAI-compatible requests
-  drop it (``without_call_extras`` in the base's ``_build_body``).
+  :func:`to_gemini_contents` puts it on its ``functionCall`` part. Gemini declares it in
+  ``message_extras``; a request to a provider that does not declare it leaves it off
+  (online/_message_fields.py).
 
 Not carried: the signature of an answer without function calls (on its last text part; the
 docs recommend sending it back, nothing enforces it).
@@ -270,6 +271,7 @@ class GeminiChat(OnlineChatModuleBase, source="gemini"):
     stream_usage = False
     vlm_model_prefixes = ("gemini",)
     structured_output = "json_schema"  # generationConfig.responseJsonSchema
+    message_extras = ("extra_content",)  # a tool call's thought signature (see the module docstring)
 
     def _make_auth(self, key: Secret | None) -> Auth:
         return _goog_auth(key)

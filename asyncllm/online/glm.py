@@ -44,6 +44,7 @@ class GLMChat(OpenAIFineTuneAPI, OnlineChatModuleBase, source="glm"):
     default_base_url = "https://open.bigmodel.cn/api/paas/v4/"
     default_model = "glm-4"
     vlm_model_prefixes = ("glm-4v", "glm-4.1v", "glm-4.5v")
+    message_extras = ("reasoning_content",)  # Preserved Thinking takes it back (online/_message_fields.py)
 
     def _image_part(self, ref: ImageRef) -> dict[str, Any]:
         url = ref.url

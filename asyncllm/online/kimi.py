@@ -38,6 +38,10 @@ class KimiChat(OnlineChatModuleBase, source="kimi"):
     default_base_url = "https://api.moonshot.cn/v1/"
     default_model = "moonshot-v1-8k"
     accepts_image_urls = False
+    # thinking models: a tool-calling turn's reasoning_content must come back (online/_message_fields.py);
+    # `partial: true` on a last assistant message is Moonshot's Partial Mode (platform.moonshot.cn/docs/
+    # guide/use-partial-mode)
+    message_extras = ("reasoning_content", "partial")
     vlm_model_prefixes = ("moonshot-v1-8k-vision", "moonshot-v1-32k-vision", "moonshot-v1-128k-vision",
                           "kimi-latest", "kimi-k2")
 

@@ -21,6 +21,9 @@ class MistralChat(OnlineChatModuleBase, source="mistral"):
     default_model = "mistral-small-latest"
     stream_usage = False
     vlm_model_prefixes = ("pixtral", "mistral-medium", "mistral-small")
+    # Mistral refuses any other field with a 422 (online/_message_fields.py); `prefix: true` on a last
+    # assistant message is its own (docs.mistral.ai/guides/prefix; docs.litellm.ai/docs/completion/prefix)
+    message_extras = ("prefix",)
 
 
 class MistralEmbedding(OnlineEmbeddingModuleBase, source="mistral"):

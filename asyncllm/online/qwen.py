@@ -59,6 +59,7 @@ class QwenChat(OnlineChatModuleBase, source="qwen"):
     default_model = "qwen-plus"
     vlm_model_prefixes = ("qwen-vl", "qwen2.5-vl", "qwen3-vl", "qvq")
     has_deployment = True
+    message_extras = ("reasoning_content",)  # compatible mode takes it back (online/_message_fields.py)
 
     def _build_body(self, messages: list[dict[str, Any]], *, model: str, stream: bool,
                     tools: list[dict[str, Any]] | None, params: dict[str, Any]) -> dict[str, Any]:

@@ -131,6 +131,7 @@ ROUTES: list[tuple[str, str, Handler, tuple[str, ...]]] = [
     ("/chat/completions", "openai", _chat, ("POST",)),
     ("/compatible-mode/v1/chat/completions", "qwen", _chat, ("POST",)),
     ("/kimi/v1/chat/completions", "kimi", _chat, ("POST",)),
+    ("/deepseek/chat/completions", "deepseek", _chat, ("POST",)),
     ("/vllm/v1/chat/completions", "vllm", _chat, ("POST",)),
     ("/api/paas/v4/chat/completions", "glm", _chat, ("POST",)),
     ("/api/v3/chat/completions", "doubao", _chat, ("POST",)),

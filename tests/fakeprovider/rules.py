@@ -33,11 +33,70 @@ MISTRAL_UNKNOWN = ("stream_options", "max_completion_tokens")
 GROQ_NO_STREAM = "response_format` does not support streaming"
 
 
+# Mistral validates each message the same way: a field its message schema lacks (an assistant
+# `reasoning_content`, Claude's `thinking_blocks`) is 422 extra_forbidden at
+# ["body", "messages", i, role, field] (charmbracelet/crush#1590, BerriAI/litellm#30835,
+# Gage-Technologies/mistral-go#2). `prefix` is its own (docs.mistral.ai/guides/prefix).
+MISTRAL_MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "prefix"})
+MISTRAL_CALL_FIELDS = frozenset({"id", "type", "function", "index"})
+
+# Groq answers a message field it does not know with a 400 worded as its validator words it
+# (janhq/jan#8136, NousResearch/hermes-agent#11089, tashfeenahmed/freellmapi#1070); an assistant
+# `reasoning` is its own (https://console.groq.com/docs/reasoning).
+GROQ_MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "reasoning"})
+
+
+def _mistral_extra(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Mistral's extra_forbidden entries: the body's own fields, then each message's and call's."""
+    out = [{"type": "extra_forbidden", "loc": ["body", k], "msg": "Extra inputs are not permitted", "input": body[k]}
+           for k in MISTRAL_UNKNOWN if k in body]
+    for i, m in enumerate(body.get("messages") or []):
+        role = m.get("role")
+        out += [{"type": "extra_forbidden", "loc": ["body", "messages", i, role, k],
+                 "msg": "Extra inputs are not permitted", "input": v} for k, v in m.items()
+                if k not in MISTRAL_MESSAGE_FIELDS]
+        for j, c in enumerate(m.get("tool_calls") or []):
+            out += [{"type": "extra_forbidden", "loc": ["body", "messages", i, role, "tool_calls", j, k],
+                     "msg": "Extra inputs are not permitted", "input": v} for k, v in c.items()
+                    if k not in MISTRAL_CALL_FIELDS]
+    return out
+
+
+def _groq_unsupported(body: dict[str, Any]) -> str | None:
+    for i, m in enumerate(body.get("messages") or []):
+        if bad := [k for k in m if k not in GROQ_MESSAGE_FIELDS]:
+            return (f"'messages.{i}' : for 'role:{m.get('role')}' the following must be satisfied"
+                    f"[('messages.{i}' : property '{bad[0]}' is unsupported)]")
+    return None
+
+
+def _unsent_reasoning(flavor: str, body: dict[str, Any]) -> Answer | None:
+    """DeepSeek and Kimi in thinking mode: every assistant turn that called tools must come back
+    with its ``reasoning_content``. DeepSeek's 400 as users meet it: anomalyco/opencode#9397,
+    zed-industries/zed#44301 (https://api-docs.deepseek.com/guides/thinking_mode#tool-calls);
+    Kimi's: continuedev/continue#11600 and #11711."""
+    if not thinking_enabled(body, str(body.get("model") or "")):
+        return None
+    for i, m in enumerate(body.get("messages") or []):
+        if m.get("role") == "assistant" and m.get("tool_calls") and "reasoning_content" not in m:
+            message = (f"Missing `reasoning_content` field in the assistant message at message index {i}. For "
+                       "more information, please refer to https://api-docs.deepseek.com/guides/thinking_mode"
+                       "#tool-calls" if flavor == "deepseek" else
+                       f"thinking is enabled but reasoning_content is missing in assistant tool call message "
+                       f"at index {i}")
+            return 400, {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                   "code": "invalid_request_error"}}
+    return None
+
+
 def check_openai_request(flavor: str, body: dict[str, Any]) -> Answer | None:
-    if flavor == "mistral" and (extra := [k for k in MISTRAL_UNKNOWN if k in body]):
-        return 422, {"object": "error", "message": {"detail": [
-            {"type": "extra_forbidden", "loc": ["body", k], "msg": "Extra inputs are not permitted",
-             "input": body[k]} for k in extra]}, "type": "invalid_request_error", "param": None, "code": None}
+    if flavor == "mistral" and (extra := _mistral_extra(body)):
+        return 422, {"object": "error", "message": {"detail": extra}, "type": "invalid_request_error",
+                     "param": None, "code": None}
+    if flavor == "groq" and (unsupported := _groq_unsupported(body)):
+        return 400, {"error": {"message": unsupported, "type": "invalid_request_error"}}
+    if flavor in ("deepseek", "kimi") and (refused := _unsent_reasoning(flavor, body)):
+        return refused
     if flavor == "groq" and body.get("stream") and body.get("response_format") is not None:
         return 400, {"error": {"message": GROQ_NO_STREAM, "type": "invalid_request_error"}}
     model = str(body.get("model") or "").lower()
