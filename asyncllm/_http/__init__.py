@@ -1,5 +1,5 @@
 """The HTTP layer every online client and URL client goes through (one module per concern:
-``settings``, ``pools``, ``errors``, ``deadlines``, ``retry``, ``requests``, ``sse``).
+``settings``, ``options``, ``pools``, ``errors``, ``deadlines``, ``retry``, ``requests``, ``sse``).
 
 * **Pools.** One pool per (origin, network setting, event loop), created lazily and closed by
   :func:`aclose_all`. The network setting (proxy, TLS trust, client certificate) is part of the
@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+from .options import HTTPOptions, http_settings
 from .pools import aclose_all, aclose_origin, get_transport, install_transport
 from .requests import request_json, request_raw
 from .settings import DEFAULT_SETTINGS, HTTPSettings
@@ -36,11 +37,13 @@ from .sse import SSEStream, stream_sse
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "HTTPOptions",
     "HTTPSettings",
     "SSEStream",
     "aclose_all",
     "aclose_origin",
     "get_transport",
+    "http_settings",
     "install_transport",
     "request_json",
     "request_raw",

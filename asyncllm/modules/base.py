@@ -49,11 +49,13 @@ def _check_option_args(cls: type, args: tuple[Any, ...], kw: dict[str, Any]) -> 
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # type: ignore[misc]
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     by_name = {p.name: p for p in params}
-    checks = [(positional[i] if i < len(positional) else None, v) for i, v in enumerate(args)]
-    checks += [(by_name.get(k), v) for k, v in kw.items()]
-    for param, value in checks:
+    checks: list[tuple[inspect.Parameter | None, Any, str | None]] = [
+        (positional[i] if i < len(positional) else None, v, None) for i, v in enumerate(args)]
+    # a keyword that lands in **kwargs (an online module's network options) is named as given
+    checks += [(by_name.get(k), v, k) for k, v in kw.items()]
+    for param, value, key in checks:
         if isinstance(value, Option) and (param is None or not _annotation_allows_option(param.annotation)):
-            name = param.name if param else "this argument"
+            name = param.name if param else key or "this argument"
             raise ConfigError(
                 f"{cls.__name__}: {name} cannot take an Option; annotate the parameter as `Option` "
                 "or pass the Option to a builder such as finetune_method()/deploy_method()"

@@ -19,6 +19,7 @@ whose repr hides every value.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
@@ -31,7 +32,8 @@ from .._exceptions import (
     PermissionDeniedError,
     QuotaExceededError,
 )
-from .._http import HTTPSettings, request_json
+from .._http import HTTPOptions, HTTPSettings, http_settings, request_json
+from .._http.options import reject_unknown
 
 __all__ = ["KEY_ERRORS", "ApiKey", "Auth", "FixedKey", "KeyPool", "KeySource", "KeyedProvider", "RedactedHeaders",
            "SessionKey", "StaticAuth", "key_source", "resolve_key"]
@@ -299,17 +301,34 @@ def bearer(key: Secret | None) -> Auth:
 
 
 class KeyedProvider:
-    """Mixin of the chat and embedding provider bases: their key source and request headers.
+    """Mixin of the chat and embedding provider bases: the provider request path (key source,
+    request headers, network settings, the key-retry loop) and the model it names.
 
     A provider overrides :meth:`_make_auth` to put a key on the wire its own way.
     """
 
+    #: the registered source name (``source=`` class keyword): where keys are looked up, errors' provider
     source: ClassVar[str] = ""
+    #: the model used when the module names none
+    default_model: ClassVar[str | None] = None
+    #: False for a provider that answers without a key (a local server)
     key_required: ClassVar[bool] = True
-    #: the module's network settings (timeouts, retries, proxy, TLS), set by the provider base
+    #: the seed's switch: True sends this provider's calls direct, whatever HTTPS_PROXY says
+    #: (LazyLLM's ``proxies={'http': None, 'https': None}``); ``proxy=`` on an instance still wins
+    NO_PROXY: ClassVar[bool] = False
+    #: the module's network settings (timeouts, retries, proxy, TLS), from its ``HTTPOptions``
     _http: HTTPSettings
+    #: the model named at construction (None: the provider's default, or asked for at the first call)
+    _model_name: str | None
 
-    def _init_keys(self, api_key: ApiKey, *, skip_auth: bool, dynamic_auth: bool, source: str | None = None) -> None:
+    def _init_provider(self, api_key: ApiKey, *, skip_auth: bool, dynamic_auth: bool, http: HTTPOptions,
+                       source: str | None = None) -> None:
+        """The request path's set-up, shared by the provider bases: ``http`` (the constructor's
+        ``**http``) checked for misspelt keywords and made the module's settings, then the key
+        source for ``api_key`` / ``skip_auth`` / ``dynamic_auth``."""
+        if http:
+            reject_unknown(type(self).__name__, http, _constructor_keywords(type(self)))
+        self._http = http_settings(no_proxy=self.NO_PROXY, **http)
         # The name keys are looked up under: the registered source; a class without one may name
         # its platform (the seed's model_series), else the OpenAI variables are read.
         self._keys = key_source(source or self.source or "openai", api_key, make=self._make_auth,
@@ -318,6 +337,10 @@ class KeyedProvider:
         # their own headers.
         self._api_key = self._keys.first
         self._static_headers = self._keys.static
+
+    @property
+    def model(self) -> str | None:
+        return self._model_name
 
     def _make_auth(self, key: Secret | None) -> Auth:
         """The headers for one key (None: no key), built once per key: Bearer by default."""
@@ -352,3 +375,17 @@ class KeyedProvider:
             except KEY_ERRORS as exc:
                 headers = self._next_key(headers, exc, may_retry=not retried)
                 retried = True
+
+
+def _constructor_keywords(cls: type) -> list[str]:
+    """The keyword names ``cls``'s constructors take, the subclass's first (an error's hint list:
+    read only when a keyword was not recognised)."""
+    names: dict[str, None] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        for p in list(inspect.signature(init).parameters.values())[1:]:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                names[p.name] = None
+    return list(names)

@@ -26,10 +26,13 @@ whose quota is gone is set aside and the call retried once on the next key), or 
 (also ``dynamic_auth=True``: the key is read per call from ``al.config.override(...)`` / the
 environment). See :mod:`asyncllm.online._keys`.
 
-Network keywords (every provider): ``proxy=`` (``"env"`` by default, ``None``, or a URL),
-``verify=`` / ``cert=`` (TLS trust, client certificate) and ``http_client=`` (an
-``httpx.AsyncClient`` of the caller's); the class attribute ``NO_PROXY = True`` makes a
-provider ignore the environment's proxy. See :class:`~asyncllm._http.HTTPSettings`.
+Network keywords (every provider, chat and embedding alike): the keys of
+:class:`~asyncllm._http.HTTPOptions`, taken as ``**http`` — ``timeout=``, ``connect_timeout=``,
+``first_chunk_timeout=``, ``idle_timeout=``, ``max_retries=``, ``retry_backoff=``, ``proxy=``
+(``"env"`` by default, ``None``, or a URL), ``verify=`` / ``cert=`` (TLS trust, client
+certificate) and ``http_client=`` (an ``httpx.AsyncClient`` of the caller's); a misspelt
+keyword is a ``TypeError`` naming the nearest valid one. The class attribute ``NO_PROXY = True``
+makes a provider ignore the environment's proxy. See :class:`~asyncllm._http.HTTPSettings`.
 
 ``forward`` is an async generator: text deltas are yielded as ``str``, reasoning deltas as
 ``Chunk(tag="think")``. ``await chat(x)`` returns the text, or — with a formatter set — the
@@ -43,14 +46,12 @@ import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, Unpack
 from urllib.parse import urljoin
 
-import httpx
 import orjson
 
 from .. import _tracing
-from .._config import config
 from .._context import record_usage
 from .._exceptions import (
     APIError,
@@ -59,11 +60,9 @@ from .._exceptions import (
     IncompleteOutputError,
     ProtocolError,
 )
-from .._http import HTTPSettings, SSEStream, request_json, stream_sse
+from .._http import HTTPOptions, HTTPSettings, SSEStream, http_settings, request_json, stream_sse
 from .._provider_errors import error_for
-from .._proxy import ENV
 from .._query import QUERY_PREFIX
-from .._tls import CertSpec, Verify
 from ..modules.base import ModuleBase
 from ..prompts.base import EmptyPrompter, PrompterBase
 from ..prompts.formatters import EmptyFormatter, FormatterBase
@@ -78,38 +77,14 @@ from ._registry import register_chat
 from ._structured import OutputSchema, raise_invalid, request_options
 from ._toolcalls import ToolCallAccumulator, finish_calls
 
-# RedactedHeaders and resolve_key live in _keys.py; re-exported for providers written against this file.
+# RedactedHeaders and resolve_key live in _keys.py, http_settings in _http/options.py; re-exported for
+# providers written against this file.
 __all__ = ["OnlineChatModuleBase", "RedactedHeaders", "http_settings", "resolve_key"]
 
 log = logging.getLogger("asyncllm.online")
 
 _OK_FINISH = frozenset({"stop", "tool_calls", "function_call", "end_turn", "stop_sequence", "tool_use"})
 _FILTERED = frozenset({"content_filter", "sensitive", "refusal"})
-
-
-def http_settings(timeout: float | None = None, *, connect_timeout: float | None = None,
-                  first_chunk_timeout: float | None = None, idle_timeout: float | None = None,
-                  max_retries: int | None = None, retry_backoff: float | None = None,
-                  proxy: str | None = ENV, verify: Verify = True, cert: CertSpec | None = None,
-                  http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
-                  no_proxy: bool = False) -> HTTPSettings:
-    """HTTPSettings from the config defaults and a module's explicit overrides.
-
-    ``no_proxy`` is the provider class's ``NO_PROXY`` (the seed's switch): it turns the default
-    ``proxy="env"`` into no proxy; an explicit proxy URL still wins.
-    """
-    def pick(value: Any, name: str) -> Any:
-        return config.get(name) if value is None else value
-    base = HTTPSettings()
-    return HTTPSettings(
-        proxy=None if no_proxy and proxy == ENV else proxy, verify=verify, cert=cert, client=http_client,
-        connect_timeout=float(pick(connect_timeout, "http_connect_timeout")),
-        first_chunk_timeout=float(pick(first_chunk_timeout, "http_first_chunk_timeout")),
-        idle_timeout=float(pick(idle_timeout, "http_idle_timeout")),
-        total_timeout=float(pick(timeout, "http_total_timeout")),
-        max_attempts=1 + int(max_retries) if max_retries is not None else int(config.get("http_max_attempts")),
-        backoff_base=base.backoff_base if retry_backoff is None else retry_backoff,
-    )
 
 
 def usage_of(u: Any) -> dict[str, int] | None:
@@ -126,15 +101,12 @@ def usage_of(u: Any) -> dict[str, int] | None:
 class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase):
     """Base of every online chat provider (OpenAI chat-completions wire by default)."""
 
-    source: ClassVar[str] = ""
     default_base_url: ClassVar[str] = ""
-    default_model: ClassVar[str | None] = None
     chat_path: ClassVar[str] = "chat/completions"
     #: send ``stream_options.include_usage`` so the last stream frame carries token usage
     stream_usage: ClassVar[bool] = True
     #: False for providers that only take images inline (base64)
     accepts_image_urls: ClassVar[bool] = True
-    key_required: ClassVar[bool] = True
     #: the provider answers some stream requests with an HTTP-200 JSON error instead of events
     errors_as_json_when_streaming: ClassVar[bool] = False
     vlm_model_prefixes: ClassVar[tuple[str, ...]] = ()
@@ -149,15 +121,13 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
     # OpenAI's fields plus message_extras, computed once per class (__init_subclass__)
     _keep: ClassVar[frozenset[str]] = OPENAI_MESSAGE_FIELDS
     _keep_on_calls: ClassVar[frozenset[str]] = OPENAI_CALL_FIELDS
-    #: the seed's switch: True sends this provider's calls direct, whatever HTTPS_PROXY says
-    #: (LazyLLM's ``proxies={'http': None, 'https': None}``); ``proxy=`` on an instance still wins
-    NO_PROXY: ClassVar[bool] = False
     #: how to ask this provider for JSON matching a schema (online/_structured.py): the modes are
     #: json_schema, json_object_schema, json_object, tool, prompt
     structured_output: str = "json_object"
     #: the provider streams an answer in its structured mode, so an ``output_type=`` call streams
-    #: when ``streams_upstream`` says so (a cancel then stops the generation) and is parsed at the
-    #: end; False for one that refuses a streamed JSON-mode request (Groq): one plain request
+    #: when ``streams_upstream`` says so, as any call (a cancel then stops the generation), and is
+    #: parsed at the end; False for one that refuses a streamed JSON-mode request (Groq): each
+    #: request of the call is then sent with ``stream=False``, one plain request
     structured_streams: ClassVar[bool] = True
     #: the system prompt sent when the module is built without ``system_prompt=`` (the seed's
     #: ``_get_system_prompt()``, which returns it); None sends none (OpenAI-compatible servers and
@@ -187,17 +157,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         dynamic_auth: bool = False,
         static_params: Mapping[str, Any] | None = None,
         type: str | None = None,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-        first_chunk_timeout: float | None = None,
-        idle_timeout: float | None = None,
-        max_retries: int | None = None,
-        retry_backoff: float | None = None,
         poll_interval: float | None = None,
-        proxy: str | None = ENV,
-        verify: Verify = True,
-        cert: CertSpec | None = None,
-        http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
         system_prompt: str | None = None,
         model_series: str | None = None,
         model_type: str | None = None,
@@ -205,11 +165,12 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         trainable_models: Sequence[str] | None = None,
         id: str | None = None,
         name: str | None = None,
+        **http: Unpack[HTTPOptions],
     ) -> None:
         super().__init__(return_trace=return_trace, id=id, name=name)
         self._series = _seed_series(self.source, model_series, model_type)
-        self._init_keys(api_key, skip_auth=skip_auth, dynamic_auth=dynamic_auth,
-                        source=self.source or self._series.lower())
+        self._init_provider(api_key, skip_auth=skip_auth, dynamic_auth=dynamic_auth, http=http,
+                            source=self.source or self._series.lower())
         self._skip_auth = skip_auth
         self._base_url = base_url or self.default_base_url
         if not self._base_url:
@@ -226,10 +187,6 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         self._stream = stream
         self._static_params: dict[str, Any] = dict(static_params or {})
         self._type = (type or ("vlm" if self._is_vlm(self._model_name) else "llm")).lower()
-        self._http = http_settings(timeout, connect_timeout=connect_timeout,
-                                   first_chunk_timeout=first_chunk_timeout, idle_timeout=idle_timeout,
-                                   max_retries=max_retries, retry_backoff=retry_backoff, proxy=proxy,
-                                   verify=verify, cert=cert, http_client=http_client, no_proxy=self.NO_PROXY)
         self._url = self._chat_url(self._base_url)
         self._prompt: PrompterBase = EmptyPrompter()
         self._formatter: FormatterBase = EmptyFormatter()
@@ -334,10 +291,6 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         return new
 
     # -- properties --------------------------------------------------------------------------
-
-    @property
-    def model(self) -> str | None:
-        return self._model_name
 
     @property
     def base_url(self) -> str:
@@ -558,9 +511,11 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
                           params: dict[str, Any]) -> Any:
         """``output_type``'s value from the model (see online/_structured.py): ask in the provider's
         structured mode, validate, re-ask with the error up to ``retries`` times. Each answer is
-        streamed by the one rule (``streams_upstream``) where the provider streams that mode, and
-        read whole before it is parsed: a cancel hangs up on the stream, which stops the model."""
-        stream = streams_upstream(stream, self._stream) and self.structured_streams
+        read whole before it is parsed; whether it streams is decided where every call's is, in
+        ``forward`` (``streams_upstream``: a cancel hangs up on the stream, which stops the model),
+        with ``stream=False`` asked for here only when the provider cannot stream that mode."""
+        if not self.structured_streams:
+            stream = False
         schema = OutputSchema(output_type)
         mode = self.structured_output
         extra, in_text = request_options(mode, schema)
@@ -587,7 +542,7 @@ class OnlineChatModuleBase(KeyedProvider, FineTuneMixin, LLMBuilders, ModuleBase
         raise raise_invalid(raw, errors, retries + 1)
 
     async def _message(self, question: Any, history: list[Any], files: Any, model: str | None,
-                       base_url: str | None, stream: bool, params: dict[str, Any]) -> dict[str, Any]:
+                       base_url: str | None, stream: bool | None, params: dict[str, Any]) -> dict[str, Any]:
         """One call's whole assistant message (tool calls included), streamed or not; the deltas
         are read here, never shown (the caller gets only the validated value)."""
         message: dict[str, Any] = {}

@@ -10,7 +10,9 @@ A provider registers with class keywords and overrides what differs from the Ope
         default_url = "https://api.myvendor.example/v1/embeddings"
         default_model = "my-embed"
 
-``api_key=`` takes one key, a list of keys or ``"dynamic"``, as for chat (see ``_keys.py``).
+``api_key=`` takes one key, a list of keys or ``"dynamic"``, as for chat (see ``_keys.py``); the
+network keywords are chat's too (:class:`~asyncllm._http.HTTPOptions`), ``idle_timeout=``
+included: it bounds the wait between reads of a whole answer as well as a stream's.
 
 Hooks: ``_make_auth(key)``, ``_build_body(texts, model, params)``, ``_parse_response(body, n)``
 (embeddings); ``_build_rerank_body(query, documents, top_n, model, params)``,
@@ -29,21 +31,17 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 from urllib.parse import urljoin
-
-import httpx
 
 from .. import _tracing
 from .._concurrency import gather
 from .._config import config
 from .._exceptions import ConfigError, ProtocolError
-from .._proxy import ENV
-from .._tls import CertSpec, Verify
+from .._http import HTTPOptions
 from ..modules.base import ModuleBase
 from ._keys import ApiKey, KeyedProvider
 from ._registry import register_embed
-from .chat_base import http_settings
 
 __all__ = ["OnlineEmbeddingModuleBase", "OnlineRerankModuleBase"]
 
@@ -53,14 +51,9 @@ _KEEP_URL = re.compile(r"(embeddings|embedding|embed|sparse_embed|rerank|multimo
 class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
     """Base of every online embedding provider (OpenAI ``/embeddings`` wire by default)."""
 
-    source: ClassVar[str] = ""
     kind: ClassVar[str] = "embed"
     default_url: ClassVar[str] = ""
-    default_model: ClassVar[str | None] = None
     url_suffix: ClassVar[str] = "embeddings"
-    key_required: ClassVar[bool] = True
-    #: the seed's switch: True sends this provider's calls direct, whatever HTTPS_PROXY says
-    NO_PROXY: ClassVar[bool] = False
 
     #: positional arguments after ``embed_url``: a registered provider (``source=``, every built-in
     #: one) takes ``embed_model_name``; the base called from a seed-style subclass takes the seed's
@@ -92,23 +85,15 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
         batch_size: int | None = None,
         concurrency: int | None = None,
         static_params: Mapping[str, Any] | None = None,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-        first_chunk_timeout: float | None = None,
-        max_retries: int | None = None,
-        retry_backoff: float | None = None,
         return_trace: bool = False,
-        proxy: str | None = ENV,
-        verify: Verify = True,
-        cert: CertSpec | None = None,
-        http_client: httpx.AsyncClient | httpx.AsyncBaseTransport | None = None,
         id: str | None = None,
         name: str | None = None,
+        **http: Unpack[HTTPOptions],
     ) -> None:
         super().__init__(return_trace=return_trace, id=id, name=name)
         if positional:
             api_key, embed_model_name = self._positional(positional, api_key, embed_model_name)
-        self._init_keys(api_key, skip_auth=skip_auth, dynamic_auth=dynamic_auth)
+        self._init_provider(api_key, skip_auth=skip_auth, dynamic_auth=dynamic_auth, http=http)
         self._url = self._embed_url(embed_url)
         self._model_name = embed_model_name or self.default_model
         self._batch_size = int(batch_size or config.get("embed_batch_size"))
@@ -116,9 +101,6 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
         if self._batch_size < 1 or self._concurrency < 1:
             raise ConfigError("batch_size and concurrency must be >= 1")
         self._static_params: dict[str, Any] = dict(static_params or {})
-        self._http = http_settings(timeout, connect_timeout=connect_timeout, first_chunk_timeout=first_chunk_timeout,
-                                   max_retries=max_retries, retry_backoff=retry_backoff, proxy=proxy,
-                                   verify=verify, cert=cert, http_client=http_client, no_proxy=self.NO_PROXY)
 
     def _positional(self, args: tuple[Any, ...], api_key: ApiKey,
                     model: str | None) -> tuple[ApiKey, str | None]:
@@ -146,10 +128,6 @@ class OnlineEmbeddingModuleBase(KeyedProvider, ModuleBase):
         if _KEEP_URL.search(url):
             return url
         return urljoin(url if url.endswith("/") else url + "/", self.url_suffix)
-
-    @property
-    def model(self) -> str | None:
-        return self._model_name
 
     @property
     def _embed_model_name(self) -> str | None:

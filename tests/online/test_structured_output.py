@@ -143,3 +143,18 @@ async def test_a_streamed_structured_answer_is_asked_again_and_raises_as_before(
     assert info.value.attempts == 3 and info.value.raw == "this is not the JSON you asked for"
     with pytest.raises(al.IncompleteOutputError):  # the token limit, streamed or not
         await make(fake, "openai", model="gpt-4o-mini fault=length")("Name a city.", output_type=City)
+
+
+async def test_a_structured_call_follows_the_one_stream_rule_when_the_module_leaves_it_open(
+        fake: FakeServer) -> None:
+    # stream=None on the module: the call streams exactly when somebody listens, structured or not
+    # (the rule is decided in forward for every call; structured output only vetoes it for Groq).
+    chat = make(fake, "openai", stream=None)
+    seen = len(fake.state.requests)
+    assert await chat("Name a city.", output_type=City) == City(name="fake", population=1, tags=["fake"])
+    async with chat.stream("Name a city.", output_type=City) as s:
+        async for _ in s:
+            pass
+    assert s.result == City(name="fake", population=1, tags=["fake"])
+    plain, listened = fake.state.requests[seen:]
+    assert not streamed(plain) and streamed(listened)
