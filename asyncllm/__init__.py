@@ -63,6 +63,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     # settings and the HTTP pools
     "config": ("asyncllm._config", "config"),
     "Secret": ("asyncllm._config", "Secret"),
+    "HTTPOptions": ("asyncllm._http", "HTTPOptions"),
     "HTTPSettings": ("asyncllm._http", "HTTPSettings"),
     "instrument": ("asyncllm._instrument", "instrument"),
     "aclose": ("asyncllm._http", "aclose_all"),
@@ -103,7 +104,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from . import deploy, finetune, launchers, train
     from ._config import Secret, config
-    from ._http import HTTPSettings
+    from ._http import HTTPOptions, HTTPSettings
     from ._http import aclose_all as aclose
     from ._instrument import instrument
     from .deploy import EngineStatus
@@ -159,6 +160,7 @@ __all__ = [
     "FormatterBase",
     "FuncHook",
     "FunctionCallFormatter",
+    "HTTPOptions",
     "HTTPSettings",
     "Hook",
     "HookHandle",

@@ -81,6 +81,7 @@ PUBLIC_NAMES = [
     "FormatterBase",
     "FuncHook",
     "FunctionCallFormatter",
+    "HTTPOptions",
     "HTTPSettings",
     "Hook",
     "HookError",

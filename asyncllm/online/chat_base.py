@@ -27,12 +27,12 @@ whose quota is gone is set aside and the call retried once on the next key), or 
 environment). See :mod:`asyncllm.online._keys`.
 
 Network keywords (every provider, chat and embedding alike): the keys of
-:class:`~asyncllm._http.HTTPOptions`, taken as ``**http`` — ``timeout=``, ``connect_timeout=``,
+:class:`asyncllm.HTTPOptions`, taken as ``**http`` — ``timeout=``, ``connect_timeout=``,
 ``first_chunk_timeout=``, ``idle_timeout=``, ``max_retries=``, ``retry_backoff=``, ``proxy=``
 (``"env"`` by default, ``None``, or a URL), ``verify=`` / ``cert=`` (TLS trust, client
 certificate) and ``http_client=`` (an ``httpx.AsyncClient`` of the caller's); a misspelt
 keyword is a ``TypeError`` naming the nearest valid one. The class attribute ``NO_PROXY = True``
-makes a provider ignore the environment's proxy. See :class:`~asyncllm._http.HTTPSettings`.
+makes a provider ignore the environment's proxy. See :class:`asyncllm.HTTPSettings`.
 
 ``forward`` is an async generator: text deltas are yielded as ``str``, reasoning deltas as
 ``Chunk(tag="think")``. ``await chat(x)`` returns the text, or — with a formatter set — the

@@ -11,7 +11,7 @@ A provider registers with class keywords and overrides what differs from the Ope
         default_model = "my-embed"
 
 ``api_key=`` takes one key, a list of keys or ``"dynamic"``, as for chat (see ``_keys.py``); the
-network keywords are chat's too (:class:`~asyncllm._http.HTTPOptions`), ``idle_timeout=``
+network keywords are chat's too (:class:`asyncllm.HTTPOptions`), ``idle_timeout=``
 included: it bounds the wait between reads of a whole answer as well as a stream's.
 
 Hooks: ``_make_auth(key)``, ``_build_body(texts, model, params)``, ``_parse_response(body, n)``
