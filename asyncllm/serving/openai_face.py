@@ -40,7 +40,7 @@ from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
 from ..streaming.sse import encode_sse
 from ..streaming.stream import Stream
-from ._asgi import EventStream, HTTPFail, json_response, read_json
+from ._asgi import EventStream, HTTPFail, json_response, read_json, session_header
 from ._gate import Gate, declared_params
 from .wire import dumps, error_body, to_wire
 
@@ -207,7 +207,7 @@ def openai_routes(app: ServedApp) -> list[Route]:
             query = encode_query_with_filepaths(query, gate.files(chat.images, "an image_url content part"))
         policy = app.options.caller
         kw = gate.kwargs({k: v for k, v in chat.sampling.items() if k in policy.params}, where="field")
-        sess = gate.session(app.session_header(request))
+        sess = gate.session(session_header(request))
         if chat.history:
             gate.history("earlier messages")
             sess.conversation = chat.history
