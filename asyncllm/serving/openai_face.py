@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .._context import Session, session
+from .._ids import new_id
 from .._query import encode_query_with_filepaths
 from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
@@ -227,7 +227,7 @@ def openai_routes(app: ServedApp) -> list[Route]:
             await gate.aclose()
             return fail.response()
         model = req.model or app.model_name
-        rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        rid, created = f"chatcmpl-{new_id()}", int(time.time())
         if req.stream:
             return EventStream(lambda send: _stream(app, query, kw, sess, gate, send, rid, created, model,
                                                     req.include_usage), app.sse_keepalive)
