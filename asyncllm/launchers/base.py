@@ -181,9 +181,12 @@ class RemoteLauncher(SpecDispatch):
 
 
 class RemoteState:
-    """What a remote handle's state needs (the Ray handles build on it): ``url``, ``status``
-    and ``cause``, written by the watcher thread and by the event loop under one lock; once
-    the handle is released (stopped by us) or finished, nothing overwrites them."""
+    """What a remote handle's state needs (the Ray and Slurm handles build on it): ``url``,
+    ``status`` and ``cause``, written by the watcher thread and by the event loop under one
+    lock, and whether we released (stopped) it. A Ray handle settles them once (``_settle``):
+    once released or finished, nothing overwrites them. A Slurm handle sets them from each
+    record Slurm gives of the job, also after its ``stop()``, which waits for Slurm to say the
+    job ended."""
 
     def __init__(self, name: str) -> None:
         self.name = name

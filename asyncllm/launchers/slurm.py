@@ -34,7 +34,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,7 +66,7 @@ from ._slurm_cmd import (
     write_env_file,
 )
 from ._watch import Watcher
-from .base import CommandSpec, RemoteLauncher, Status, TrialOutcome, at_least, expand_port, seconds
+from .base import CommandSpec, RemoteLauncher, RemoteState, Status, TrialOutcome, at_least, expand_port, seconds
 
 __all__ = ["SlurmJobHandle", "SlurmLauncher", "slurm"]
 
@@ -109,45 +108,37 @@ def _status(state: JobState, cancelled: bool) -> Status:
     return Status.RUNNING if state.is_running else Status.PENDING
 
 
-class SlurmJobHandle:
-    """One submitted batch job."""
+class SlurmJobHandle(RemoteState):
+    """One submitted batch job. Its ``status`` and ``cause`` follow Slurm's record of the job,
+    also after our ``stop()`` (which waits until Slurm reports the job ended): each record read
+    sets them both, under the state's lock."""
 
     def __init__(self, launcher: SlurmLauncher, job_id: str, directory: str, spec: SbatchSpec | None = None) -> None:
+        super().__init__(spec.job_name if spec is not None and spec.job_name else f"slurm-job-{job_id}")
         self.launcher = launcher
         self.job_id = job_id
         self.directory = directory
         self.spec = spec
-        self._url: str | None = None
         self._state = JobState.PENDING
         self._record: dict[str, str] = {}
-        self._cancelled = False
         self._cleaned = False
-        self._lock = threading.Lock()
         self.node: str | None = None
 
     def __repr__(self) -> str:
         return f"<SlurmJobHandle job={self.job_id} {self._state.value} url={self._url}>"
 
     @property
-    def url(self) -> str | None:
-        return self._url
-
-    @property
     def state(self) -> JobState:
+        """Slurm's own state of the job (``status`` is what it means to a launcher)."""
         return self._state
 
-    @property
-    def status(self) -> Status:
-        return _status(self._state, self._cancelled)
-
-    @property
-    def cause(self) -> str | None:
-        """Why the job ended, when not by our ``stop()`` (an outside scancel, a lost node, its
-        time limit, its exit code); None while it runs or when it completed."""
-        status = self.status
-        if not status.finished or self._cancelled or status is Status.DONE:
-            return None
-        return job_end_cause(self.job_id, self._state, self._record)
+    def _follow(self) -> None:
+        """``status`` and ``cause`` from the job's state and record (the lock is held). The cause
+        says why the job ended when not by our ``stop()``: an outside scancel, a lost node, its
+        time limit, its exit code; None while it runs, when it completed, or once we stopped it."""
+        self._status = status = _status(self._state, self._released)
+        ended_badly = status.finished and not self._released and status is not Status.DONE
+        self._cause = job_end_cause(self.job_id, self._state, self._record) if ended_badly else None
 
     @property
     def log_path(self) -> str:
@@ -166,6 +157,7 @@ class SlurmJobHandle:
                 self._record = record
             if self.node is None and record:
                 self.node = first_node(record.get("NodeList", ""))
+            self._follow()
 
     async def poll(self) -> Status:
         proc = await _tool(scontrol_job_argv(self.job_id, scontrol=self.launcher.scontrol))
@@ -173,7 +165,7 @@ class SlurmJobHandle:
         return self.status
 
     def refresh_blocking(self) -> None:
-        if self._cancelled or self._state.is_finished:
+        if self._released or self._status.finished:
             return
         _check_tool(self.launcher.scontrol)
         proc = subprocess.run(scontrol_job_argv(self.job_id, scontrol=self.launcher.scontrol), capture_output=True,
@@ -238,9 +230,9 @@ class SlurmJobHandle:
         WATCH.remove(self)
         with anyio.CancelScope(shield=True):
             try:
-                with self._lock:
-                    running = not self._cancelled and not self.status.finished
-                    self._cancelled = self._cancelled or running
+                with self._lock:  # stopped by us only when it still ran: a finished job keeps its cause
+                    running = not self._released and not self._status.finished
+                    self._released = self._released or running
                 if running:
                     await _tool(scancel_argv(self.job_id, scancel=self.launcher.scancel))
                     with anyio.move_on_after(self.launcher.stop_timeout):
