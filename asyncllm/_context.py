@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ._ids import new_id
 
 __all__ = ["Session", "TraceRecord", "current_session", "new_session", "record_usage", "session"]
 
@@ -37,7 +38,7 @@ class TraceRecord:
 class Session:
     """Everything one request carries through the module tree."""
 
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_id)
     global_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     chat_history: dict[str, list[Any]] = field(default_factory=dict)
     files: dict[str, list[str]] = field(default_factory=dict)

@@ -8,11 +8,17 @@ must not cost the seconds (and side effects) of importing them.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable
 from typing import ClassVar
 
 from ._exceptions import MissingDependencyError
 
-__all__ = ["Requires"]
+__all__ = ["Requires", "missing_imports"]
+
+
+def missing_imports(import_names: Iterable[str]) -> list[str]:
+    """The import names that cannot be found, in the order given (none of them is imported)."""
+    return [n for n in import_names if importlib.util.find_spec(n) is None]
 
 
 class Requires:
@@ -31,7 +37,7 @@ class Requires:
         """True when every import name of :attr:`requires` can be found (never imports them)."""
         if cls.requires is None:
             return True
-        return all(importlib.util.find_spec(n) is not None for n in cls.requires[0])
+        return not missing_imports(cls.requires[0])
 
     @classmethod
     def check_available(cls) -> None:

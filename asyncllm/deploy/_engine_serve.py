@@ -5,8 +5,8 @@ its socket first (port 0: the OS picks, and early connections wait in the backlo
 being refused), tells the parent the port (a stdout line and, when asked, a port file written
 atomically), then serves its ASGI app with hypercorn on asyncio or trio until SIGINT/SIGTERM.
 :class:`EngineApp` is what their apps answer alike (``/v1/models``, a request's JSON body, the
-embeddings answer) and how they are run (:meth:`EngineApp.run`); :func:`engine_parser` the options
-every script takes.
+embeddings answer) and how they are run (:meth:`EngineApp.run`: bind, announce, serve while the
+engine's :meth:`~EngineApp.load` step runs); :func:`engine_parser` the options every script takes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import signal
 import socket
+import traceback
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,8 +30,7 @@ from .._process import write_atomic
 from ..serving._hypercorn import bind_socket, serve_app
 
 # What the engine scripts use; the rest of this file is the plumbing behind it.
-__all__ = ["EngineApp", "engine_parser", "error_response", "hypercorn_config", "json_response", "serve_app",
-           "until_signalled"]
+__all__ = ["EngineApp", "engine_parser", "error_response", "json_response"]
 
 #: the stdout line an engine prints once it listens: ``ASYNCLLM_READY port=<port>``
 READY_PREFIX = "ASYNCLLM_READY"
@@ -130,7 +130,8 @@ class EngineApp:
     (:meth:`health`, each engine's own), ``GET /v1/models``, a request's JSON body or the 400 (503
     while the engine is not :attr:`ready`), and the OpenAI embeddings answer."""
 
-    #: False while the engine cannot answer yet (the embedding engine loads its model after binding)
+    #: False while the engine cannot answer yet: an engine with a :meth:`load` step starts False
+    #: (the embedding engine loads its model after binding); :meth:`serve` sets it once loaded
     ready = True
 
     def __init__(self, model_name: str, routes: Iterable[Route]) -> None:
@@ -176,10 +177,43 @@ class EngineApp:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         })
 
+    async def load(self) -> None:
+        """What the engine does before it can answer (the embedding engine loads its model), run
+        while the server already listens: :attr:`ready` turns True when it returns, and the
+        process exits with code 1 when it raises. Nothing by default."""
+
     async def serve(self, sock: socket.socket) -> int:
-        """Serve on the bound ``sock`` until SIGINT/SIGTERM; the process's exit code."""
-        await serve_app(self.app, hypercorn_config(sock), until_signalled)
-        return 0
+        """Serve on the bound ``sock`` while :meth:`load` runs beside it, until SIGINT/SIGTERM.
+
+        Returns the exit code: 0 after a signal, 1 when :meth:`load` failed (its traceback on
+        stderr; the process then exits, so the parent sees a dead engine rather than a
+        ``/health`` that never turns 200).
+        """
+        stop = anyio.Event()
+        exit_code = 0
+
+        async def on_signal() -> None:
+            await until_signalled()
+            stop.set()
+
+        async def load() -> None:
+            nonlocal exit_code
+            try:
+                await self.load()
+            except Exception:
+                traceback.print_exc()
+                exit_code = 1
+                stop.set()
+            else:
+                self.ready = True
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(on_signal)
+            tg.start_soon(load)
+            await serve_app(self.app, hypercorn_config(sock), stop.wait)
+            # A load still running in a worker thread cannot be interrupted; the process exit ends it.
+            tg.cancel_scope.cancel()
+        return exit_code
 
     def run(self, args: argparse.Namespace) -> int:
         """Bind and announce ``--host``/``--port`` (:func:`bind_announced`), then :meth:`serve` on

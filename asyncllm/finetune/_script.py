@@ -16,7 +16,6 @@ script does not take (a ``ConfigError`` listing those it does).
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ import anyio
 
 from .._config import config
 from .._exceptions import ConfigError, MissingDependencyError
+from .._requires import missing_imports
 from ..deploy._hardware import gpu_available
 from ..launchers.jobs import is_remote
 from ._runner import run_worker
@@ -94,7 +94,7 @@ class ScriptFinetuner(Finetuner):
     def missing(cls) -> list[str]:
         """What is not here: the script, then each package it imports."""
         gone = [] if cls.script() is not None else ["its training script"]
-        return gone + [p for p in cls.packages if importlib.util.find_spec(p) is None]
+        return gone + missing_imports(cls.packages)
 
     @classmethod
     def available(cls) -> bool:

@@ -31,10 +31,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import _tracing
 from ._logging import throttled
 from .options import ServerOptions
-from .wire import error_body
+from .wire import SESSION_HEADER, error_body
 
-__all__ = ["BodyTimeout", "EventStream", "Guard", "HTTPFail", "header", "json_response", "read_json",
-           "run_unless_disconnected"]
+__all__ = ["BodyTimeout", "EventStream", "Guard", "HTTPFail", "accept", "json_response", "read_json",
+           "run_unless_disconnected", "session_header"]
 
 # Answers after which the connection is closed: the client's body may still be on its way
 # (we did not read it), or the client is too slow to keep.
@@ -69,6 +69,57 @@ class BodyTimeout(Exception):
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+_SESSION = SESSION_HEADER.encode("latin-1")
+# Where the guard leaves the headers the routes read: (content-type, accept, session), raw.
+_READ = "asyncllm.headers"
+_Read = tuple[bytes | None, bytes | None, bytes | None]
+
+
+def _scan(headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes | None, bytes | None, _Read]:
+    """One pass over a request's headers (names in lower case, as ASGI servers give them): their
+    size, authorization, content-length, and what the routes read (:data:`_READ`)."""
+    auth = length = ctype = accepted = sess = None
+    size = 0
+    for k, v in headers:
+        size += len(k) + len(v)
+        if k == b"authorization":
+            auth = v
+        elif k == b"content-length":
+            length = v
+        # A header sent twice: the routes read the first (as starlette's ``headers.get`` does).
+        elif k == b"content-type":
+            ctype = ctype or v
+        elif k == b"accept":
+            accepted = accepted or v
+        elif k == _SESSION:
+            sess = sess or v
+    return size, auth, length, (ctype, accepted, sess)
+
+
+def _read(request: Request) -> _Read:
+    """What the guard read of the request's headers; scanned here when no guard ran (the app
+    mounted without one)."""
+    scope = request.scope
+    read: _Read | None = scope.get(_READ)
+    if read is None:
+        read = scope[_READ] = _scan(scope["headers"])[3]
+    return read
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else str(raw, "latin-1")
+
+
+def accept(request: Request) -> str | None:
+    """The request's ``Accept`` header."""
+    return _text(_read(request)[1])
+
+
+def session_header(request: Request) -> str | None:
+    """The request's session header (:data:`~asyncllm.serving.wire.SESSION_HEADER`)."""
+    return _text(_read(request)[2])
 
 
 def _route_path(scope: Scope) -> str:
@@ -151,15 +202,8 @@ class Guard:
         return snd, done
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
-        auth = length = None
-        size = 0
-        for k, v in headers:
-            size += len(k) + len(v)
-            if k == b"authorization":
-                auth = v
-            elif k == b"content-length":
-                length = v
+        # The only pass over the headers: what the routes read of them is left in the scope.
+        size, auth, length, scope[_READ] = _scan(scope["headers"])
         if self._expected is not None and _route_path(scope) != "/health" and \
                 not hmac.compare_digest(auth or b"", self._expected):
             fail = HTTPFail(401, "AuthenticationFailed",
@@ -261,18 +305,9 @@ async def _drain(receive: Receive, cap: int) -> None:
         seen += len(message.get("body", b""))
 
 
-def header(request: Request, name: bytes) -> str | None:
-    """One request header (``name`` in lower case, as ASGI servers give them), read from the
-    scope: starlette's ``request.headers`` builds a mapping to answer the same question."""
-    for key, value in request.scope["headers"]:
-        if key == name:
-            return str(value, "latin-1")
-    return None
-
-
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The request's JSON body; wrong content type, oversized or malformed bodies → HTTPFail."""
-    ctype = header(request, b"content-type") or ""
+    ctype = _text(_read(request)[0]) or ""
     if ctype.split(";", 1)[0].strip().lower() != "application/json":
         raise HTTPFail(415, "UnsupportedMediaType",
                        f"content-type must be application/json, got {ctype or 'none'!r}")

@@ -21,7 +21,6 @@ import base64
 import binascii
 import contextlib
 import inspect
-import itertools
 import mimetypes
 import os
 import secrets
@@ -43,25 +42,6 @@ from .options import CallerPolicy
 from .wire import WireError, decode_session, from_wire
 
 __all__ = ["Gate", "declared_params"]
-
-# A request's session id when the caller sends none: unique (a random prefix per process, made
-# again in a forked child, and a counter) without a uuid4 per request, whose ``os.urandom`` is a
-# system call that also hands the GIL to the caller's thread when the server runs in-process.
-_id_prefix = secrets.token_hex(8)
-_id_count = itertools.count()
-
-
-def _reseed_ids() -> None:
-    global _id_prefix, _id_count
-    _id_prefix, _id_count = secrets.token_hex(8), itertools.count()
-
-
-os.register_at_fork(after_in_child=_reseed_ids)
-
-
-def _request_id() -> str:
-    return f"{_id_prefix}{next(_id_count):016x}"
-
 
 def _open_with(setting: str, flag: str) -> str:
     """How a server opens something: in Python, and as the ``asyncllm serve`` flag."""
@@ -225,7 +205,7 @@ class Gate:
 
     def session(self, header: str | None) -> Session:
         """The request's session, rebuilt from the caller's session header under the policy."""
-        sess = Session(id=_request_id())
+        sess = Session()  # its id: _ids.new_id, cheap enough for every request
         if not header:
             return sess
         try:

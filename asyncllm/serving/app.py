@@ -35,12 +35,21 @@ from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
 from ..streaming.sse import encode_sse
 from ..streaming.stream import Stream
-from ._asgi import EventStream, Guard, HTTPFail, header, json_response, read_json, run_unless_disconnected
+from ._asgi import (
+    EventStream,
+    Guard,
+    HTTPFail,
+    accept,
+    json_response,
+    read_json,
+    run_unless_disconnected,
+    session_header,
+)
 from ._gate import Gate, declared_params
 from .invoke import Invoker
 from .markers import find_routes, is_remote_method, remote_method_names
 from .options import ServerOptions
-from .wire import SESSION_HEADER, WireError, dumps, error_body, to_wire
+from .wire import WireError, dumps, error_body, to_wire
 
 __all__ = ["ServedApp", "create_app"]
 
@@ -48,7 +57,6 @@ _T = TypeVar("_T")
 
 _GENERATE_KEYS = frozenset({"args", "kwargs"})
 _CALL_KEYS = frozenset({"method", "args", "kwargs"})
-_SESSION_HEADER = SESSION_HEADER.lower().encode("latin-1")
 
 
 def _scrub_paths(text: str) -> str:
@@ -146,10 +154,6 @@ class ServedApp:
     def gate(self) -> Gate:
         """A new request's admission under the server's caller policy (see _gate.py)."""
         return Gate(self.options.caller, self._module_ids)
-
-    @staticmethod
-    def session_header(request: Request) -> str | None:
-        return header(request, _SESSION_HEADER)
 
     async def timed(self, fn: Callable[[], Awaitable[Any]]) -> Any:
         if self.timeout is None:
@@ -261,7 +265,7 @@ class ServedApp:
         the concurrency limit. A refusal comes back as the response, with the gate released."""
         try:
             parsed = await parse()
-            sess = gate.session(self.session_header(request))
+            sess = gate.session(session_header(request))
             await gate.open()
         except HTTPFail as fail:
             await gate.aclose()
@@ -278,7 +282,7 @@ class ServedApp:
         if isinstance(admitted, Response):
             return admitted
         (args, kw), sess = admitted
-        if "text/event-stream" in (header(request, b"accept") or ""):
+        if "text/event-stream" in (accept(request) or ""):
             return EventStream(lambda send: self._stream(args, kw, sess, gate, send), self.sse_keepalive)
 
         async def work() -> Any:

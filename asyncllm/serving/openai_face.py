@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,12 +34,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .._context import Session, session
+from .._ids import new_id
 from .._query import encode_query_with_filepaths
 from ..modules.base import ModuleBase
 from ..modules.lifecycle import post_order
 from ..streaming.sse import encode_sse
 from ..streaming.stream import Stream
-from ._asgi import EventStream, HTTPFail, json_response, read_json
+from ._asgi import EventStream, HTTPFail, json_response, read_json, session_header
 from ._gate import Gate, declared_params
 from .wire import dumps, error_body, to_wire
 
@@ -207,7 +207,7 @@ def openai_routes(app: ServedApp) -> list[Route]:
             query = encode_query_with_filepaths(query, gate.files(chat.images, "an image_url content part"))
         policy = app.options.caller
         kw = gate.kwargs({k: v for k, v in chat.sampling.items() if k in policy.params}, where="field")
-        sess = gate.session(app.session_header(request))
+        sess = gate.session(session_header(request))
         if chat.history:
             gate.history("earlier messages")
             sess.conversation = chat.history
@@ -227,7 +227,7 @@ def openai_routes(app: ServedApp) -> list[Route]:
             await gate.aclose()
             return fail.response()
         model = req.model or app.model_name
-        rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        rid, created = f"chatcmpl-{new_id()}", int(time.time())
         if req.stream:
             return EventStream(lambda send: _stream(app, query, kw, sess, gate, send, rid, created, model,
                                                     req.include_usage), app.sse_keepalive)

@@ -22,7 +22,6 @@ token when the repository is not found, a token with access when it is gated or 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import re
@@ -47,6 +46,7 @@ from .._exceptions import (
     ModelNotFoundError,
 )
 from .._progress import Progress, progress
+from .._requires import missing_imports
 
 __all__ = ["MARKER", "SOURCES", "HubName", "cache_root", "download", "downloaded", "parse_hub_name", "worker_command"]
 
@@ -202,7 +202,7 @@ async def download(hub: HubName, *, source: str | None = None, revision: str | N
     if found is not None:
         return found
     package, extra = _PIP[src]
-    if importlib.util.find_spec(package) is None:
+    if missing_imports((package,)):
         raise MissingDependencyError(package, extra, f"downloading {hub} from {src}")
     root = cache_root()
     dest = root / hub.repo

@@ -134,3 +134,18 @@ async def test_bad_input_is_400(embed_url: str) -> None:
         assert (await client.post("/v1/embeddings", json={"input": [1, 2]})).status_code == 400
         assert (await client.post("/v1/embeddings", json={"input": []})).status_code == 400
         assert (await client.post("/rerank", json={"query": "q"})).status_code == 400
+
+
+def test_a_model_that_fails_to_load_ends_the_engine_with_code_1(tmp_path: Path) -> None:
+    # The port is announced first (the parent polls /health meanwhile); then the load fails and
+    # the process exits, rather than answering 503 for ever.
+    port_file = tmp_path / "port"
+    proc = subprocess.run(
+        [sys.executable, "-m", "asyncllm.deploy._embed_server", "--port", "0", "--port-file", str(port_file),
+         "--model", str(tmp_path / "no-model")],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "ASYNCLLM_READY port=" in proc.stdout and int(port_file.read_text()) > 0
+    assert "Traceback" in proc.stderr

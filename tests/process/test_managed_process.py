@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
+from proc_helpers import pid_alive
 
 from asyncllm._exceptions import EngineStartError
 from asyncllm._process import ManagedProcess, free_port, http_ok
 
 pytestmark = pytest.mark.anyio
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); read its state to tell.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 async def test_http_server_ready_then_stopped(tmp_path: Path) -> None:
@@ -75,10 +62,10 @@ async def test_stop_kills_whole_group_including_grandchildren(tmp_path: Path) ->
         while not (await apath.exists() and (await apath.read_text()).strip()):
             await anyio.sleep(0.05)
     grandchild = int((await apath.read_text()).strip())
-    assert _alive(grandchild)
+    assert pid_alive(grandchild)
     await proc.stop(grace=0.5)
     with anyio.fail_after(5):
-        while _alive(grandchild):
+        while pid_alive(grandchild):
             await anyio.sleep(0.05)
     assert proc.returncode is not None
 

@@ -45,6 +45,7 @@ async def test_openai_sdk_talks_to_served_pipeline(launcher: str) -> None:
     assert r["models"] == ["chat-pipe"]
     done = r["done"]
     assert done.object == "chat.completion"
+    assert done.id.startswith("chatcmpl-") and len(done.id) == len("chatcmpl-") + 32  # _ids.new_id
     assert done.choices[0].message.content == "echo ping after 3 messages!"  # history: 3 earlier messages
     assert done.choices[0].finish_reason == "stop"
     assert "".join(r["pieces"]) == "echo ping after 3 messages"  # the streamed tokens of the inner module

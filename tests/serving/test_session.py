@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -124,21 +123,3 @@ async def test_requests_without_a_session_get_distinct_ids(launcher: str) -> Non
                 tg.start_soon(one, x)
         await one("d")
     assert len(set(ids)) == 4 and all(isinstance(i, str) and len(i) == 32 for i in ids)
-
-
-def test_a_forked_server_makes_its_own_request_ids() -> None:
-    """The ids are a per-process prefix and a counter: a forked child (a pre-forking server)
-    must not repeat its parent's."""
-    from asyncllm.serving._gate import _request_id
-
-    parent = _request_id()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report one id, leave at once
-        os.write(write, _request_id().encode())
-        os._exit(0)
-    os.close(write)
-    child = os.read(read, 100).decode()
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert child[:16] != parent[:16] and child != _request_id()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from trainable_helpers import pid_alive
+from proc_helpers import pid_alive
 
 import asyncllm as al
 from asyncllm import deploy, finetune

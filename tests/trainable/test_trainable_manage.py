@@ -17,7 +17,7 @@ import anyio
 import pytest
 from fakeprovider import server
 from fakeprovider.state import FakeState
-from trainable_helpers import pid_alive
+from proc_helpers import pid_alive
 
 import asyncllm as al
 from asyncllm import deploy, finetune

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from proc_helpers import pid_alive
 from pydantic import BaseModel, Field
-from trainable_helpers import llamacpp_server, pid_alive
+from trainable_helpers import llamacpp_server
 
 import asyncllm as al
 from asyncllm import deploy, finetune

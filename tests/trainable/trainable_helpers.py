@@ -1,7 +1,7 @@
-"""Helpers the TrainableModule tests import: whether a process is alive, and a real llama.cpp
-server (SmolLM2) to attach to. A module of their own, not the conftest: ``from conftest import``
-finds whichever directory's conftest came first on the path, so ``pytest tests/trainable
-tests/seed`` failed to collect."""
+"""Helpers the TrainableModule tests import: a real llama.cpp server (SmolLM2) to attach to
+(whether a process is alive is ``tests/proc_helpers.pid_alive``). A module of their own, not
+the conftest: ``from conftest import`` finds whichever directory's conftest came first on the
+path, so ``pytest tests/trainable tests/seed`` failed to collect."""
 
 from __future__ import annotations
 
@@ -16,19 +16,6 @@ from pathlib import Path
 from asyncllm import deploy
 from asyncllm._process import free_port
 from asyncllm.trainable import resolve_model
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); it is gone for our purposes once reaped or marked Z.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager
