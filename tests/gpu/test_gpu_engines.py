@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -19,15 +18,8 @@ import pytest
 
 import asyncllm as al
 from asyncllm import deploy, finetune
-from asyncllm._http import aclose_all
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pools"), pytest.mark.timeout(900)]
-
-
-@pytest.fixture
-async def pools(anyio_backend: str) -> AsyncIterator[None]:
-    yield
-    await aclose_all()
 
 
 def _has(*mods: str) -> bool:

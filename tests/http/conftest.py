@@ -16,8 +16,6 @@ from fakeprovider.server import FakeServer, running_fake_provider
 from loopback_proxy import RunningProxy, running_proxy
 from nethelpers import TLSFiles
 
-from asyncllm._http import aclose_all
-
 NET_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
            "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUEST_METHOD")
 
@@ -26,13 +24,6 @@ NET_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "
 def clean_net_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in NET_ENV:
         monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-async def pools(anyio_backend: str) -> AsyncIterator[None]:
-    # Pools belong to the test's event loop; close them there, before the loop goes away.
-    yield
-    await aclose_all()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,12 +36,3 @@ def ray_local() -> Iterator[Any]:
             time.sleep(0.2)
     left = ray_pids() - before
     assert not left, f"Ray processes left behind: {sorted(left)}"
-
-
-@pytest.fixture
-async def pools(anyio_backend: str) -> AsyncIterator[None]:
-    """Close the pooled HTTP connections a test opened, in the test's own event loop."""
-    from asyncllm._http import aclose_all
-
-    yield
-    await aclose_all()

@@ -13,23 +13,10 @@ import pytest
 from fakeprovider.fixtures import clear_key_env
 from fakeprovider.server import FakeServer, running_fake_provider
 
-from asyncllm._http import aclose_all
-
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_key_env(monkeypatch)
-
-
-@pytest.fixture
-async def pools(anyio_backend: str) -> AsyncIterator[None]:
-    yield
-    await aclose_all()
-
-
-@pytest.fixture(params=["inprocess", "subprocess"])
-def launcher(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 

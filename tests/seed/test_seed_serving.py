@@ -16,13 +16,7 @@ from asyncllm.launchers import EmptyLauncher, SlurmLauncher, Status
 from asyncllm.serving import ServerModule, SubprocessLauncher
 from asyncllm.serving.launchers import ServerSpec
 
-pytestmark = [pytest.mark.anyio]
-
-
-@pytest.fixture(autouse=True)
-async def pools(anyio_backend: str) -> Any:
-    yield
-    await al.aclose()
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("pools")]
 
 
 async def test_the_seeds_serving_example() -> None:
