@@ -213,7 +213,7 @@ class EmbedEngine(EngineApp):
         ])
 
     async def load(self) -> None:
-        await anyio.to_thread.run_sync(self.models.load)
+        await anyio.to_thread.run_sync(self.models.load, abandon_on_cancel=True)  # a stop need not wait for it
 
     async def health(self, request: Request) -> Response:
         if self.ready:

@@ -12,8 +12,10 @@ engine's :meth:`~EngineApp.load` step runs); :func:`engine_parser` the options e
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
+import sys
 import traceback
 from collections.abc import Iterable
 from typing import Any
@@ -133,6 +135,8 @@ class EngineApp:
     #: False while the engine cannot answer yet: an engine with a :meth:`load` step starts False
     #: (the embedding engine loads its model after binding); :meth:`serve` sets it once loaded
     ready = True
+    #: set by :meth:`serve`: a stop came while :meth:`load` still ran (its thread was abandoned)
+    load_abandoned = False
 
     def __init__(self, model_name: str, routes: Iterable[Route]) -> None:
         self.model_name = model_name
@@ -180,7 +184,11 @@ class EngineApp:
     async def load(self) -> None:
         """What the engine does before it can answer (the embedding engine loads its model), run
         while the server already listens: :attr:`ready` turns True when it returns, and the
-        process exits with code 1 when it raises. Nothing by default."""
+        process exits with code 1 when it raises. Nothing by default.
+
+        Blocking work goes to a worker thread with ``abandon_on_cancel=True``: a stop while it
+        runs then ends the process at once (:meth:`run`) instead of waiting for a load that
+        nothing can interrupt."""
 
     async def serve(self, sock: socket.socket) -> int:
         """Serve on the bound ``sock`` while :meth:`load` runs beside it, until SIGINT/SIGTERM.
@@ -191,13 +199,14 @@ class EngineApp:
         """
         stop = anyio.Event()
         exit_code = 0
+        loaded = False
 
         async def on_signal() -> None:
             await until_signalled()
             stop.set()
 
         async def load() -> None:
-            nonlocal exit_code
+            nonlocal exit_code, loaded
             try:
                 await self.load()
             except Exception:
@@ -206,17 +215,24 @@ class EngineApp:
                 stop.set()
             else:
                 self.ready = True
+            loaded = True  # not reached when a stop cancelled the load
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(on_signal)
             tg.start_soon(load)
             await serve_app(self.app, hypercorn_config(sock), stop.wait)
-            # A load still running in a worker thread cannot be interrupted; the process exit ends it.
             tg.cancel_scope.cancel()
+        self.load_abandoned = not loaded
         return exit_code
 
     def run(self, args: argparse.Namespace) -> int:
         """Bind and announce ``--host``/``--port`` (:func:`bind_announced`), then :meth:`serve` on
         ``--backend``; the exit code."""
         code: int = anyio.run(self.serve, bind_announced(args), backend=args.backend)
+        if self.load_abandoned:
+            # Stopped mid-load: the load's worker thread still runs, and the interpreter would
+            # wait for it at exit. The server is down and nothing else is pending: end here.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
         return code

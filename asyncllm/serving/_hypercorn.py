@@ -480,6 +480,13 @@ async def serve_app(app: Any, config: Config, shutdown_trigger: Callable[[], Awa
         _install_trio_server()
         await trio_serve(app, config, shutdown_trigger=shutdown_trigger)
     else:
+        import asyncio
+
         from hypercorn.asyncio import serve as asyncio_serve
 
-        await asyncio_serve(app, config, shutdown_trigger=shutdown_trigger)
+        # In a task of its own: once the shutdown trigger fires, hypercorn's serve returns with a
+        # cancel request left on the task that ran it (cancelling() is 1, Python 3.11). On the
+        # caller's task it would reach the caller's task group as a cancellation from outside, and
+        # a task group with a task still running (an engine's load) re-raises it. Cancelling the
+        # caller still cancels this task: asyncio cancels what a cancelled task awaits.
+        await asyncio.ensure_future(asyncio_serve(app, config, shutdown_trigger=shutdown_trigger))

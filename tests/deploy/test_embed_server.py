@@ -10,6 +10,7 @@ import base64
 import importlib.util
 import math
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -149,3 +150,35 @@ def test_a_model_that_fails_to_load_ends_the_engine_with_code_1(tmp_path: Path) 
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "ASYNCLLM_READY port=" in proc.stdout and int(port_file.read_text()) > 0
     assert "Traceback" in proc.stderr
+
+
+def test_a_stop_while_the_model_loads_ends_the_engine_at_once(tmp_path: Path) -> None:
+    # A load that never ends: the engine's load thread imports torch, and the torch first on the
+    # child's path sleeps for an hour (a big model on a slow disk, made endless). SIGTERM must end
+    # the engine at once with code 0: not wait for the load, nor for the parent's SIGKILL, nor
+    # leave with a CancelledError (hypercorn's serve left a cancel request on the serving task).
+    slow = tmp_path / "slow" / "torch"
+    slow.mkdir(parents=True)
+    (slow / "__init__.py").write_text("import time\n\ntime.sleep(3600)\n")
+    port_file = tmp_path / "port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asyncllm.deploy._embed_server", "--port", "0", "--port-file", str(port_file),
+         "--model", str(tmp_path / "model")],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": f"{tmp_path / 'slow'}{os.pathsep}{REPO}", "HF_HUB_OFFLINE": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert port_file.exists(), "the engine announced no port"
+        health = httpx.get(f"http://127.0.0.1:{int(port_file.read_text())}/health", timeout=10)
+        assert health.status_code == 503 and health.json() == {"status": "loading"}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()  # type: ignore[union-attr]
