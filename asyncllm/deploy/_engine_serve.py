@@ -135,8 +135,6 @@ class EngineApp:
     #: False while the engine cannot answer yet: an engine with a :meth:`load` step starts False
     #: (the embedding engine loads its model after binding); :meth:`serve` sets it once loaded
     ready = True
-    #: set by :meth:`serve`: a stop came while :meth:`load` still ran (its thread was abandoned)
-    load_abandoned = False
 
     def __init__(self, model_name: str, routes: Iterable[Route]) -> None:
         self.model_name = model_name
@@ -199,14 +197,13 @@ class EngineApp:
         """
         stop = anyio.Event()
         exit_code = 0
-        loaded = False
 
         async def on_signal() -> None:
             await until_signalled()
             stop.set()
 
         async def load() -> None:
-            nonlocal exit_code, loaded
+            nonlocal exit_code
             try:
                 await self.load()
             except Exception:
@@ -215,23 +212,22 @@ class EngineApp:
                 stop.set()
             else:
                 self.ready = True
-            loaded = True  # not reached when a stop cancelled the load
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(on_signal)
             tg.start_soon(load)
             await serve_app(self.app, hypercorn_config(sock), stop.wait)
             tg.cancel_scope.cancel()
-        self.load_abandoned = not loaded
         return exit_code
 
     def run(self, args: argparse.Namespace) -> int:
         """Bind and announce ``--host``/``--port`` (:func:`bind_announced`), then :meth:`serve` on
         ``--backend``; the exit code."""
         code: int = anyio.run(self.serve, bind_announced(args), backend=args.backend)
-        if self.load_abandoned:
-            # Stopped mid-load: the load's worker thread still runs, and the interpreter would
-            # wait for it at exit. The server is down and nothing else is pending: end here.
+        if not self.ready:
+            # Stopped mid-load (or the load failed, its traceback printed): a load's worker thread
+            # may still run, and the interpreter would wait for it at exit. The server is down
+            # and nothing else is pending: end here.
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(code)
